@@ -1,0 +1,88 @@
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Credentials referenced by flows as `credentials.NAME` come from `FLOWGATE_CREDENTIAL_NAME`. */
+const CREDENTIAL_PREFIX = 'FLOWGATE_CREDENTIAL_';
+
+const port = z.coerce.number().int().min(1).max(65535);
+const postgresUrl = z
+  .string()
+  .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATABASE_URL: postgresUrl.optional(),
+  FLOWGATE_SYSTEM_DATABASE_URL: postgresUrl.optional(),
+  FLOWGATE_DATA_DIR: z.string().min(1).default('.flowgate'),
+  FLOWGATE_EMBEDDED_PG_PORT: port.default(54329),
+  FLOWGATE_ADMIN_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  FLOWGATE_EXECUTOR_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').optional(),
+  FLOWGATE_MANIFESTS_DIR: z.string().min(1).default('manifests/flows'),
+  FLOWGATE_PUBLIC_URL: z.url().optional(),
+  FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Set when an external PostgreSQL is used; otherwise the embedded server's URL is filled in at start. */
+  databaseUrl?: string;
+  systemDatabaseUrl?: string;
+  dataDir: string;
+  embeddedPgPort: number;
+  adminToken?: string;
+  executorId: string;
+  manifestsDir: string;
+  publicUrl: string;
+  webhookSecret?: string;
+  shutdownTimeoutMs: number;
+  logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
+  credentials: Record<string, string>;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the configuration once from an environment object; every problem is reported by variable name. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const e = parsed.data;
+  const credentials: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (key.startsWith(CREDENTIAL_PREFIX) && value !== undefined) credentials[key.slice(CREDENTIAL_PREFIX.length)] = value;
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    systemDatabaseUrl: e.FLOWGATE_SYSTEM_DATABASE_URL,
+    dataDir: path.resolve(e.FLOWGATE_DATA_DIR),
+    embeddedPgPort: e.FLOWGATE_EMBEDDED_PG_PORT,
+    adminToken: e.FLOWGATE_ADMIN_TOKEN,
+    executorId: e.FLOWGATE_EXECUTOR_ID ?? `flowgate-${hostname()}`,
+    manifestsDir: path.resolve(e.FLOWGATE_MANIFESTS_DIR),
+    publicUrl: e.FLOWGATE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
+    webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
+    shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    credentials,
+  };
+}
+
+/** The DBOS system database lives beside the application database, in its own database. */
+export function systemDatabaseUrlFor(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.pathname = `${url.pathname.replace(/^\//, '') || 'flowgate'}_dbos`;
+  return url.toString();
+}

@@ -1,0 +1,57 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import { AuditLog } from './core/audit/audit-log.js';
+import { TokenService } from './core/identity/tokens.js';
+import { RunLogs } from './core/logs/run-logs.js';
+import { Notifier } from './core/notify/notifier.js';
+import { ProjectService } from './core/projects/projects.js';
+import type { FlowDefinition } from './core/registry/manifest-schema.js';
+import { FlowRegistry } from './core/registry/registry.js';
+import { RunService } from './core/runs/run-service.js';
+import { RunStore } from './core/runs/run-store.js';
+import { DbosEngine } from './engine/dbos-engine.js';
+import type { EngineDeps } from './engine/engine-deps.js';
+import { Metrics } from './observability/metrics.js';
+
+export interface Services {
+  config: Config;
+  version: string;
+  log: Logger;
+  orm: MikroORM;
+  audit: AuditLog;
+  tokens: TokenService;
+  projects: ProjectService;
+  registry: FlowRegistry;
+  store: RunStore;
+  runs: RunService;
+  logs: RunLogs;
+  notifier: Notifier;
+  engine: DbosEngine;
+  metrics: Metrics;
+  engineDeps: EngineDeps;
+}
+
+/** The one place where Flowgate's services are constructed and wired. */
+export function createServices(input: {
+  config: Config; version: string; log: Logger; orm: MikroORM; definitions: FlowDefinition[]; systemDatabaseUrl: string;
+}): Services {
+  const { config, orm, log } = input;
+  const engine = new DbosEngine({ systemDatabaseUrl: input.systemDatabaseUrl, executorId: config.executorId, applicationVersion: input.version, logLevel: config.logLevel });
+  const metrics = new Metrics(() => engine.queueDepth());
+  const audit = new AuditLog(orm);
+  const registry = new FlowRegistry(input.definitions);
+  const projects = new ProjectService(orm, registry, audit);
+  const store = new RunStore(orm);
+  const logs = new RunLogs(orm);
+  const notifier = new Notifier(config.webhookSecret);
+  const runs = new RunService(store, registry, projects, engine, logs, audit, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) });
+  const engineDeps: EngineDeps = {
+    store, runs, logs, projects, notifier, credentials: config.credentials,
+    runFinished: (status) => metrics.runsFinished.inc({ status }),
+  };
+  return {
+    config, version: input.version, log, orm, audit, tokens: new TokenService(orm, audit), projects, registry, store, runs, logs, notifier,
+    engine, metrics, engineDeps,
+  };
+}

@@ -1,0 +1,27 @@
+import type { Role } from '../../db/entities/api-token.js';
+import { forbidden } from '../../errors.js';
+
+/** The authenticated caller of an API route. */
+export interface Principal {
+  tokenId: string;
+  name: string;
+  role: Role;
+  email: string | null;
+  /** Projects the caller may touch; null means all. */
+  projects: string[] | null;
+}
+
+export function requireRole(p: Principal, roles: readonly Role[]): void {
+  if (!roles.includes(p.role)) throw forbidden(`Forbidden - Requires role: ${roles.join(', ')}`);
+}
+
+export function canAccessProject(p: Principal, repositoryIdentifier: string): boolean {
+  return p.projects === null || p.projects.includes(repositoryIdentifier);
+}
+
+export function requireProjectAccess(p: Principal, repositoryIdentifier: string): void {
+  if (!canAccessProject(p, repositoryIdentifier))
+    throw forbidden(`Token "${p.name}" is not allowed to access project ${repositoryIdentifier}`);
+}
+
+export const actorOf = (p: Principal, door = 'rest') => ({ name: p.email ?? `token:${p.name}`, door });

@@ -1,0 +1,74 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { ApiToken, type Role } from '../../db/entities/api-token.js';
+import { notFound } from '../../errors.js';
+import { AuditLog, type Actor } from '../audit/audit-log.js';
+import { newId } from '../ids.js';
+import type { Principal } from './principal.js';
+
+const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+export interface NewToken {
+  name: string;
+  role: Role;
+  email?: string | null;
+  projects?: string[] | null;
+}
+
+/** API tokens: only a hash is stored; the secret is shown once, at creation. */
+export class TokenService {
+  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {}
+
+  async create(input: NewToken, actor: Actor, secret = `fg_${randomBytes(32).toString('base64url')}`): Promise<{ token: ApiToken; secret: string }> {
+    const token = Object.assign(new ApiToken(), {
+      id: newId(), name: input.name, role: input.role, email: input.email?.toLowerCase() ?? null,
+      projects: input.projects ?? null, tokenHash: hash(secret), createdAt: new Date(), lastUsedAt: null,
+    });
+    await this.orm.em.fork().insert(ApiToken, token);
+    await this.audit.record(actor, 'token.created', 'token', token.id, { name: token.name, role: token.role });
+    return { token, secret };
+  }
+
+  async authenticate(secret: string): Promise<Principal | undefined> {
+    const em = this.orm.em.fork();
+    const token = await em.findOne(ApiToken, { tokenHash: hash(secret) });
+    if (!token) return undefined;
+    const now = Date.now();
+    if (!token.lastUsedAt || now - token.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
+      await em.nativeUpdate(ApiToken, { id: token.id }, { lastUsedAt: new Date(now) });
+    }
+    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null };
+  }
+
+  list(): Promise<ApiToken[]> {
+    return this.orm.em.fork().find(ApiToken, {}, { orderBy: { createdAt: 'asc' } });
+  }
+
+  async delete(id: string, actor: Actor): Promise<void> {
+    const removed = await this.orm.em.fork().nativeDelete(ApiToken, { id });
+    if (!removed) throw notFound(`Token ${id} not found`);
+    await this.audit.record(actor, 'token.deleted', 'token', id);
+  }
+
+  /**
+   * Bootstrap: FLOWGATE_ADMIN_TOKEN guarantees an owner token with that secret. Without it, the
+   * first start generates one and returns it so it can be printed once.
+   */
+  async ensureAdmin(adminSecret: string | undefined): Promise<string | undefined> {
+    const em = this.orm.em.fork();
+    const actor = { name: 'system', door: 'startup' };
+    if (adminSecret) {
+      if (!(await em.findOne(ApiToken, { tokenHash: hash(adminSecret) }))) await this.create({ name: 'admin', role: 'owner' }, actor, adminSecret);
+      return undefined;
+    }
+    if ((await em.count(ApiToken, { role: 'owner' })) > 0) return undefined;
+    const { secret } = await this.create({ name: 'admin', role: 'owner' }, actor);
+    return secret;
+  }
+}
+
+export const presentToken = (t: ApiToken) => ({
+  id: t.id, name: t.name, role: t.role, email: t.email ?? null, projects: t.projects ?? null,
+  createdAt: t.createdAt.toISOString(), lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+});

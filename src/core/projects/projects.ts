@@ -1,0 +1,111 @@
+import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
+import { Project, type Provider } from '../../db/entities/project.js';
+import { badRequest, notFound } from '../../errors.js';
+import type { AuditLog, Actor } from '../audit/audit-log.js';
+import type { FlowRegistry } from '../registry/registry.js';
+
+export interface ProjectInput {
+  provider: Provider;
+  owners: string[];
+  members: string[];
+  slackChannel?: string | null;
+}
+
+/** Registered projects and their per-project flow settings (disabled types, overrides). */
+export class ProjectService {
+  constructor(private readonly orm: MikroORM, private readonly registry: FlowRegistry, private readonly audit: AuditLog) {}
+
+  find(repositoryIdentifier: string): Promise<Project | null> {
+    return this.orm.em.fork().findOne(Project, { repositoryIdentifier });
+  }
+
+  async get(repositoryIdentifier: string): Promise<Project> {
+    const p = await this.find(repositoryIdentifier);
+    if (!p) throw notFound(`Project ${repositoryIdentifier} not found`);
+    return p;
+  }
+
+  list(only: string[] | null): Promise<Project[]> {
+    const where = only === null ? {} : { repositoryIdentifier: { $in: only } };
+    return this.orm.em.fork().find(Project, where, { orderBy: { repositoryIdentifier: 'asc' } });
+  }
+
+  async upsert(repositoryIdentifier: string, input: ProjectInput, actor: Actor): Promise<{ project: Project; created: boolean }> {
+    const em = this.orm.em.fork();
+    let project = await em.findOne(Project, { repositoryIdentifier });
+    const created = !project;
+    if (!project) {
+      project = Object.assign(new Project(), { repositoryIdentifier });
+      em.persist(project);
+    }
+    project.provider = input.provider;
+    project.owners = input.owners.map((e) => e.toLowerCase());
+    project.members = input.members.map((e) => e.toLowerCase());
+    project.slackChannel = input.slackChannel ?? null;
+    await em.flush();
+    await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...input });
+    return { project, created };
+  }
+
+  async delete(repositoryIdentifier: string, actor: Actor): Promise<void> {
+    const removed = await this.orm.em.fork().nativeDelete(Project, { repositoryIdentifier });
+    if (!removed) throw notFound(`Project ${repositoryIdentifier} not found`);
+    await this.audit.record(actor, 'project.deleted', 'project', repositoryIdentifier);
+  }
+
+  async setEnabled(repositoryIdentifier: string, flowTypeId: string, enabled: boolean, actor: Actor): Promise<Project> {
+    return this.updateSettings(repositoryIdentifier, actor, enabled ? 'flow_type.enabled' : 'flow_type.disabled', { flowTypeId }, (s) => {
+      const disabled = new Set(s.disabledFlowTypes);
+      if (enabled) disabled.delete(flowTypeId);
+      else disabled.add(flowTypeId);
+      s.disabledFlowTypes = [...disabled].sort();
+    });
+  }
+
+  async setOverride(repositoryIdentifier: string, flowTypeId: string, overrideFlowTypeId: string, actor: Actor): Promise<Project> {
+    if (!this.registry.find(overrideFlowTypeId))
+      throw badRequest(`Unknown override flow type "${overrideFlowTypeId}"`, [{ field: 'overrideFlowTypeId', message: `unknown flow type "${overrideFlowTypeId}"`, location: 'body' }]);
+    if (overrideFlowTypeId === flowTypeId)
+      throw badRequest('A flow type cannot override itself', [{ field: 'overrideFlowTypeId', message: 'must differ from the overridden flow type', location: 'body' }]);
+    return this.updateSettings(repositoryIdentifier, actor, 'flow_type.override_set', { flowTypeId, overrideFlowTypeId }, (s) => {
+      s.overrides = { ...s.overrides, [flowTypeId]: overrideFlowTypeId };
+    });
+  }
+
+  async removeOverride(repositoryIdentifier: string, flowTypeId: string, actor: Actor): Promise<Project> {
+    return this.updateSettings(repositoryIdentifier, actor, 'flow_type.override_removed', { flowTypeId }, (s) => {
+      const { [flowTypeId]: _removed, ...rest } = s.overrides;
+      s.overrides = rest;
+    });
+  }
+
+  private async updateSettings(
+    repositoryIdentifier: string, actor: Actor, action: string, details: Record<string, unknown>,
+    change: (s: Project['settings']) => void,
+  ): Promise<Project> {
+    const em = this.orm.em.fork();
+    // Row lock: two concurrent toggles on one project must not lose each other's change.
+    return em.transactional(async (tx) => {
+      const project = await tx.findOne(Project, { repositoryIdentifier }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!project) throw notFound(`Project ${repositoryIdentifier} not found`);
+      const settings = { disabledFlowTypes: [...(project.settings.disabledFlowTypes ?? [])], overrides: { ...(project.settings.overrides ?? {}) } };
+      change(settings);
+      project.settings = settings;
+      await tx.flush();
+      await this.audit.record(actor, action, 'project', repositoryIdentifier, details);
+      return project;
+    });
+  }
+}
+
+export const presentProject = (p: Project) => ({
+  repositoryIdentifier: p.repositoryIdentifier,
+  provider: p.provider,
+  owners: p.owners,
+  members: p.members,
+  slackChannel: p.slackChannel ?? null,
+  disabledFlowTypes: p.settings.disabledFlowTypes ?? [],
+  overrides: p.settings.overrides ?? {},
+  createdAt: p.createdAt.toISOString(),
+  updatedAt: p.updatedAt.toISOString(),
+});

@@ -1,0 +1,47 @@
+import type { StepDefinition } from './manifest-schema.js';
+
+/** Problems with a step graph: duplicate refs, unknown dependencies, cycles. Paths index into `steps`. */
+export function graphProblems(steps: StepDefinition[]): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const index = new Map<string, number>();
+  steps.forEach((s, i) => {
+    if (index.has(s.ref)) problems.push({ path: [i, 'ref'], message: `duplicate step ref "${s.ref}"` });
+    else index.set(s.ref, i);
+  });
+  steps.forEach((s, i) =>
+    s.dependsOn.forEach((d, j) => {
+      if (!index.has(d)) problems.push({ path: [i, 'dependsOn', j], message: `unknown step "${d}"` });
+      if (d === s.ref) problems.push({ path: [i, 'dependsOn', j], message: 'a step cannot depend on itself' });
+    }),
+  );
+  if (problems.length) return problems;
+  // Kahn's algorithm: whatever cannot be ordered sits on a cycle.
+  const indegree = new Map(steps.map((s) => [s.ref, s.dependsOn.length]));
+  const queue = steps.filter((s) => s.dependsOn.length === 0).map((s) => s.ref);
+  let ordered = 0;
+  while (queue.length) {
+    const ref = queue.shift()!;
+    ordered++;
+    for (const s of steps) {
+      if (s.dependsOn.includes(ref)) {
+        indegree.set(s.ref, indegree.get(s.ref)! - 1);
+        if (indegree.get(s.ref) === 0) queue.push(s.ref);
+      }
+    }
+  }
+  if (ordered < steps.length) {
+    const cyclic = steps.filter((s) => indegree.get(s.ref)! > 0).map((s) => s.ref);
+    problems.push({ path: [], message: `dependency cycle among steps: ${cyclic.join(', ')}` });
+  }
+  return problems;
+}
+
+/** Every step that (transitively) depends on `ref`. */
+export function descendants(steps: StepDefinition[], ref: string): Set<string> {
+  const out = new Set<string>();
+  const visit = (r: string) => {
+    for (const s of steps) if (s.dependsOn.includes(r) && !out.has(s.ref)) { out.add(s.ref); visit(s.ref); }
+  };
+  visit(ref);
+  return out;
+}

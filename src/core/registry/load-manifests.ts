@@ -1,0 +1,71 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { syntaxProblem } from '../../engine/expressions.js';
+import { mentionsCredentials, templateProblems } from '../../engine/templates.js';
+import { graphProblems } from './graph.js';
+import { manifestSchema, type FlowDefinition } from './manifest-schema.js';
+import { withKeyProblems } from './step-inputs.js';
+
+export class ManifestError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid flow manifests:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ManifestError';
+  }
+}
+
+const fmt = (file: string, p: (string | number)[], message: string) =>
+  `${file}: ${p.length ? p.map((x) => (typeof x === 'number' ? `[${x}]` : x)).join('.').replace(/\.\[/g, '[') : '(root)'}: ${message}`;
+
+/** Validates one manifest's text; returns the definition or the problems, each naming file and field. */
+export function parseManifest(file: string, text: string): { definition?: FlowDefinition; problems: string[] } {
+  let raw: unknown;
+  try {
+    raw = parseYaml(text);
+  } catch (err) {
+    return { problems: [`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`] };
+  }
+  const parsed = manifestSchema.safeParse(raw);
+  if (!parsed.success) return { problems: parsed.error.issues.map((i) => fmt(file, i.path as (string | number)[], i.message)) };
+  const def = parsed.data;
+  const problems: string[] = [];
+  for (const g of graphProblems(def.steps)) problems.push(fmt(file, ['steps', ...g.path], g.message));
+  def.steps.forEach((s, i) => {
+    if (s.if) {
+      const p = syntaxProblem(s.if);
+      if (p) problems.push(fmt(file, ['steps', i, 'if'], `invalid expression: ${p}`));
+    }
+    if (s.type !== 'http.request' && (mentionsCredentials(s.with) || mentionsCredentials(s.if)))
+      problems.push(fmt(file, ['steps', i, 'with'], `credentials may only be used by http.request steps (a ${s.type} step would store or show them)`));
+    for (const w of withKeyProblems(s.type, s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
+    for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
+  });
+  for (const t of templateProblems(def.outputs ?? {}, ['outputs'])) problems.push(fmt(file, t.path, t.message));
+  return problems.length ? { problems } : { definition: def, problems };
+}
+
+/** Reads every `*.yaml`/`*.yml` in a folder; any problem anywhere stops start-up with all of them listed. */
+export function loadManifests(dir: string): FlowDefinition[] {
+  if (!fs.existsSync(dir)) throw new ManifestError([`${dir}: manifests folder not found`]);
+  const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const problems: string[] = [];
+  const defs: FlowDefinition[] = [];
+  const seen = new Map<string, string>();
+  for (const f of files) {
+    const { definition, problems: p } = parseManifest(f, fs.readFileSync(path.join(dir, f), 'utf8'));
+    problems.push(...p);
+    if (!definition) continue;
+    if (seen.has(definition.id)) problems.push(`${f}: id: "${definition.id}" is already defined in ${seen.get(definition.id)}`);
+    seen.set(definition.id, f);
+    defs.push(definition);
+  }
+  for (const d of defs) {
+    d.steps.forEach((s, i) => {
+      const t = s.with.type;
+      if (s.type === 'flow' && typeof t === 'string' && !t.includes('{{') && !seen.has(t))
+        problems.push(`${seen.get(d.id)}: steps[${i}].with.type: unknown flow type "${t}"`);
+    });
+  }
+  if (problems.length) throw new ManifestError(problems);
+  return defs;
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+
+export const CATEGORIES = [
+  'access', 'environment', 'release', 'package', 'pool', 'testing', 'build', 'repository', 'scheduled', 'cascade', 'other',
+] as const;
+export const STEP_KINDS = ['log', 'http.request', 'sleep', 'wait_for_event', 'flow', 'notify'] as const;
+export type StepKindName = (typeof STEP_KINDS)[number];
+
+const identifier = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');
+const stepRef = z.string().regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'letters, digits, _ and -, starting with a letter');
+
+/** `30`, `"30s"`, `"5m"`, `"2h"` → seconds. */
+export const durationSeconds = z.union([
+  z.number().positive(),
+  z.string().regex(/^\d+(\.\d+)?[smh]$/, 'a number of seconds or a duration like "30s", "5m", "2h"')
+    .transform((v) => Number(v.slice(0, -1)) * { s: 1, m: 60, h: 3600 }[v.slice(-1) as 's' | 'm' | 'h']),
+]);
+
+export const parameterSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'a valid identifier'),
+  type: z.enum(['string', 'number', 'boolean', 'object', 'array']).default('string'),
+  required: z.boolean().default(false),
+  default: z.unknown().optional(),
+  description: z.string().default(''),
+  enum: z.array(z.union([z.string(), z.number()])).optional(),
+});
+export type Parameter = z.infer<typeof parameterSchema>;
+
+const retrySchema = z.union([
+  z.number().int().min(0).max(20).transform((attempts) => ({ attempts, backoffSeconds: 1, factor: 2 })),
+  z.strictObject({
+    attempts: z.number().int().min(0).max(20),
+    backoffSeconds: z.number().min(0).default(1),
+    factor: z.number().min(1).default(2),
+  }),
+]);
+
+export const stepSchema = z.strictObject({
+  ref: stepRef,
+  type: z.enum(STEP_KINDS),
+  name: z.string().optional(),
+  dependsOn: z.array(stepRef).default([]),
+  if: z.string().min(1).optional(),
+  with: z.record(z.string(), z.unknown()).default({}),
+  retry: retrySchema.optional(),
+  timeout: durationSeconds.optional(),
+  onFailure: z.enum(['fail_workflow', 'skip_dependents', 'continue']).default('fail_workflow'),
+});
+export type StepDefinition = z.infer<typeof stepSchema>;
+
+export const cicdTargetSchema = z.strictObject({
+  provider: z.enum(['webhook', 'github-actions', 'azure-pipelines']),
+  workflow: z.string().optional(),
+  pipeline: z.union([z.string(), z.number()]).optional(),
+  url: z.string().optional(),
+  ref: z.string().optional(),
+});
+
+export const manifestSchema = z
+  .strictObject({
+    id: identifier,
+    name: z.string().min(1),
+    description: z.string().default(''),
+    category: z.enum(CATEGORIES).default('other'),
+    executionMode: z.enum(['flow', 'cicd']).default('flow'),
+    parameters: z.array(parameterSchema).default([]),
+    steps: z.array(stepSchema).default([]),
+    cicd: cicdTargetSchema.optional(),
+    /** Templates evaluated when the run completes; their values become the run's result. */
+    outputs: z.record(z.string(), z.unknown()).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.executionMode === 'flow' && m.steps.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['steps'], message: 'a flow-mode manifest needs at least one step' });
+    if (m.executionMode === 'cicd' && !m.cicd)
+      ctx.addIssue({ code: 'custom', path: ['cicd'], message: 'a cicd-mode manifest needs a cicd target' });
+    const names = new Set<string>();
+    m.parameters.forEach((p, i) => {
+      if (names.has(p.name)) ctx.addIssue({ code: 'custom', path: ['parameters', i, 'name'], message: `duplicate parameter "${p.name}"` });
+      names.add(p.name);
+    });
+  });
+
+export type FlowDefinition = z.infer<typeof manifestSchema>;

@@ -1,0 +1,49 @@
+import { badRequest, notFound, type FieldProblem } from '../../errors.js';
+import type { FlowDefinition, Parameter } from './manifest-schema.js';
+
+/** The flow types Flowgate knows, loaded once at start. */
+export class FlowRegistry {
+  private readonly byId: Map<string, FlowDefinition>;
+  constructor(definitions: FlowDefinition[]) {
+    this.byId = new Map(definitions.map((d) => [d.id, d]));
+  }
+
+  list(): FlowDefinition[] {
+    return [...this.byId.values()];
+  }
+
+  find(id: string): FlowDefinition | undefined {
+    return this.byId.get(id);
+  }
+
+  get(id: string): FlowDefinition {
+    const def = this.byId.get(id);
+    if (!def) throw notFound(`Flow type "${id}" not found`);
+    return def;
+  }
+
+  /** Checks a payload against a flow type's parameters and returns it with defaults applied. */
+  applyParameters(def: FlowDefinition, payload: Record<string, unknown>, prefix = 'payload'): Record<string, unknown> {
+    const problems: FieldProblem[] = [];
+    const out = { ...payload };
+    for (const p of def.parameters) {
+      const v = payload[p.name];
+      if (v === undefined || v === null) {
+        if (p.default !== undefined) out[p.name] = p.default;
+        else if (p.required) problems.push({ field: `${prefix}.${p.name}`, message: `required parameter of ${def.id} (${p.type}${p.description ? `: ${p.description}` : ''})`, location: 'body' });
+        continue;
+      }
+      const problem = typeProblem(p, v);
+      if (problem) problems.push({ field: `${prefix}.${p.name}`, message: problem, location: 'body' });
+    }
+    if (problems.length) throw badRequest(`Invalid parameters for flow type "${def.id}"`, problems);
+    return out;
+  }
+}
+
+function typeProblem(p: Parameter, v: unknown): string | undefined {
+  const actual = Array.isArray(v) ? 'array' : typeof v;
+  if (p.type === 'number' ? typeof v !== 'number' || !Number.isFinite(v) : actual !== p.type) return `must be ${p.type === 'array' || p.type === 'object' ? 'an' : 'a'} ${p.type}, got ${actual}`;
+  if (p.enum && !p.enum.includes(v as string | number)) return `must be one of ${p.enum.join(', ')}`;
+  return undefined;
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import type { StepKindName } from './manifest-schema.js';
+
+/**
+ * The `with` block of each step kind, after its templates are rendered. At load time only
+ * the keys are checked (values may still be templates); at run time the rendered block is parsed.
+ */
+const seconds = z.coerce.number().positive();
+export const stepInputs = {
+  log: z.strictObject({
+    message: z.string(),
+    level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  }),
+  'http.request': z.strictObject({
+    method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']).default('GET'),
+    url: z.url({ protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).default({}),
+    body: z.unknown().optional(),
+    timeoutSeconds: seconds.default(30),
+  }),
+  sleep: z
+    .strictObject({ seconds: seconds.optional(), minutes: seconds.optional(), until: z.iso.datetime({ offset: true }).optional() })
+    .refine((w) => [w.seconds, w.minutes, w.until].filter((v) => v !== undefined).length === 1, {
+      message: 'give exactly one of seconds, minutes or until',
+    }),
+  wait_for_event: z.strictObject({
+    event: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : -'),
+    timeoutSeconds: seconds.optional(),
+  }),
+  flow: z.strictObject({
+    type: z.string().min(1),
+    payload: z.record(z.string(), z.unknown()).default({}),
+    /** Fan-out: one child run per item; `item` is in scope of the payload templates. */
+    forEach: z.array(z.unknown()).max(100, 'at most 100 child runs per step').optional(),
+  }),
+  notify: z.strictObject({ message: z.string() }),
+} satisfies Record<StepKindName, z.ZodType>;
+
+export type StepInput<K extends StepKindName> = z.infer<(typeof stepInputs)[K]>;
+
+/** Load-time check of a step's `with` keys: unknown keys and missing required keys. */
+export function withKeyProblems(kind: StepKindName, value: Record<string, unknown>): { key: string; message: string }[] {
+  const schema = stepInputs[kind];
+  const shape = ('shape' in schema ? schema.shape : (schema as unknown as { def: { in: { shape: Record<string, z.ZodType> } } }).def.in.shape) as Record<string, z.ZodType>;
+  const problems: { key: string; message: string }[] = [];
+  for (const key of Object.keys(value)) {
+    if (!(key in shape)) problems.push({ key, message: `unknown key for a ${kind} step (allowed: ${Object.keys(shape).join(', ')})` });
+  }
+  for (const [key, field] of Object.entries(shape)) {
+    if (!field.safeParse(undefined).success && !(key in value)) problems.push({ key, message: `required for a ${kind} step` });
+  }
+  return problems;
+}

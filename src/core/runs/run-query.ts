@@ -1,0 +1,61 @@
+import type { FilterQuery, MikroORM } from '@mikro-orm/postgresql';
+import { Run } from '../../db/entities/run.js';
+
+export interface RunFilter {
+  repositoryIdentifier: string;
+  executionMode?: 'flow' | 'cicd';
+  category?: string;
+  taskType?: string;
+  flowPath?: string;
+  workItemKey?: string;
+  workItemType?: string;
+  since?: Date;
+  triggeredBy?: string;
+  includeScheduled: boolean;
+  /** A calendar day (UTC). */
+  date?: string;
+  limit: number;
+  page: number;
+}
+
+const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+/** One page of a project's runs, newest first, with the total count of matches. */
+export async function listRuns(orm: MikroORM, f: RunFilter): Promise<{ runs: Run[]; total: number }> {
+  const where: Record<string, unknown> = { repositoryIdentifier: f.repositoryIdentifier };
+  if (f.executionMode) where.executionMode = f.executionMode;
+  if (f.category) where.category = f.category;
+  if (f.taskType) where.taskType = f.taskType;
+  if (f.flowPath) where.flowPath = { $ilike: `%${escapeLike(f.flowPath)}%` };
+  if (f.triggeredBy) where.triggeredBy = f.triggeredBy;
+  if (f.workItemKey || f.workItemType) {
+    where.workItemRef = { ...(f.workItemKey ? { key: f.workItemKey } : {}), ...(f.workItemType ? { type: f.workItemType } : {}) };
+  }
+  const created: Record<string, Date> = {};
+  if (f.since) created.$gte = f.since;
+  if (f.date) {
+    const day = new Date(`${f.date}T00:00:00.000Z`);
+    created.$gte = f.since && f.since > day ? f.since : day;
+    created.$lt = new Date(day.getTime() + 86_400_000);
+  }
+  if (Object.keys(created).length) where.createdAt = created;
+  if (!f.includeScheduled) where.schedulePath = null;
+  const [runs, total] = await orm.em.fork().findAndCount(Run, where as FilterQuery<Run>, {
+    orderBy: { createdAt: 'desc', id: 'desc' },
+    limit: f.limit,
+    offset: (f.page - 1) * f.limit,
+  });
+  return { runs, total };
+}
+
+/** `24h`, `30m`, `7d`, `2w` or an ISO-8601 timestamp → the instant it means (relative to `now`). */
+export function parseSince(value: string, now = Date.now()): Date | undefined {
+  const rel = /^(\d+)\s*([smhdw])$/.exec(value.trim());
+  if (rel) {
+    const unit = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[rel[2] as 's' | 'm' | 'h' | 'd' | 'w'];
+    return new Date(now - Number(rel[1]) * unit);
+  }
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value)) return undefined;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}

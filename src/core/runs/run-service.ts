@@ -1,0 +1,152 @@
+import { Run, type Callback, type WorkItemRef } from '../../db/entities/run.js';
+import { AppError, badRequest, notFound } from '../../errors.js';
+import type { AuditLog, Actor } from '../audit/audit-log.js';
+import { newId } from '../ids.js';
+import type { Principal } from '../identity/principal.js';
+import { requireProjectAccess } from '../identity/principal.js';
+import type { RunLogs } from '../logs/run-logs.js';
+import type { ProjectService } from '../projects/projects.js';
+import type { FlowRegistry } from '../registry/registry.js';
+import { isTerminalRun } from '../status.js';
+import type { EnginePort } from './engine-port.js';
+import type { RunStore } from './run-store.js';
+
+export interface StartRunInput {
+  /** Must hold `id`, the flow type; the rest are the flow's parameters. */
+  payload: Record<string, unknown>;
+  repositoryIdentifier: string;
+  triggeredBy: string;
+  callback?: Callback | null;
+  workItemRef?: WorkItemRef | null;
+  parentRunId?: string | null;
+  rerunOfExecutionId?: string | null;
+  schedulePath?: string | null;
+  /** Preset ids make creation idempotent (a child run started by a replayed step). */
+  id?: string;
+}
+
+export interface RunMetrics {
+  runStarted(taskType: string): void;
+}
+
+/** Starting, reading and stopping runs: the rules every door shares. */
+export class RunService {
+  constructor(
+    private readonly store: RunStore,
+    private readonly registry: FlowRegistry,
+    private readonly projects: ProjectService,
+    private readonly engine: EnginePort,
+    private readonly logs: RunLogs,
+    private readonly audit: AuditLog,
+    private readonly metrics: RunMetrics,
+  ) {}
+
+  /** Validates a start request against the registry and the project; returns the run to insert. */
+  async prepare(input: StartRunInput): Promise<Run> {
+    const requested = input.payload.id;
+    if (typeof requested !== 'string' || !requested)
+      throw badRequest('payload.id must name a flow type', [{ field: 'payload.id', message: 'required: the flow type id', location: 'body' }]);
+    const project = await this.projects.find(input.repositoryIdentifier);
+    if (!project)
+      throw badRequest(`Unknown project ${input.repositoryIdentifier}`, [{ field: 'payload.repositoryIdentifier', message: `project "${input.repositoryIdentifier}" is not registered`, location: 'body' }]);
+    if (!this.registry.find(requested)) {
+      const known = this.registry.list().map((d) => d.id).join(', ');
+      throw badRequest(`Unknown flow type "${requested}"`, [{ field: 'payload.id', message: `unknown flow type "${requested}" (known: ${known})`, location: 'body' }]);
+    }
+    const disabled = new Set(project.settings.disabledFlowTypes ?? []);
+    if (disabled.has(requested)) throw badRequest(`Flow type "${requested}" is disabled for project ${project.repositoryIdentifier}`, [{ field: 'payload.id', message: 'disabled for this project', location: 'body' }]);
+    const target = project.settings.overrides?.[requested] ?? requested;
+    const def = this.registry.find(target);
+    if (!def) throw badRequest(`Flow type "${requested}" is overridden to unknown flow type "${target}"`);
+    if (disabled.has(target)) throw badRequest(`Flow type "${target}" (override of "${requested}") is disabled for project ${project.repositoryIdentifier}`);
+    if (def.executionMode === 'cicd')
+      throw badRequest(`Flow type "${def.id}" runs in cicd mode on ${def.cicd?.provider}; no CI/CD dispatcher is configured on this server`, [{ field: 'payload.id', message: 'cicd flow types cannot be dispatched by this server', location: 'body' }]);
+    const payload = this.registry.applyParameters(def, { ...input.payload, id: requested });
+    const id = input.id ?? newId();
+    return Object.assign(new Run(), {
+      id,
+      engineRunId: `run-${id}`,
+      taskType: def.id,
+      requestedTaskType: target !== requested ? requested : null,
+      flowPath: def.id,
+      category: def.category,
+      executionMode: def.executionMode,
+      repositoryIdentifier: project.repositoryIdentifier,
+      status: 'queued',
+      payload,
+      result: {},
+      definition: def,
+      triggeredBy: input.triggeredBy,
+      workItemRef: input.workItemRef ?? null,
+      callback: input.callback ?? null,
+      parentRunId: input.parentRunId ?? null,
+      rerunOfExecutionId: input.rerunOfExecutionId ?? null,
+      rerunType: input.rerunOfExecutionId ? 'rerun' : null,
+      schedulePath: input.schedulePath ?? null,
+      logSeq: 0,
+      createdAt: new Date(),
+      updatedAt: new Date(),
+    } satisfies Partial<Run>);
+  }
+
+  async start(input: StartRunInput, actor: Actor): Promise<Run> {
+    const run = await this.prepare(input);
+    await this.store.insert(run);
+    try {
+      await this.engine.startRun(run);
+    } catch (err) {
+      await this.store.finish(run.id, 'failed', undefined, 'Flow engine unavailable: the run could not be started');
+      throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
+    }
+    this.metrics.runStarted(run.taskType);
+    await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
+    await this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType });
+    return run;
+  }
+
+  /** A run by its id or engine run id, checked against the caller's projects. */
+  async get(idOrEngineId: string, principal?: Principal): Promise<Run> {
+    const run = await this.store.findByIdOrEngineId(idOrEngineId);
+    if (!run) throw notFound(`Execution ${idOrEngineId} not found`);
+    if (principal) requireProjectAccess(principal, run.repositoryIdentifier);
+    return run;
+  }
+
+  async cancel(run: Run, actor: Actor): Promise<string[]> {
+    if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
+    const ids = await this.store.subtreeIds(run.id);
+    await this.engine.cancelRun(run.engineRunId);
+    const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`);
+    await this.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` }]);
+    await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
+    return cancelled;
+  }
+
+  /** Cancels the unfinished children of a run (and their descendants), leaving the run itself alone. */
+  async cancelChildren(run: Run, actor: Actor): Promise<string[]> {
+    const children = (await this.store.children(run.id)).filter((c) => !isTerminalRun(c.status));
+    const cancelled: string[] = [];
+    for (const child of children) {
+      await this.engine.cancelRun(child.engineRunId);
+      cancelled.push(...(await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`)));
+    }
+    await this.audit.record(actor, 'run.children_cancelled', 'run', run.id, { cancelled });
+    return cancelled;
+  }
+
+  async rerun(run: Run, payloadOverrides: Record<string, unknown>, actor: Actor): Promise<Run> {
+    if (run.executionMode !== 'flow') throw badRequest('Only flow-mode executions can be rerun');
+    if (!['completed', 'partial', 'failed', 'cancelled', 'timed_out'].includes(run.status))
+      throw badRequest(`Execution cannot be rerun while ${run.status}; only completed, failed or cancelled executions can`);
+    const payload = { ...run.payload, ...payloadOverrides, id: run.requestedTaskType ?? run.taskType };
+    return this.start({
+      payload,
+      repositoryIdentifier: run.repositoryIdentifier,
+      triggeredBy: actor.name,
+      callback: run.callback,
+      workItemRef: run.workItemRef,
+      parentRunId: run.parentRunId,
+      rerunOfExecutionId: run.id,
+    }, actor);
+  }
+}

@@ -1,0 +1,131 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { Run } from '../../db/entities/run.js';
+import { StepRun } from '../../db/entities/step-run.js';
+import { isUuid, newId } from '../ids.js';
+import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
+
+const notTerminalRun = { $nin: [...TERMINAL_RUN_STATUSES] };
+const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
+const OUTPUT_LIMIT = 64 * 1024;
+
+/** Caps what is stored of a step's output: a huge HTTP body must not bloat every later read. */
+export function capOutput(output: unknown): unknown {
+  if (output === undefined) return null;
+  const text = JSON.stringify(output);
+  if (text === undefined || text.length <= OUTPUT_LIMIT) return output ?? null;
+  return { truncated: true, size: text.length, preview: text.slice(0, 4096) };
+}
+
+/** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
+export class RunStore {
+  constructor(private readonly orm: MikroORM) {}
+
+  private em() {
+    return this.orm.em.fork();
+  }
+
+  async insert(run: Run): Promise<void> {
+    await this.em().insert(Run, run);
+  }
+
+  findById(id: string, withDefinition = false): Promise<Run | null> {
+    return this.em().findOne(Run, { id }, withDefinition ? { populate: ['definition'] } : {});
+  }
+
+  findByIdOrEngineId(id: string): Promise<Run | null> {
+    return this.em().findOne(Run, { $or: [{ engineRunId: id }, ...(isUuid(id) ? [{ id }] : [])] });
+  }
+
+  children(parentId: string): Promise<Run[]> {
+    return this.em().find(Run, { parentRunId: parentId }, { orderBy: { createdAt: 'asc' } });
+  }
+
+  /** The run and all its descendants (children, grandchildren, ...). */
+  async subtreeIds(rootId: string): Promise<string[]> {
+    const rows = await this.em().getConnection().execute<{ id: string }[]>(
+      `with recursive tree as (select id from runs where id = ? union all select r.id from runs r join tree t on r.parent_run_id = t.id)
+       select id from tree`, [rootId]);
+    return rows.map((r) => r.id);
+  }
+
+  steps(runId: string): Promise<StepRun[]> {
+    return this.em().find(StepRun, { runId }, { orderBy: { startedAt: 'asc', stepRef: 'asc' } });
+  }
+
+  stepsOfRuns(runIds: string[]): Promise<StepRun[]> {
+    return this.em().find(StepRun, { runId: { $in: runIds } }, { orderBy: { startedAt: 'asc' } });
+  }
+
+  async setStatus(runId: string, status: RunStatus, from?: RunStatus[]): Promise<boolean> {
+    const n = await this.em().nativeUpdate(Run, { id: runId, status: from ? { $in: from } : notTerminalRun }, { status });
+    return n > 0;
+  }
+
+  /** Marks a run started (first time only sets startedAt). Returns false when the run is already terminal. */
+  async markStarted(runId: string): Promise<boolean> {
+    const rows = await this.em().getConnection().execute(
+      `update runs set status = case when status in ('queued') then 'running' else status end,
+         started_at = coalesce(started_at, now()), updated_at = now()
+       where id = ? and status not in ('completed','partial','failed','cancelled','timed_out') returning id`, [runId]);
+    return rows.length > 0;
+  }
+
+  async finish(runId: string, status: RunStatus, result: Record<string, unknown> | undefined, error: string | null): Promise<boolean> {
+    const patch: Partial<Run> = { status, finishedAt: new Date(), error };
+    if (result !== undefined) patch.result = capOutput(result) as Record<string, unknown>;
+    return (await this.em().nativeUpdate(Run, { id: runId, status: notTerminalRun }, patch)) > 0;
+  }
+
+  /** Cancels runs and their unfinished steps; returns the ids that were actually cancelled. */
+  async cancelRuns(runIds: string[], reason: string): Promise<string[]> {
+    if (!runIds.length) return [];
+    const em = this.em();
+    return em.transactional(async (tx) => {
+      const rows = await tx.getConnection().execute<{ id: string }[]>(
+        `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?
+         where id in (${runIds.map(() => '?').join(',')}) and status not in ('completed','partial','failed','cancelled','timed_out')
+         returning id`, [reason, ...runIds], 'all', tx.getTransactionContext());
+      const ids = rows.map((r) => r.id);
+      if (ids.length) {
+        await tx.nativeUpdate(StepRun, { runId: { $in: ids }, status: notTerminalStep }, { status: 'cancelled', finishedAt: new Date(), error: reason });
+      }
+      return ids;
+    });
+  }
+
+  async stepStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number): Promise<void> {
+    await this.em().getConnection().execute(
+      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, started_at)
+       values (?, ?, ?, ?, 'running', ?, ?, ?, now())
+       on conflict (run_id, step_ref) do update set status = 'running', attempt = excluded.attempt, error = null,
+         started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = null
+       where step_runs.status not in ('completed','failed','skipped','cancelled')`,
+      [newId(), runId, ref, kind, attempt, depsRequired, depsRequired]);
+  }
+
+  async stepWaiting(runId: string, ref: string, waitingFor: string | null): Promise<void> {
+    await this.em().nativeUpdate(StepRun, { runId, stepRef: ref, status: notTerminalStep },
+      { status: waitingFor ? 'waiting' : 'running', waitingFor });
+  }
+
+  /** Records a step's end; also creates the row for steps that never started (skipped). */
+  async stepFinished(runId: string, ref: string, kind: string, status: StepStatus, output: unknown, error: string | null, depsRequired: number): Promise<void> {
+    await this.em().getConnection().execute(
+      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at)
+       values (?, ?, ?, ?, ?, 0, ?, ?, ?::jsonb, ?, null, now())
+       on conflict (run_id, step_ref) do update set status = excluded.status, output = excluded.output, error = excluded.error,
+         finished_at = now(), waiting_for = null
+       where step_runs.status not in ('completed','failed','skipped','cancelled')`,
+      [newId(), runId, ref, kind, status, depsRequired, depsRequired, JSON.stringify(capOutput(output)), error]);
+  }
+
+  async findWaitingStep(runId: string, waitingFor: string): Promise<StepRun | null> {
+    return this.em().findOne(StepRun, { runId, waitingFor, status: 'waiting' });
+  }
+
+  /** Outputs of the run's steps so far, for expressions (`steps.<ref>.output`). */
+  async stepOutputs(runId: string): Promise<Record<string, { status: StepStatus; output: unknown }>> {
+    const steps = await this.em().find(StepRun, { runId }, { fields: ['stepRef', 'status', 'output'] });
+    return Object.fromEntries(steps.map((s) => [s.stepRef, { status: s.status, output: s.output ?? null }]));
+  }
+}

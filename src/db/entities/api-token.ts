@@ -1,0 +1,33 @@
+import { EntitySchema } from '@mikro-orm/core';
+
+export type Role = 'owner' | 'member' | 'application';
+export const ROLES: readonly Role[] = ['owner', 'member', 'application'];
+
+export class ApiToken {
+  id!: string;
+  name!: string;
+  role!: Role;
+  /** The person this token acts for; approvals are decided as this email. */
+  email?: string | null;
+  /** Repository identifiers the token may touch; null means every project. */
+  projects?: string[] | null;
+  /** SHA-256 of the secret; the secret itself is never stored. */
+  tokenHash!: string;
+  createdAt: Date = new Date();
+  lastUsedAt?: Date | null;
+}
+
+export const ApiTokenSchema = new EntitySchema<ApiToken>({
+  class: ApiToken,
+  tableName: 'api_tokens',
+  properties: {
+    id: { type: 'uuid', primary: true },
+    name: { type: 'text' },
+    role: { type: 'text' },
+    email: { type: 'text', nullable: true },
+    projects: { type: 'json', nullable: true },
+    tokenHash: { type: 'text', unique: true },
+    createdAt: { type: 'datetime' },
+    lastUsedAt: { type: 'datetime', nullable: true },
+  },
+});

@@ -1,0 +1,8 @@
+import { ApiTokenSchema } from './api-token.js';
+import { AuditEventSchema } from './audit-event.js';
+import { LogLineSchema } from './log-line.js';
+import { ProjectSchema } from './project.js';
+import { RunSchema } from './run.js';
+import { StepRunSchema } from './step-run.js';
+
+export const entities = [ProjectSchema, ApiTokenSchema, AuditEventSchema, RunSchema, StepRunSchema, LogLineSchema];

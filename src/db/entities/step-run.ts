@@ -1,0 +1,40 @@
+import { EntitySchema } from '@mikro-orm/core';
+import type { StepStatus } from '../../core/status.js';
+
+export class StepRun {
+  id!: string;
+  runId!: string;
+  stepRef!: string;
+  kind!: string;
+  status!: StepStatus;
+  attempt = 0;
+  depsCompleted = 0;
+  depsRequired = 0;
+  output?: unknown;
+  error?: string | null;
+  /** What a waiting step waits for, e.g. `event:deploy-finished`. */
+  waitingFor?: string | null;
+  startedAt?: Date | null;
+  finishedAt?: Date | null;
+}
+
+export const StepRunSchema = new EntitySchema<StepRun>({
+  class: StepRun,
+  tableName: 'step_runs',
+  uniques: [{ properties: ['runId', 'stepRef'] }],
+  properties: {
+    id: { type: 'uuid', primary: true },
+    runId: { type: 'uuid' },
+    stepRef: { type: 'text' },
+    kind: { type: 'text' },
+    status: { type: 'text' },
+    attempt: { type: 'integer' },
+    depsCompleted: { type: 'integer' },
+    depsRequired: { type: 'integer' },
+    output: { type: 'json', nullable: true },
+    error: { type: 'text', nullable: true },
+    waitingFor: { type: 'text', nullable: true },
+    startedAt: { type: 'datetime', nullable: true },
+    finishedAt: { type: 'datetime', nullable: true },
+  },
+});

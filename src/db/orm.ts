@@ -1,0 +1,54 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { entities } from './entities/index.js';
+import { Migration20261122000000 } from './migrations/Migration20261122000000.js';
+
+/** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
+const migrationsList = [{ name: 'Migration20261122000000', class: Migration20261122000000 }];
+
+export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {
+  return MikroORM.init({
+    clientUrl,
+    entities,
+    extensions: [Migrator],
+    discovery: { warnWhenNoEntities: false },
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
+    pool: { min: 0, max: poolMax },
+    debug: false,
+    allowGlobalContext: false,
+  });
+}
+
+/** Applies committed migrations; concurrent starts of several replicas serialise on an advisory lock. */
+export async function migrate(orm: MikroORM, url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  // A session lock needs one dedicated connection, not a pooled one.
+  const lock = new pg.Client({ connectionString: url });
+  await lock.connect();
+  try {
+    await lock.query('select pg_advisory_lock(7431001)');
+    await orm.getMigrator().up();
+  } finally {
+    await lock.end();
+  }
+}
+
+/** Creates the database named in the URL when it does not exist yet (first start on a fresh server). */
+export async function ensureDatabase(url: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (!rowCount) await client.query(`create database "${name.replace(/"/g, '""')}"`);
+  } catch (err) {
+    // Another replica may have created it between our check and create.
+    if ((err as { code?: string }).code !== '42P04') throw err;
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,82 @@
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import type { EnginePort } from '../core/runs/engine-port.js';
+import { engineUnavailable } from '../errors.js';
+import type { EngineDeps } from './engine-deps.js';
+import { runWorkflow, setEngineDeps } from './workflows.js';
+
+export interface EngineOptions {
+  systemDatabaseUrl: string;
+  executorId: string;
+  applicationVersion: string;
+  logLevel: string;
+}
+
+/**
+ * The durable engine on DBOS Transact. Workflows are registered at import; launching recovers
+ * the unfinished workflows of this executor id, so a restarted replica picks up where it died.
+ */
+export class DbosEngine implements EnginePort {
+  private launched = false;
+
+  constructor(private readonly options: EngineOptions) {}
+
+  async launch(deps: EngineDeps): Promise<void> {
+    setEngineDeps(deps);
+    DBOS.setConfig({
+      name: 'flowgate',
+      systemDatabaseUrl: this.options.systemDatabaseUrl,
+      executorID: this.options.executorId,
+      // A fixed version: recovery must pick up runs started by an earlier process of the same release.
+      applicationVersion: this.options.applicationVersion,
+      logLevel: this.options.logLevel === 'debug' || this.options.logLevel === 'trace' ? 'debug' : 'warn',
+      systemDatabasePoolSize: 20,
+    });
+    await DBOS.launch();
+    this.launched = true;
+  }
+
+  async shutdown(): Promise<void> {
+    if (!this.launched) return;
+    this.launched = false;
+    await DBOS.shutdown();
+  }
+
+  async startRun(run: { id: string; engineRunId: string }): Promise<void> {
+    if (!this.launched) throw engineUnavailable('Flow engine is not running');
+    try {
+      await DBOS.startWorkflow(runWorkflow, { workflowID: run.engineRunId })(run.id);
+    } catch (err) {
+      throw engineUnavailable(`Flow engine unavailable: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  async cancelRun(engineRunId: string): Promise<void> {
+    if (!this.launched) throw engineUnavailable('Flow engine is not running');
+    await DBOS.cancelWorkflow(engineRunId, { cancelChildren: true });
+  }
+
+  async send(workflowId: string, topic: string, message: unknown, idempotencyKey?: string): Promise<void> {
+    if (!this.launched) throw engineUnavailable('Flow engine is not running');
+    await DBOS.send(workflowId, message, topic, idempotencyKey);
+  }
+
+  async isReady(): Promise<boolean> {
+    if (!this.launched) return false;
+    try {
+      await DBOS.getWorkflowStatus('flowgate-readiness-probe');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Workflows waiting to run or running on this database (all executors). */
+  async queueDepth(): Promise<number> {
+    if (!this.launched) return 0;
+    const [pending, enqueued] = await Promise.all([
+      DBOS.listWorkflows({ status: 'PENDING', limit: 10_000, loadInput: false, loadOutput: false } as never),
+      DBOS.listWorkflows({ status: 'ENQUEUED', limit: 10_000, loadInput: false, loadOutput: false } as never),
+    ]);
+    return pending.length + enqueued.length;
+  }
+}

@@ -1,0 +1,16 @@
+import type { RunLogs } from '../core/logs/run-logs.js';
+import type { Notifier } from '../core/notify/notifier.js';
+import type { ProjectService } from '../core/projects/projects.js';
+import type { RunService } from '../core/runs/run-service.js';
+import type { RunStore } from '../core/runs/run-store.js';
+
+/** The services the workflows use; handed over once, before the engine launches. */
+export interface EngineDeps {
+  store: RunStore;
+  runs: RunService;
+  logs: RunLogs;
+  projects: ProjectService;
+  notifier: Notifier;
+  credentials: Record<string, string>;
+  runFinished(status: string): void;
+}

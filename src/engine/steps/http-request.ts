@@ -1,0 +1,57 @@
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import { expressionContext, redact } from '../context.js';
+import { StepFailure } from '../step-failure.js';
+import { render } from '../templates.js';
+import type { StepKind } from './step-kind.js';
+import { parseInput, remainingMs, stepLog } from './step-kind.js';
+
+const MAX_BODY = 1024 * 1024;
+
+/**
+ * Calls an HTTP endpoint. Templates are rendered inside the checkpointed step, so values
+ * from `credentials` are used for the request only and are redacted from what is kept.
+ */
+export const httpRequestStep: StepKind = async (x) => {
+  const left = await remainingMs(x);
+  const result = await DBOS.runStep(async () => {
+    const creds = x.deps.credentials;
+    let input;
+    try {
+      input = parseInput('http.request', render(x.step.with, await expressionContext(x.deps, x.run, true)));
+    } catch (err) {
+      throw err instanceof StepFailure ? new StepFailure(redact(err.message, creds), false) : new StepFailure(redact((err as Error).message, creds), false);
+    }
+    const target = redact(`${input.method} ${input.url}`, creds);
+    const headers: Record<string, string> = { 'user-agent': 'Flowgate', ...input.headers };
+    let body: string | undefined;
+    if (input.body !== undefined && input.method !== 'GET' && input.method !== 'HEAD') {
+      body = typeof input.body === 'string' ? input.body : JSON.stringify(input.body);
+      if (typeof input.body !== 'string' && !Object.keys(headers).some((h) => h.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json';
+    }
+    const started = Date.now();
+    let res: Response;
+    try {
+      res = await fetch(input.url, { method: input.method, headers, body, signal: AbortSignal.timeout(Math.min(input.timeoutSeconds * 1000, left)) });
+    } catch (err) {
+      const why = (err as Error).name === 'TimeoutError' ? 'timed out' : messageOfCause(err);
+      return { ok: false as const, line: redact(`${target} failed: ${why}`, creds) };
+    }
+    const text = (await res.text()).slice(0, MAX_BODY);
+    const contentType = res.headers.get('content-type') ?? '';
+    let parsed: unknown = text;
+    if (contentType.includes('json')) {
+      try { parsed = JSON.parse(text); } catch { /* keep the text */ }
+    }
+    const output = JSON.parse(redact(JSON.stringify({ status: res.status, headers: Object.fromEntries(res.headers), body: parsed }), creds));
+    const line = `${target} → ${res.status} (${Date.now() - started} ms)`;
+    return { ok: res.ok, line, output, status: res.status };
+  }, { name: `${x.step.ref}.request#${x.attempt}` });
+  await stepLog(x, result.ok ? 'info' : 'error', result.line, 'request');
+  if (!result.ok) throw new StepFailure('output' in result ? `HTTP ${result.status}: ${result.line}` : result.line);
+  return result.output;
+};
+
+function messageOfCause(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}

@@ -1,0 +1,188 @@
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import { stepWorkflowId } from '../core/runs/engine-port.js';
+import type { StepKindName } from '../core/registry/manifest-schema.js';
+import { expressionContext } from './context.js';
+import type { EngineDeps } from './engine-deps.js';
+import type { EngineRun } from './engine-run.js';
+import { evaluateCondition } from './expressions.js';
+import { planNext, settle, summarize, type GraphState } from './graph-state.js';
+import type { RunOutcome, StepOutcome } from './run-outcome.js';
+import { isCancellation, messageOf, StepFailure } from './step-failure.js';
+import { flowStep } from './steps/flow.js';
+import { httpRequestStep } from './steps/http-request.js';
+import { logStep } from './steps/log.js';
+import { notifyStep } from './steps/notify.js';
+import { sleepStep } from './steps/sleep.js';
+import type { StepExecution, StepKind } from './steps/step-kind.js';
+import { waitForEventStep } from './steps/wait-for-event.js';
+import { render } from './templates.js';
+
+/** Topic on which step workflows report to their run workflow. */
+const STEP_DONE = 'flowgate.step-done';
+/** How long a run workflow blocks on one recv before looping (each recv is checkpointed). */
+const RECV_SECONDS = 24 * 3600;
+
+let deps: EngineDeps | undefined;
+/** Hands the services to the workflows. Called once, before DBOS launches. */
+export function setEngineDeps(d: EngineDeps): void {
+  deps = d;
+}
+function services(): EngineDeps {
+  if (!deps) throw new Error('engine services not set before launch');
+  return deps;
+}
+
+/**
+ * One step of a run: evaluates its condition, runs its kind with retries and backoff, records
+ * the StepRun, and reports to the run workflow. Any failure becomes a `failed` outcome.
+ */
+async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
+  const d = services();
+  const step = run.definition.steps.find((s) => s.ref === ref)!;
+  const done = async (o: StepOutcome) => {
+    await DBOS.runStep(() => d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired), { name: `${ref}.finish` });
+    await DBOS.send(run.engineRunId, o, STEP_DONE);
+    return o;
+  };
+  try {
+    if (step.if) {
+      const verdict = await DBOS.runStep(async () => {
+        try {
+          return { run: evaluateCondition(step.if!, await expressionContext(d, run)) };
+        } catch (err) {
+          return { run: false, error: messageOf(err) };
+        }
+      }, { name: `${ref}.condition` });
+      if (verdict.error) return await done({ ref, status: 'failed', output: null, error: `condition failed: ${verdict.error}` });
+      if (!verdict.run) {
+        await DBOS.runStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Skipped: condition "${step.if}" is false` }]), { name: `${ref}.skip-log` });
+        return await done({ ref, status: 'skipped', output: null, error: null });
+      }
+    }
+    const attempts = (step.retry?.attempts ?? 0) + 1;
+    const start = await DBOS.now();
+    const deadline = step.timeout ? start + step.timeout * 1000 : undefined;
+    const kind = KINDS[step.type];
+    for (let attempt = 1; ; attempt++) {
+      await DBOS.runStep(async () => {
+        await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired);
+        await d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}` }]);
+      }, { name: `${ref}.start#${attempt}` });
+      try {
+        const x: StepExecution = { deps: d, run, step, stepWorkflowId: DBOS.workflowID!, attempt, deadline };
+        const output = await kind(x);
+        await DBOS.runStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} completed` }]), { name: `${ref}.done-log#${attempt}` });
+        return await done({ ref, status: 'completed', output: output ?? null, error: null });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const retryable = !(err instanceof StepFailure) || err.retryable;
+        const reason = messageOf(err);
+        const now = await DBOS.now();
+        const timedOut = deadline !== undefined && now >= deadline;
+        const canRetry = retryable && !timedOut && attempt < attempts;
+        const backoff = canRetry ? (step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1)) * 1000 : 0;
+        await DBOS.runStep(() => d.logs.append(run.id, [{
+          level: 'error', source: `step:${ref}`, group: step.type,
+          message: `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`,
+        }]), { name: `${ref}.fail-log#${attempt}` });
+        if (!canRetry) return await done({ ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason });
+        await DBOS.sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - now)) : backoff);
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return done({ ref, status: 'failed', output: null, error: `internal error: ${messageOf(err)}` });
+  }
+}
+
+/**
+ * A run: interprets the flow's step graph. Runnable steps start as child workflows (so they run
+ * in parallel and recover independently); their completions arrive as messages, whose order is
+ * checkpointed, so a recovered run replays the same decisions.
+ */
+async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
+  const d = services();
+  const run = await DBOS.runStep(async (): Promise<EngineRun | null> => {
+    const r = await d.store.findById(runId, true);
+    if (!r || !(await d.store.markStarted(runId))) return null;
+    return {
+      id: r.id, engineRunId: r.engineRunId, taskType: r.taskType, repositoryIdentifier: r.repositoryIdentifier,
+      triggeredBy: r.triggeredBy, parentRunId: r.parentRunId ?? null, payload: r.payload, callback: r.callback ?? null, definition: r.definition,
+    };
+  }, { name: 'load' });
+  if (!run) {
+    const r = await DBOS.runStep(async () => { const x = await d.store.findById(runId); return x ? { status: x.status, result: x.result, error: x.error ?? null } : null; }, { name: 'load-final' });
+    return r ?? { status: 'failed', result: {}, error: 'run not found' };
+  }
+
+  const state: GraphState = { steps: run.definition.steps, status: {}, failures: [] };
+  for (;;) {
+    const plan = planNext(state);
+    for (const blocked of plan.block) {
+      await DBOS.runStep(() => d.store.stepFinished(run.id, blocked.ref, blocked.kind, blocked.status, null, blocked.reason, blocked.depsRequired), { name: `${blocked.ref}.blocked` });
+    }
+    for (const s of plan.start) {
+      await DBOS.startWorkflow(stepWorkflow, { workflowID: stepWorkflowId(run.engineRunId, s.ref) })(run, s.ref, s.dependsOn.length);
+    }
+    if (plan.finished) break;
+    const outcome = await DBOS.recv<StepOutcome>(STEP_DONE, { timeoutSeconds: RECV_SECONDS });
+    if (!outcome) continue;
+    const toCancel = settle(state, outcome);
+    if (toCancel.length) {
+      await DBOS.runStep(() => DBOS.cancelWorkflows(toCancel.map((r) => stepWorkflowId(run.engineRunId, r)), { cancelChildren: true }), { name: `cancel-after-${outcome.ref}` });
+      await DBOS.runStep(async () => {
+        for (const r of toCancel) {
+          const s = run.definition.steps.find((x) => x.ref === r)!;
+          await d.store.stepFinished(run.id, r, s.type, 'cancelled', null, `cancelled: step ${outcome.ref} failed`, s.dependsOn.length);
+        }
+      }, { name: `mark-cancelled-after-${outcome.ref}` });
+    }
+  }
+
+  const summary = summarize(state);
+  const final = await DBOS.runStep(async (): Promise<RunOutcome> => {
+    let result: Record<string, unknown> = {};
+    let status = summary.status;
+    let error = summary.error;
+    const outputs = await d.store.stepOutputs(run.id);
+    if (run.definition.outputs && status !== 'failed') {
+      try {
+        result = render(run.definition.outputs, { ...(await expressionContext(d, run)), steps: outputs }) as Record<string, unknown>;
+      } catch (err) {
+        status = 'failed';
+        error = `outputs: ${messageOf(err)}`;
+      }
+    } else {
+      result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
+    }
+    const changed = await d.store.finish(run.id, status, result, error);
+    if (!changed) {
+      const current = await d.store.findById(run.id);
+      return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
+    }
+    await d.logs.append(run.id, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
+    d.runFinished(status);
+    return { status, result, error };
+  }, { name: 'finish' });
+
+  await DBOS.runStep(async () => {
+    try {
+      await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error });
+    } catch (err) {
+      await d.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'notify', message: `Result not delivered: ${messageOf(err)}` }]);
+    }
+  }, { name: 'notify-finished' });
+  return final;
+}
+
+export const stepWorkflow = DBOS.registerWorkflow(stepWorkflowImpl, { name: 'flowgate.step' });
+export const runWorkflow = DBOS.registerWorkflow(runWorkflowImpl, { name: 'flowgate.run' });
+
+const KINDS: Record<StepKindName, StepKind> = {
+  log: logStep,
+  'http.request': httpRequestStep,
+  sleep: sleepStep,
+  wait_for_event: waitForEventStep,
+  flow: flowStep(runWorkflow),
+  notify: notifyStep,
+};

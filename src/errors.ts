@@ -1,0 +1,76 @@
+/** Stable error codes; each REST dialect maps them once to its own envelope. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'validation_failed'
+  | 'authentication_required'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'engine_unavailable'
+  | 'service_unavailable'
+  | 'internal_error';
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  validation_failed: 400,
+  authentication_required: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  engine_unavailable: 503,
+  service_unavailable: 503,
+  internal_error: 500,
+};
+
+/** One problem with one input field: `field` is a dotted path such as `payload.username`. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+  /** Where the field came from: body, query, path or header. */
+  location?: 'body' | 'query' | 'path' | 'header';
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: FieldProblem[] = [],
+  ) {
+    super(message);
+    this.name = 'AppError';
+    this.status = STATUS[code];
+  }
+}
+
+export const badRequest = (message: string, details: FieldProblem[] = []) => new AppError('bad_request', message, details);
+export const validationFailed = (details: FieldProblem[]) =>
+  new AppError('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
+export const notFound = (message: string) => new AppError('not_found', message);
+export const forbidden = (message: string) => new AppError('forbidden', message);
+export const conflict = (message: string) => new AppError('conflict', message);
+export const unauthenticated = (message: string) => new AppError('authentication_required', message);
+export const engineUnavailable = (message = 'Flow engine unavailable') => new AppError('engine_unavailable', message);
+
+/**
+ * Errors from the database driver that mean "the database cannot be reached right now"
+ * become 503 instead of 500: the caller may retry.
+ */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return (
+    code === 'ECONNREFUSED' ||
+    code === 'ECONNRESET' ||
+    code === '57P01' || // admin_shutdown
+    code === '57P03' || // cannot_connect_now
+    code === '08006' ||
+    code === '08001' ||
+    /Connection terminated|timeout exceeded when trying to connect/i.test(String((err as Error)?.message ?? ''))
+  );
+}
+
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (isDatabaseUnavailable(err)) return new AppError('service_unavailable', 'Database unavailable, try again shortly');
+  return new AppError('internal_error', 'Internal server error');
+}

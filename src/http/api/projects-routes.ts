@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
+import { presentProject } from '../../core/projects/projects.js';
+import type { Services } from '../../container.js';
+import { route } from '../route.js';
+import { repositoryIdentifier } from '../sfp/schemas.js';
+
+const OWNER = ['owner'] as const;
+const params = z.object({ repositoryIdentifier });
+const body = z.strictObject({
+  provider: z.enum(['github', 'azure-devops']),
+  owners: z.array(z.email()).default([]),
+  members: z.array(z.email()).default([]),
+  slackChannel: z.string().min(1).optional(),
+});
+
+/** `{*repositoryIdentifier}`: `owner/repo` arrives either URL-encoded or as raw path segments. */
+export function projectRoutes(s: Services) {
+  return [
+    route({
+      method: 'get', path: '/projects', roles: OWNER, summary: 'List projects', responses: { 200: 'Projects' },
+      async handler({ principal }) {
+        return { body: { projects: (await s.projects.list(principal.projects)).map(presentProject) } };
+      },
+    }),
+    route({
+      method: 'put', path: '/projects/{*repositoryIdentifier}', roles: OWNER, params, body,
+      summary: 'Create or replace a project', responses: { 200: 'Updated', 201: 'Created', 400: 'Invalid body' },
+      async handler({ principal, params: p, body: b }) {
+        requireProjectAccess(principal, p.repositoryIdentifier);
+        const { project, created } = await s.projects.upsert(p.repositoryIdentifier, b, actorOf(principal));
+        return { status: created ? 201 : 200, body: presentProject(project) };
+      },
+    }),
+    route({
+      method: 'get', path: '/projects/{*repositoryIdentifier}', roles: OWNER, params,
+      summary: 'Get a project', responses: { 200: 'Project', 404: 'Unknown project' },
+      async handler({ principal, params: p }) {
+        requireProjectAccess(principal, p.repositoryIdentifier);
+        return { body: presentProject(await s.projects.get(p.repositoryIdentifier)) };
+      },
+    }),
+    route({
+      method: 'delete', path: '/projects/{*repositoryIdentifier}', roles: OWNER, params,
+      summary: 'Delete a project', responses: { 204: 'Deleted', 404: 'Unknown project' },
+      async handler({ principal, params: p }) {
+        requireProjectAccess(principal, p.repositoryIdentifier);
+        await s.projects.delete(p.repositoryIdentifier, actorOf(principal));
+        return { status: 204 };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,41 @@
+import { randomUUID } from 'node:crypto';
+import Router from '@koa/router';
+import Koa from 'koa';
+import type { Services } from '../container.js';
+import { apiDialect } from './api/index.js';
+import { mountDialect } from './mount.js';
+import { buildOpenApi } from './openapi.js';
+import { mountPlatform } from './platform/routes.js';
+import { sfpDialect } from './sfp/index.js';
+
+/** Builds the HTTP application (it does not listen). */
+export function createApp(s: Services): Koa {
+  const app = new Koa();
+  const dialects = [sfpDialect(s), apiDialect(s)];
+  let openapi: unknown;
+  const router = new Router();
+  mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));
+  for (const d of dialects) mountDialect(router, d, s.tokens, s.log);
+
+  app.use(async (ctx, next) => {
+    const reqId = ctx.get('x-request-id') || randomUUID();
+    ctx.state.reqId = reqId;
+    ctx.set('x-request-id', reqId);
+    const start = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const routeLabel = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';
+      s.metrics.httpDuration.observe({ method: ctx.method, route: routeLabel, status: String(ctx.status) }, seconds);
+      if (ctx.path !== '/healthz' && ctx.path !== '/metrics')
+        s.log.info({ reqId, method: ctx.method, path: ctx.path, route: routeLabel, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+    }
+  });
+  app.use(router.routes());
+  app.use(async (ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: `No route ${ctx.method} ${ctx.path}` };
+  });
+  return app;
+}

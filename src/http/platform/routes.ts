@@ -1,0 +1,20 @@
+import type Router from '@koa/router';
+import type { Services } from '../../container.js';
+
+/** Health, readiness, metrics and the OpenAPI document: no token needed. */
+export function mountPlatform(router: Router, s: Services, openapi: () => unknown): void {
+  router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
+  router.get('/readyz', async (ctx) => {
+    const [database, engine] = await Promise.all([
+      s.orm.em.getConnection().execute('select 1').then(() => true, () => false),
+      s.engine.isReady(),
+    ]);
+    ctx.status = database && engine ? 200 : 503;
+    ctx.body = { status: database && engine ? 'ready' : 'not ready', checks: { database: database ? 'ok' : 'failing', engine: engine ? 'ok' : 'failing' } };
+  });
+  router.get('/metrics', async (ctx) => {
+    ctx.type = s.metrics.registry.contentType;
+    ctx.body = await s.metrics.registry.metrics();
+  });
+  router.get('/openapi.json', (ctx) => { ctx.body = openapi(); });
+}

@@ -1,0 +1,52 @@
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import type { Role } from '../db/entities/api-token.js';
+import type { AppError } from '../errors.js';
+import type { Principal } from '../core/identity/principal.js';
+
+type AnyObject = z.ZodType<Record<string, unknown>>;
+
+/** The request as a handler sees it: authenticated and validated. */
+export interface RouteRequest<P, Q, B> {
+  principal: Principal;
+  params: P;
+  query: Q;
+  body: B;
+  ctx: Context;
+}
+
+export interface RouteResult {
+  status?: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/**
+ * One operation of a REST dialect. The same definition registers the Koa route, validates the
+ * request and documents the operation in /openapi.json. Paths use OpenAPI syntax;
+ * `{*name}` captures several segments (repository identifiers contain slashes).
+ */
+export interface RouteSpec<P = any, Q = any, B = any> {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  summary: string;
+  description?: string;
+  /** Roles allowed; `public` routes need no token. */
+  roles: readonly Role[] | 'public';
+  params?: z.ZodType<P> & AnyObject;
+  query?: z.ZodType<Q> & AnyObject;
+  body?: z.ZodType<B>;
+  /** Documented responses: status → description (and optional schema). */
+  responses: Record<number, string | { description: string; schema: z.ZodType }>;
+  handler(req: RouteRequest<P, Q, B>): Promise<RouteResult>;
+}
+
+export const route = <P, Q, B>(spec: RouteSpec<P, Q, B>): RouteSpec => spec as RouteSpec;
+
+/** A REST surface: a prefix, its routes, and how its errors look on the wire. */
+export interface Dialect {
+  name: string;
+  prefix: string;
+  routes: RouteSpec[];
+  envelope(err: AppError): unknown;
+}

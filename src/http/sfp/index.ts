@@ -1,0 +1,15 @@
+import type { Services } from '../../container.js';
+import type { Dialect } from '../route.js';
+import { sfpEnvelope } from './envelope.js';
+import { runByIdRoutes, runRoutes } from './runs-routes.js';
+import { typeRoutes } from './types-routes.js';
+
+/** The sfp Flows API. Static paths (`/runs`, `/types`, ...) come before the `/{id}` routes. */
+export function sfpDialect(s: Services): Dialect {
+  return {
+    name: 'sfp',
+    prefix: '/sfp/api/flows',
+    envelope: sfpEnvelope,
+    routes: [...runRoutes(s), ...typeRoutes(s), ...runByIdRoutes(s)],
+  };
+}

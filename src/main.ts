@@ -1,0 +1,34 @@
+import { ConfigError, loadConfig } from './config.js';
+import { ManifestError } from './core/registry/load-manifests.js';
+import { createLogger } from './observability/logger.js';
+import { startServer } from './server.js';
+
+async function main() {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const log = createLogger(config.logLevel);
+  let running;
+  try {
+    running = await startServer(config, log);
+  } catch (err) {
+    if (err instanceof ManifestError) process.stderr.write(`${err.message}\n`);
+    else log.fatal({ err }, 'Flowgate failed to start');
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'shutting down');
+    running.stop().then(() => process.exit(0), (err) => { log.error({ err }, 'shutdown failed'); process.exit(1); });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+void main();

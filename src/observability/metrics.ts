@@ -1,0 +1,31 @@
+import client from 'prom-client';
+
+/** Prometheus metrics of one process, in their own registry (tests create many apps). */
+export class Metrics {
+  readonly registry = new client.Registry();
+  readonly httpDuration = new client.Histogram({
+    name: 'flowgate_http_request_duration_seconds',
+    help: 'HTTP request latency by route and status',
+    labelNames: ['method', 'route', 'status'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly runsStarted = new client.Counter({
+    name: 'flowgate_runs_started_total', help: 'Runs started, by flow type', labelNames: ['task_type'] as const, registers: [this.registry],
+  });
+  readonly runsFinished = new client.Counter({
+    name: 'flowgate_runs_finished_total', help: 'Runs finished, by final status', labelNames: ['status'] as const, registers: [this.registry],
+  });
+
+  constructor(queueDepth: () => Promise<number>) {
+    new client.Gauge({
+      name: 'flowgate_engine_queue_depth',
+      help: 'Engine workflows pending or enqueued',
+      registers: [this.registry],
+      async collect() {
+        this.set(await queueDepth().catch(() => 0));
+      },
+    });
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'flowgate_' });
+  }
+}

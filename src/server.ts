@@ -1,0 +1,64 @@
+import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { systemDatabaseUrlFor, type Config } from './config.js';
+import { createServices, type Services } from './container.js';
+import { EmbeddedPostgres } from './db/embedded-postgres.js';
+import { createOrm, ensureDatabase, migrate } from './db/orm.js';
+import { loadManifests } from './core/registry/load-manifests.js';
+import { createApp } from './http/app.js';
+
+export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+export interface RunningServer {
+  services: Services;
+  server: Server;
+  url: string;
+  /** Graceful stop: stop accepting, drain requests, stop the engine, close the database. */
+  stop(): Promise<void>;
+}
+
+/** Starts Flowgate: database (embedded unless DATABASE_URL), migrations, engine, HTTP. */
+export async function startServer(config: Config, log: Logger): Promise<RunningServer> {
+  const definitions = loadManifests(config.manifestsDir);
+  let embedded: EmbeddedPostgres | undefined;
+  let databaseUrl = config.databaseUrl;
+  if (!databaseUrl) {
+    embedded = new EmbeddedPostgres(config.dataDir, config.embeddedPgPort, (m) => log.info(m));
+    databaseUrl = await embedded.start();
+  }
+  await ensureDatabase(databaseUrl);
+  const orm = await createOrm(databaseUrl);
+  await migrate(orm, databaseUrl);
+  const systemDatabaseUrl = config.systemDatabaseUrl ?? systemDatabaseUrlFor(databaseUrl);
+  const services = createServices({ config, version: VERSION, log, orm, definitions, systemDatabaseUrl });
+
+  const generated = await services.tokens.ensureAdmin(config.adminToken);
+  if (generated) {
+    // Printed once, to the console only: only its hash is stored.
+    process.stdout.write(`\nFlowgate admin token (shown once, store it now): ${generated}\n\n`);
+  }
+  await services.engine.launch(services.engineDeps);
+
+  const app = createApp(services);
+  const server = await new Promise<Server>((resolve, reject) => {
+    const srv = app.listen(config.port, config.host, () => resolve(srv));
+    srv.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  log.info({ port, flowTypes: definitions.map((d) => d.id), database: embedded ? 'embedded' : 'external', executorId: config.executorId }, 'Flowgate listening');
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => (stopping ??= (async () => {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs);
+      server.close(() => { clearTimeout(timer); resolve(); });
+      server.closeIdleConnections();
+    });
+    await services.engine.shutdown();
+    await orm.close(true);
+    if (embedded) await embedded.stop();
+  })());
+  return { services, server, url: `http://127.0.0.1:${port}`, stop };
+}
