@@ -11,7 +11,8 @@ const postgresUrl = z
   .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgres:// or postgresql:// URL');
 
 const envSchema = z.object({
-  PORT: port.default(8080),
+  // 0 picks a free port (tests).
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   DATABASE_URL: postgresUrl.optional(),
   FLOWGATE_SYSTEM_DATABASE_URL: postgresUrl.optional(),

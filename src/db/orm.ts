@@ -12,7 +12,7 @@ export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroO
     entities,
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
-    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false },
+    migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
     pool: { min: 0, max: poolMax },
     debug: false,
     allowGlobalContext: false,

@@ -51,7 +51,7 @@ export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): S
     const results: (ChildRef & RunOutcome)[] = [];
     for (const c of children) {
       const left = await remainingMs(x);
-      const outcome = await DBOS.getResult<RunOutcome>(c.engineRunId, { timeoutSeconds: Math.min(DEFAULT_CHILD_WAIT_SECONDS, left / 1000) });
+      const outcome = await DBOS.getResult<RunOutcome>(c.engineRunId, { timeoutSeconds: Math.min(DEFAULT_CHILD_WAIT_SECONDS, left / 1000), pollingIntervalMs: 250 });
       if (outcome === null) throw new StepFailure(`child run ${c.id} did not finish within the step timeout`);
       await stepLog(x, outcome.status === 'completed' ? 'info' : 'error', `Child run ${c.id} (${c.taskType}) ${outcome.status}`, `child-done-${c.id}`);
       results.push({ ...c, ...outcome });

@@ -1,0 +1,86 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/server.js';
+import { freshDatabaseUrl } from './database.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const FIXTURE_FLOWS = path.resolve(here, '../fixtures/flows');
+export const BUILTIN_FLOWS = path.resolve(here, '../../manifests/flows');
+
+export interface TestServer extends RunningServer {
+  /** JSON request with a bearer token (the admin token unless `token` is given; `null` sends none). */
+  call(method: string, urlPath: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
+}
+
+/**
+ * Flowgate in this test process on a fresh database: real PostgreSQL, real engine, real HTTP.
+ * (The engine is a per-process singleton: one server per test file.)
+ */
+export async function startTestServer(opts: { flows?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+  const databaseUrl = await freshDatabaseUrl(path.basename(expect.getState().testPath ?? 'test', '.test.ts'));
+  const config = loadConfig({
+    DATABASE_URL: databaseUrl,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    FLOWGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+    FLOWGATE_MANIFESTS_DIR: opts.flows ?? FIXTURE_FLOWS,
+    FLOWGATE_EXECUTOR_ID: `test-${process.env.JEST_WORKER_ID ?? '0'}`,
+    FLOWGATE_SHUTDOWN_TIMEOUT_MS: '2000',
+    LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
+  const running = await startServer(config, pino({ level: 'silent' }));
+  return { ...running, call: (m, p, b, t) => call(running.url, m, p, b, t) };
+}
+
+export async function call(base: string, method: string, urlPath: string, body?: unknown, token: string | null = ADMIN_TOKEN) {
+  const headers: Record<string, string> = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(base + urlPath, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* not JSON */ }
+  return { status: res.status, body: parsed as any, headers: res.headers };
+}
+
+/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > until) throw new Error(`${what} not reached within ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Waits for a run to reach one of the given sfp statuses and returns its detail. */
+export function waitForRun(server: Pick<TestServer, 'call'>, id: string, statuses = ['Completed', 'Failed', 'Cancelled'], timeoutMs = 20_000) {
+  return eventually(async () => {
+    const r = await server.call('GET', `/sfp/api/flows/${id}`);
+    return statuses.includes(r.body?.status) ? r.body : undefined;
+  }, timeoutMs, `run ${id} reaching ${statuses.join('/')}`);
+}
+
+/** Creates a project (owner token) and returns its identifier. */
+export async function createProject(server: Pick<TestServer, 'call'>, repo = 'acme/app', body: Record<string, unknown> = {}) {
+  const r = await server.call('PUT', `/api/v1/projects/${repo}`, { provider: 'github', owners: ['owner@acme.io'], members: ['dev@acme.io'], ...body });
+  if (r.status >= 300) throw new Error(`creating project ${repo}: ${r.status} ${JSON.stringify(r.body)}`);
+  return repo;
+}
+
+/** Creates a token and returns its secret. */
+export async function createToken(server: Pick<TestServer, 'call'>, body: Record<string, unknown>) {
+  const r = await server.call('POST', '/api/v1/tokens', body);
+  if (r.status !== 201) throw new Error(`creating token: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.token as string;
+}
