@@ -51,7 +51,7 @@ export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): S
     const results: (ChildRef & RunOutcome)[] = [];
     for (const c of children) {
       const left = await remainingMs(x);
-      const outcome = await DBOS.getResult<RunOutcome>(c.engineRunId, { timeoutSeconds: Math.min(DEFAULT_CHILD_WAIT_SECONDS, left / 1000), pollingIntervalMs: 250 });
+      const outcome = await childOutcome(c.engineRunId, Math.min(DEFAULT_CHILD_WAIT_SECONDS, left / 1000));
       if (outcome === null) throw new StepFailure(`child run ${c.id} did not finish within the step timeout`);
       await stepLog(x, outcome.status === 'completed' ? 'info' : 'error', `Child run ${c.id} (${c.taskType}) ${outcome.status}`, `child-done-${c.id}`);
       results.push({ ...c, ...outcome });
@@ -61,6 +61,16 @@ export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): S
     if (x.step.with.forEach === undefined) return { runId: results[0].id, ...results[0].result };
     return { children: results.map((r) => ({ runId: r.id, item: r.item, status: r.status, result: r.result })) };
   };
+}
+
+/** A child's outcome; a child cancelled on its own (cancel-children) reads as `cancelled`, not as an engine error. */
+async function childOutcome(engineRunId: string, timeoutSeconds: number): Promise<RunOutcome | null> {
+  try {
+    return await DBOS.getResult<RunOutcome>(engineRunId, { timeoutSeconds, pollingIntervalMs: 250 });
+  } catch (err) {
+    if (/was cancelled/.test(messageOf(err))) return { status: 'cancelled', result: {}, error: 'cancelled' };
+    throw err;
+  }
 }
 
 function safeRender(value: unknown, ctx: Record<string, unknown>): unknown {

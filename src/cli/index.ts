@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { ConfigError, loadConfig } from '../config.js';
+import { AppError } from '../errors.js';
+import { parseCommand, USAGE, UsageError, type Command } from './args.js';
+import { openDatabase } from './database.js';
+import { TokenCommands } from './token-commands.js';
+
+/** Exit codes: 0 done, 1 failed (bad configuration, unknown token, database trouble), 2 misuse. */
+async function main(argv: string[]): Promise<number> {
+  let command: Command;
+  try {
+    command = parseCommand(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`${prefixed(err.message)}\n${USAGE}`);
+    return 2;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+
+  const config = loadConfig(process.env);
+  const db = await openDatabase(config);
+  try {
+    const tokens = new TokenCommands(db.orm);
+    const output = command.kind === 'token.create' ? await tokens.create(command.input)
+      : command.kind === 'token.list' ? await tokens.list()
+      : await tokens.revoke(command.id);
+    process.stdout.write(output);
+    return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** Every line of an error message starts with `flowgate: `. */
+const prefixed = (message: string) => message.split('\n').map((l) => `flowgate: ${l}\n`).join('');
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => {
+    const message = err instanceof ConfigError || err instanceof AppError ? err.message : `${(err as Error)?.message ?? err}`;
+    process.stderr.write(prefixed(message));
+    process.exitCode = 1;
+  },
+);
