@@ -39,6 +39,7 @@ export class EmbeddedPostgres {
   async start(): Promise<string> {
     await fs.mkdir(this.dataDir, { recursive: true });
     this.owner = await this.ensureOsUser();
+    if (this.owner) await this.checkReachable(this.owner);
     if (!existsSync(path.join(this.pgData, 'PG_VERSION'))) await this.initialise();
     const password = (await fs.readFile(this.passwordFile, 'utf8')).trim();
 
@@ -97,6 +98,20 @@ export class EmbeddedPostgres {
     }
     const lines = (await fs.readFile(pidFile, 'utf8')).split('\n');
     return Number(lines[3]);
+  }
+
+  /** The postgres user must be able to walk down to the data directory; say so plainly if not. */
+  private async checkReachable(owner: { uid: number; gid: number }): Promise<void> {
+    let dir = path.resolve(this.dataDir);
+    for (;;) {
+      const st = await fs.stat(dir);
+      const ok = st.uid === owner.uid || (st.mode & 0o001) !== 0 || (st.gid === owner.gid && (st.mode & 0o010) !== 0);
+      if (!ok)
+        throw new Error(`The embedded PostgreSQL runs as the "postgres" system user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}). Set FLOWGATE_DATA_DIR to a directory outside it (for example /var/lib/flowgate), or set DATABASE_URL.`);
+      const parent = path.dirname(dir);
+      if (parent === dir) return;
+      dir = parent;
+    }
   }
 
   /** PostgreSQL refuses to run as root: when we are root, run it as a dedicated system user. */
