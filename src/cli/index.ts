@@ -2,8 +2,6 @@
 import { ConfigError, loadConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { parseCommand, USAGE, UsageError, type Command } from './args.js';
-import { openDatabase } from './database.js';
-import { TokenCommands } from './token-commands.js';
 
 /** Exit codes: 0 done, 1 failed (bad configuration, unknown token, database trouble), 2 misuse. */
 async function main(argv: string[]): Promise<number> {
@@ -21,6 +19,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   const config = loadConfig(process.env);
+  // Loaded only when needed: usage errors and help answer without the ORM's start-up cost.
+  const [{ openDatabase }, { TokenCommands }] = await Promise.all([import('./database.js'), import('./token-commands.js')]);
   const db = await openDatabase(config);
   try {
     const tokens = new TokenCommands(db.orm);

@@ -63,6 +63,7 @@ export class EmbeddedPostgres {
   }
 
   async stop(): Promise<void> {
+    this.owner ??= await this.ensureOsUser();
     if ((await this.runningPort()) === undefined) return;
     await this.pgCtl(['stop', '-D', this.pgData, '-m', 'fast', '-w']);
   }
