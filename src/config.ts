@@ -24,6 +24,7 @@ const envSchema = z.object({
   FLOWGATE_PUBLIC_URL: z.url().optional(),
   FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
+  FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -41,6 +42,8 @@ export interface Config {
   publicUrl: string;
   webhookSecret?: string;
   shutdownTimeoutMs: number;
+  /** How often expired external approvals and lost wake-ups are swept. */
+  sweepIntervalMs: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
 }
@@ -76,6 +79,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publicUrl: e.FLOWGATE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
+    sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     logLevel: e.LOG_LEVEL,
     credentials,
   };

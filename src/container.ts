@@ -1,7 +1,9 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
+import { ApprovalService, type ApprovalEffects } from './core/approvals/approval-service.js';
 import { AuditLog } from './core/audit/audit-log.js';
+import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
 import { RunLogs } from './core/logs/run-logs.js';
 import { Notifier } from './core/notify/notifier.js';
@@ -10,6 +12,8 @@ import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
 import { RunService } from './core/runs/run-service.js';
 import { RunStore } from './core/runs/run-store.js';
+import { approvalEffects } from './engine/approval-effects.js';
+import { setDeliveryDeps } from './engine/approval-delivery.js';
 import { DbosEngine } from './engine/dbos-engine.js';
 import type { EngineDeps } from './engine/engine-deps.js';
 import { Metrics } from './observability/metrics.js';
@@ -30,6 +34,9 @@ export interface Services {
   engine: DbosEngine;
   metrics: Metrics;
   engineDeps: EngineDeps;
+  approvals: ApprovalService;
+  approvalEffects: ApprovalEffects;
+  identities: IdentityDirectory;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -45,13 +52,17 @@ export function createServices(input: {
   const store = new RunStore(orm);
   const logs = new RunLogs(orm);
   const notifier = new Notifier(config.webhookSecret);
-  const runs = new RunService(store, registry, projects, engine, logs, audit, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) });
+  const approvals = new ApprovalService(orm, projects, audit);
+  const effects = approvalEffects(engine, store);
+  approvals.setEffects(effects);
+  setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
+  const runs = new RunService(store, registry, projects, engine, logs, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) });
   const engineDeps: EngineDeps = {
-    store, runs, logs, projects, notifier, credentials: config.credentials,
+    store, runs, logs, projects, notifier, approvals, credentials: config.credentials,
     runFinished: (status) => metrics.runsFinished.inc({ status }),
   };
   return {
     config, version: input.version, log, orm, audit, tokens: new TokenService(orm, audit), projects, registry, store, runs, logs, notifier,
-    engine, metrics, engineDeps,
+    engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
   };
 }

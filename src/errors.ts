@@ -36,6 +36,8 @@ export class AppError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly details: FieldProblem[] = [],
+    /** Extra fields for the response body, e.g. the current state on a 409. */
+    readonly extra?: Record<string, unknown>,
   ) {
     super(message);
     this.name = 'AppError';
@@ -48,7 +50,7 @@ export const validationFailed = (details: FieldProblem[]) =>
   new AppError('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
 export const notFound = (message: string) => new AppError('not_found', message);
 export const forbidden = (message: string) => new AppError('forbidden', message);
-export const conflict = (message: string) => new AppError('conflict', message);
+export const conflict = (message: string, extra?: Record<string, unknown>) => new AppError('conflict', message, [], extra);
 export const unauthenticated = (message: string) => new AppError('authentication_required', message);
 export const engineUnavailable = (message = 'Flow engine unavailable') => new AppError('engine_unavailable', message);
 

@@ -7,6 +7,7 @@ import { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { createOrm, ensureDatabase, migrate } from './db/orm.js';
 import { loadManifests } from './core/registry/load-manifests.js';
 import { createApp } from './http/app.js';
+import { ApprovalSweeper } from './core/approvals/approval-sweeper.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -39,6 +40,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     process.stdout.write(`\nFlowgate admin token (shown once, store it now): ${generated}\n\n`);
   }
   await services.engine.launch(services.engineDeps);
+  const sweeper = new ApprovalSweeper(services.approvals, services.approvalEffects, log, config.sweepIntervalMs);
+  sweeper.start();
 
   const app = createApp(services);
   const server = await new Promise<Server>((resolve, reject) => {
@@ -56,6 +59,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       server.close(() => { clearTimeout(timer); resolve(); });
       server.closeIdleConnections();
     });
+    await sweeper.stop();
     await services.engine.shutdown();
     await orm.close(true);
     if (embedded) await embedded.stop();

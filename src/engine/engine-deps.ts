@@ -1,3 +1,4 @@
+import type { ApprovalService } from '../core/approvals/approval-service.js';
 import type { RunLogs } from '../core/logs/run-logs.js';
 import type { Notifier } from '../core/notify/notifier.js';
 import type { ProjectService } from '../core/projects/projects.js';
@@ -11,6 +12,7 @@ export interface EngineDeps {
   logs: RunLogs;
   projects: ProjectService;
   notifier: Notifier;
+  approvals: ApprovalService;
   credentials: Record<string, string>;
   runFinished(status: string): void;
 }

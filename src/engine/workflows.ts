@@ -8,6 +8,7 @@ import { evaluateCondition } from './expressions.js';
 import { planNext, settle, summarize, type GraphState } from './graph-state.js';
 import type { RunOutcome, StepOutcome } from './run-outcome.js';
 import { isCancellation, messageOf, StepFailure } from './step-failure.js';
+import { approvalStep } from './steps/approval.js';
 import { flowStep } from './steps/flow.js';
 import { httpRequestStep } from './steps/http-request.js';
 import { logStep } from './steps/log.js';
@@ -156,6 +157,8 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
       result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
     }
     const changed = await d.store.finish(run.id, status, result, error);
+    // An approval still pending when its run ends some other way can no longer matter.
+    await d.approvals.closeForRuns([run.id], 'stale', { name: 'system', door: 'engine' });
     if (!changed) {
       const current = await d.store.findById(run.id);
       return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
@@ -185,4 +188,5 @@ const KINDS: Record<StepKindName, StepKind> = {
   wait_for_event: waitForEventStep,
   flow: flowStep(runWorkflow),
   notify: notifyStep,
+  approval: approvalStep,
 };

@@ -3,10 +3,11 @@ import type { Callback } from '../../db/entities/run.js';
 
 /** What Flowgate tells a run's destination. */
 export interface Notice {
-  event: 'run.message' | 'run.finished';
-  runId: string;
-  taskType: string;
-  repositoryIdentifier: string;
+  event: 'run.message' | 'run.finished' | 'approval.requested' | 'approval.decided';
+  runId?: string | null;
+  taskType?: string;
+  repositoryIdentifier?: string | null;
+  approval?: Record<string, unknown>;
   status?: string;
   message?: string;
   result?: Record<string, unknown>;
@@ -32,17 +33,17 @@ export function signBody(secret: string, body: string): string {
 export class Notifier {
   constructor(private readonly webhookSecret: string | undefined, private readonly fetchImpl: typeof fetch = fetch) {}
 
-  async notify(callback: Callback | null | undefined, notice: Notice): Promise<NoticeOutcome> {
+  async notify(callback: Callback | null | undefined, notice: Notice, secret = this.webhookSecret): Promise<NoticeOutcome> {
     if (!callback || callback.type === 'none') return { delivered: false, reason: 'the run has no callback destination' };
     if (callback.type !== 'webhook') return { delivered: false, reason: `no ${callback.type} integration is configured on this server` };
     const url = typeof callback.webhook?.url === 'string' ? callback.webhook.url : undefined;
     if (!url) return { delivered: false, reason: 'the webhook callback has no url' };
     const body = JSON.stringify(notice);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Flowgate' };
-    if (this.webhookSecret) headers[SIGNATURE_HEADER] = signBody(this.webhookSecret, body);
+    if (secret) headers[SIGNATURE_HEADER] = signBody(secret, body);
     const res = await this.fetchImpl(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
     await res.body?.cancel();
-    if (!res.ok) throw new Error(`posting ${notice.event} for run ${notice.runId} to webhook ${new URL(url).origin}: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`posting ${notice.event} for ${notice.runId ? `run ${notice.runId}` : 'an approval'} to webhook ${new URL(url).origin}: HTTP ${res.status}`);
     return { delivered: true };
   }
 }

@@ -9,6 +9,8 @@ export interface ProjectInput {
   owners: string[];
   members: string[];
   slackChannel?: string | null;
+  /** Replaces the project's webhook signing secret when given; kept otherwise. */
+  webhookSecret?: string;
 }
 
 /** Registered projects and their per-project flow settings (disabled types, overrides). */
@@ -42,8 +44,10 @@ export class ProjectService {
     project.owners = input.owners.map((e) => e.toLowerCase());
     project.members = input.members.map((e) => e.toLowerCase());
     project.slackChannel = input.slackChannel ?? null;
+    if (input.webhookSecret) project.settings = { ...project.settings, webhookSecret: input.webhookSecret };
     await em.flush();
-    await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...input });
+    const { webhookSecret, ...shown } = input;
+    await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...shown, webhookSecretChanged: Boolean(webhookSecret) });
     return { project, created };
   }
 
@@ -88,7 +92,7 @@ export class ProjectService {
     return em.transactional(async (tx) => {
       const project = await tx.findOne(Project, { repositoryIdentifier }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!project) throw notFound(`Project ${repositoryIdentifier} not found`);
-      const settings = { disabledFlowTypes: [...(project.settings.disabledFlowTypes ?? [])], overrides: { ...(project.settings.overrides ?? {}) } };
+      const settings = { ...project.settings, disabledFlowTypes: [...(project.settings.disabledFlowTypes ?? [])], overrides: { ...(project.settings.overrides ?? {}) } };
       change(settings);
       project.settings = settings;
       await tx.flush();
@@ -106,6 +110,7 @@ export const presentProject = (p: Project) => ({
   slackChannel: p.slackChannel ?? null,
   disabledFlowTypes: p.settings.disabledFlowTypes ?? [],
   overrides: p.settings.overrides ?? {},
+  hasWebhookSecret: Boolean(p.settings.webhookSecret),
   createdAt: p.createdAt.toISOString(),
   updatedAt: p.updatedAt.toISOString(),
 });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 export const CATEGORIES = [
   'access', 'environment', 'release', 'package', 'pool', 'testing', 'build', 'repository', 'scheduled', 'cascade', 'other',
 ] as const;
-export const STEP_KINDS = ['log', 'http.request', 'sleep', 'wait_for_event', 'flow', 'notify'] as const;
+export const STEP_KINDS = ['log', 'http.request', 'sleep', 'wait_for_event', 'flow', 'notify', 'approval'] as const;
 export type StepKindName = (typeof STEP_KINDS)[number];
 
 const identifier = z.string().regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and dashes');

@@ -34,6 +34,15 @@ export const stepInputs = {
     forEach: z.array(z.unknown()).max(100, 'at most 100 child runs per step').optional(),
   }),
   notify: z.strictObject({ message: z.string() }),
+  approval: z.strictObject({
+    /** Emails, or `owners` (the default): the project's owners. */
+    approvers: z.union([z.literal('owners'), z.array(z.email()), z.null()]).default('owners'),
+    quorum: z.coerce.number().int().min(1).max(50).default(1),
+    allowSelfApproval: z.boolean().default(false),
+    timeoutHours: z.coerce.number().positive().max(24 * 90).default(24),
+    message: z.string().optional(),
+    context: z.record(z.string(), z.unknown()).default({}),
+  }),
 } satisfies Record<StepKindName, z.ZodType>;
 
 export type StepInput<K extends StepKindName> = z.infer<(typeof stepInputs)[K]>;

@@ -1,5 +1,6 @@
 import { Run, type Callback, type WorkItemRef } from '../../db/entities/run.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
+import type { ApprovalService } from '../approvals/approval-service.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { Principal } from '../identity/principal.js';
@@ -38,6 +39,7 @@ export class RunService {
     private readonly engine: EnginePort,
     private readonly logs: RunLogs,
     private readonly audit: AuditLog,
+    private readonly approvals: ApprovalService,
     private readonly metrics: RunMetrics,
   ) {}
 
@@ -117,6 +119,7 @@ export class RunService {
     const ids = await this.store.subtreeIds(run.id);
     await this.engine.cancelRun(run.engineRunId);
     const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`);
+    await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     await this.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` }]);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
     return cancelled;
@@ -128,7 +131,9 @@ export class RunService {
     const cancelled: string[] = [];
     for (const child of children) {
       await this.engine.cancelRun(child.engineRunId);
-      cancelled.push(...(await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`)));
+      const ids = await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`);
+      await this.approvals.closeForRuns(ids, 'cancelled', actor);
+      cancelled.push(...ids);
     }
     await this.audit.record(actor, 'run.children_cancelled', 'run', run.id, { cancelled });
     return cancelled;

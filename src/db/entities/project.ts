@@ -7,6 +7,8 @@ export interface ProjectSettings {
   disabledFlowTypes: string[];
   /** Flow type id → the flow type that runs instead. */
   overrides: Record<string, string>;
+  /** Signs webhook deliveries of this project's approvals; write-only through the API. */
+  webhookSecret?: string;
 }
 
 export class Project {

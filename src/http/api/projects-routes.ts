@@ -12,6 +12,7 @@ const body = z.strictObject({
   owners: z.array(z.email()).default([]),
   members: z.array(z.email()).default([]),
   slackChannel: z.string().min(1).optional(),
+  webhookSecret: z.string().min(16, 'at least 16 characters').optional(),
 });
 
 /** `{*repositoryIdentifier}`: `owner/repo` arrives either URL-encoded or as raw path segments. */

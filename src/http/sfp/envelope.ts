@@ -11,5 +11,6 @@ export function sfpEnvelope(err: AppError) {
     message: err.details.length ? err.details.map((d) => `${d.field}: ${d.message}`) : err.message,
     error: STATUS_CODES[err.status] ?? 'Error',
     ...(err.details.length ? { summary: err.message } : {}),
+    ...err.extra,
   };
 }

@@ -1,5 +1,6 @@
 import type { Services } from '../../container.js';
 import type { Dialect } from '../route.js';
+import { approvalRoutes } from './approvals-routes.js';
 import { sfpEnvelope } from './envelope.js';
 import { runByIdRoutes, runRoutes } from './runs-routes.js';
 import { typeRoutes } from './types-routes.js';
@@ -10,6 +11,6 @@ export function sfpDialect(s: Services): Dialect {
     name: 'sfp',
     prefix: '/sfp/api/flows',
     envelope: sfpEnvelope,
-    routes: [...runRoutes(s), ...typeRoutes(s), ...runByIdRoutes(s)],
+    routes: [...runRoutes(s), ...typeRoutes(s), ...approvalRoutes(s), ...runByIdRoutes(s)],
   };
 }

@@ -1,0 +1,23 @@
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import type { ApprovalEffects } from '../core/approvals/approval-service.js';
+import { stepWorkflowId, type EnginePort } from '../core/runs/engine-port.js';
+import type { RunStore } from '../core/runs/run-store.js';
+import { deliverApproval } from './approval-delivery.js';
+import { APPROVAL_TOPIC } from './steps/approval.js';
+
+/**
+ * After a decision: wake the waiting approval step (one message per approval, deduplicated by
+ * its idempotency key), or start the durable delivery to an external engine's webhook.
+ */
+export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEffects {
+  return {
+    async decided(a) {
+      if (a.runId && a.stepRef) {
+        const run = await store.findById(a.runId);
+        if (run) await engine.send(stepWorkflowId(run.engineRunId, a.stepRef), APPROVAL_TOPIC, { approvalId: a.id }, `approval-decided:${a.id}`);
+        return;
+      }
+      if (a.callback?.type === 'webhook') await DBOS.startWorkflow(deliverApproval, { workflowID: `deliver-approval-${a.id}` })(a.id);
+    },
+  };
+}

@@ -1,0 +1,70 @@
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import { presentApproval } from '../../core/approvals/present-approval.js';
+import type { Approval } from '../../db/entities/approval.js';
+import { StepFailure } from '../step-failure.js';
+import type { StepKind } from './step-kind.js';
+import { resolveInput, stepLog } from './step-kind.js';
+
+/** Topic on which a decision wakes the approval step. */
+export const APPROVAL_TOPIC = 'flowgate.approval';
+export const approvalWaitKey = (approvalId: string) => `approval:${approvalId}`;
+
+type Snapshot = Pick<Approval, 'id' | 'status' | 'resolvedBy' | 'reason' | 'decisions'> & { expiresAt: string };
+const snapshot = (a: Approval): Snapshot => ({ id: a.id, status: a.status, resolvedBy: a.resolvedBy ?? null, reason: a.reason ?? null, decisions: a.decisions, expiresAt: a.expiresAt.toISOString() });
+
+/**
+ * Parks the run (`suspended`) until its approval is decided or expires. The decision arrives
+ * as a message, but the approval row is the truth: the step re-reads it on every wake-up, and
+ * the durable timer expires it even if no process was running at that moment.
+ */
+export const approvalStep: StepKind = async (x) => {
+  const input = await resolveInput(x, 'approval');
+  const now = new Date(await DBOS.now());
+  const opened = await DBOS.runStep(async () => {
+    const a = await x.deps.approvals.openForStep({
+      runId: x.run.id, stepRef: x.step.ref, repositoryIdentifier: x.run.repositoryIdentifier, requestedBy: x.run.triggeredBy, callback: x.run.callback,
+    }, {
+      approvers: Array.isArray(input.approvers) && input.approvers.length ? input.approvers : null,
+      quorum: input.quorum, allowSelfApproval: input.allowSelfApproval, timeoutHours: input.timeoutHours,
+      message: input.message ?? null, context: { taskType: x.run.taskType, ...input.context },
+    }, now);
+    if (a.status === 'pending') {
+      await x.deps.store.stepWaiting(x.run.id, x.step.ref, approvalWaitKey(a.id));
+      await x.deps.store.setStatus(x.run.id, 'suspended', ['running', 'waiting', 'queued']);
+    }
+    return snapshot(a);
+  }, { name: `${x.step.ref}.open#${x.attempt}` });
+  await stepLog(x, 'info', `Approval ${opened.id} requested from ${Array.isArray(input.approvers) && input.approvers.length ? input.approvers.join(', ') : 'the project owners'} (quorum ${input.quorum}, expires ${opened.expiresAt})`, 'requested');
+  await announce(x, opened.id, 'approval.requested');
+
+  let state = opened;
+  while (state.status === 'pending') {
+    const left = (Date.parse(state.expiresAt) - (await DBOS.now())) / 1000;
+    const woke = left > 0 ? await DBOS.recv<{ approvalId: string }>(APPROVAL_TOPIC, { timeoutSeconds: left }) : null;
+    state = await DBOS.runStep(async () => snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id)), { name: `${x.step.ref}.check#${x.attempt}` });
+  }
+  await DBOS.runStep(async () => {
+    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
+    await x.deps.store.setStatus(x.run.id, 'running', ['suspended']);
+  }, { name: `${x.step.ref}.resume#${x.attempt}` });
+  const who = state.resolvedBy ?? 'nobody';
+  await stepLog(x, state.status === 'approved' ? 'info' : 'warn', `Approval ${state.status}${state.status === 'approved' || state.status === 'rejected' ? ` by ${who}` : ''}${state.reason ? `: ${state.reason}` : ''}`, 'decided');
+  await announce(x, opened.id, 'approval.decided');
+  if (state.status === 'approved') {
+    return { approvalId: state.id, status: 'approved', approvedBy: state.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email), decisions: state.decisions };
+  }
+  if (state.status === 'rejected') throw new StepFailure(`approval rejected by ${who}${state.reason ? `: ${state.reason}` : ''}`, false);
+  throw new StepFailure(`approval ${state.status}`, false);
+};
+
+/** Tells the run's thread about the approval; a failed delivery is logged, it does not fail the run. */
+async function announce(x: Parameters<StepKind>[0], approvalId: string, event: 'approval.requested' | 'approval.decided') {
+  await DBOS.runStep(async () => {
+    const a = (await x.deps.approvals.get(approvalId))!;
+    try {
+      await x.deps.notifier.notify(x.run.callback, { event, runId: x.run.id, taskType: x.run.taskType, repositoryIdentifier: x.run.repositoryIdentifier, approval: presentApproval(a, null) });
+    } catch (err) {
+      await x.deps.logs.append(x.run.id, [{ level: 'warn', source: `step:${x.step.ref}`, group: 'notify', message: `${event} not delivered: ${(err as Error).message}` }]);
+    }
+  }, { name: `${x.step.ref}.${event}#${x.attempt}` });
+}

@@ -1,0 +1,189 @@
+import { Recorder } from '../support/recorder.js';
+import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+const target = new Recorder();
+const FLOWS = '/sfp/api/flows';
+const tokens: Record<string, string> = {};
+
+beforeAll(async () => {
+  await target.start();
+  server = await startTestServer();
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'] });
+  for (const who of ['owner', 'second', 'dev', 'alice', 'bob', 'carol']) tokens[who] = await createToken(server, { name: who, role: who === 'owner' ? 'owner' : 'member', email: `${who}@acme.io` });
+  tokens.app = await createToken(server, { name: 'ci', role: 'application' });
+  tokens.anonymousMember = await createToken(server, { name: 'no-email', role: 'member' });
+});
+afterAll(async () => {
+  await server?.stop();
+  await target.stop();
+});
+
+/** Starts `gated` as `as` (a person's token, so they are the requester) and waits for its approval. */
+async function gated(params: Record<string, unknown> = {}, as = 'dev') {
+  const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: 'gated', repositoryIdentifier: 'acme/app', target: target.url, ...params } }, tokens[as]);
+  expect(r.status).toBe(201);
+  const approval = await eventually(async () => {
+    const a = await server.call('GET', `${FLOWS}/approvals/${r.body.id}`);
+    return a.status === 200 ? a.body : undefined;
+  });
+  await eventually(async () => ((await server.call('GET', `${FLOWS}/${r.body.id}`)).body.status === 'Suspended' ? true : undefined));
+  return { runId: r.body.id as string, approval };
+}
+const approve = (id: string, who: string) => server.call('POST', `${FLOWS}/approvals/${id}/approve`, { approver: who, approverEmail: `${who}@acme.io` }, tokens[who]);
+const reject = (id: string, who: string, reason?: string) => server.call('POST', `${FLOWS}/approvals/${id}/reject`, { rejector: who, rejectorEmail: `${who}@acme.io`, reason }, tokens[who]);
+
+test('a run is suspended at its approval; an owner approves; the run continues and completes', async () => {
+  const { runId, approval } = await gated();
+  expect(approval).toMatchObject({ status: 'pending', requestedBy: 'dev@acme.io', approvers: ['owner@acme.io', 'second@acme.io'], approversSource: 'owners', quorum: 1, executionId: runId });
+  expect(Date.parse(approval.expiresAt) - Date.parse(approval.requestedAt)).toBe(24 * 3_600_000);
+  const pending = await server.call('GET', `${FLOWS}/approvals/pending`);
+  expect(pending.body.approvals.map((a: any) => a.id)).toContain(approval.id);
+
+  const r = await approve(runId, 'owner');
+  expect(r.status).toBe(200);
+  expect(r.body).toMatchObject({ id: approval.id, status: 'approved', resolvedBy: 'owner@acme.io' });
+  const run = await waitForRun(server, runId);
+  expect(run.status).toBe('Completed');
+  expect(run.steps.find((s: any) => s.ref === 'approve').output).toMatchObject({ approvalId: approval.id, approvedBy: ['owner@acme.io'] });
+  expect(target.to('/after').at(-1)!.json).toEqual({ approvedBy: ['owner@acme.io'] });
+  const again = await approve(approval.id, 'second');
+  expect(again.status).toBe(409);
+  expect(again.body).toMatchObject({ statusCode: 409, message: 'Approval request already approved', approval: { status: 'approved' } });
+});
+
+test('one rejection rejects with its reason and fails the run', async () => {
+  const { runId, approval } = await gated({ approvers: ['alice@acme.io', 'bob@acme.io'], quorum: 2 });
+  expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
+  const r = await reject(approval.id, 'bob', 'not during the freeze');
+  expect(r.body).toMatchObject({ status: 'rejected', resolvedBy: 'bob@acme.io', reason: 'not during the freeze' });
+  const run = await waitForRun(server, runId);
+  expect(run.status).toBe('Failed');
+  expect(run.error).toMatch(/approval rejected by bob@acme.io: not during the freeze/);
+  expect(target.requests.filter((q) => q.path === '/after' && (q.json as any).approvedBy?.includes('alice@acme.io'))).toHaveLength(0);
+});
+
+test('quorum 2: the same approver twice still pending, a second approver approves', async () => {
+  const { runId, approval } = await gated({ approvers: ['alice@acme.io', 'bob@acme.io', 'carol@acme.io'], quorum: 2 });
+  expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
+  expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
+  const done = await approve(approval.id, 'carol');
+  expect(done.body).toMatchObject({ status: 'approved', approvalsReceived: 2 });
+  const run = await waitForRun(server, runId);
+  expect(run.steps.find((s: any) => s.ref === 'approve').output.approvedBy).toEqual(['alice@acme.io', 'carol@acme.io']);
+});
+
+test('who may decide: 403 with the rule that refused, each refusal audited', async () => {
+  const { approval } = await gated({ approvers: ['alice@acme.io', 'dev@acme.io'] });
+  const self = await approve(approval.id, 'dev');
+  expect(self.status).toBe(403);
+  expect(self.body.message).toBe('dev@acme.io requested this and may not approve their own request');
+  const stranger = await approve(approval.id, 'bob');
+  expect(stranger.body.message).toMatch(/bob@acme.io is not an approver of this request/);
+  const noEmail = await server.call('POST', `${FLOWS}/approvals/${approval.id}/approve`, { approver: 'x', approverEmail: 'alice@acme.io' }, tokens.anonymousMember);
+  expect(noEmail.status).toBe(403);
+  expect(noEmail.body.message).toMatch(/not bound to a person/);
+  const mismatch = await server.call('POST', `${FLOWS}/approvals/${approval.id}/approve`, { approver: 'Alice', approverEmail: 'alice@acme.io' }, tokens.bob);
+  expect(mismatch.status).toBe(403);
+  expect(mismatch.body.message).toMatch(/approverEmail alice@acme.io does not match the person of this token \(bob@acme.io\)/);
+  const app = await server.call('POST', `${FLOWS}/approvals/${approval.id}/approve`, { approver: 'ci', approverEmail: 'ci@acme.io' }, tokens.app);
+  expect(app.body.message).toBe('Forbidden - Requires role: owner, member');
+  const badBody = await server.call('POST', `${FLOWS}/approvals/${approval.id}/approve`, { approver: '' }, tokens.alice);
+  expect(badBody.status).toBe(400);
+  expect((await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body.status).toBe('pending');
+  const audit = await server.services.audit.list({ targetType: 'approval', targetId: approval.id });
+  expect(audit.filter((a) => a.action === 'approval.refused')).toHaveLength(4);
+  expect((await server.call('POST', `${FLOWS}/approvals/nope/approve`, { approver: 'a', approverEmail: 'alice@acme.io' }, tokens.alice)).status).toBe(404);
+  await approve(approval.id, 'alice');
+});
+
+test('self-approval is allowed when the flow says so', async () => {
+  const { approval, runId } = await gated({ approvers: ['dev@acme.io'], selfApproval: true });
+  expect((await approve(approval.id, 'dev')).body.status).toBe('approved');
+  expect((await waitForRun(server, runId)).status).toBe('Completed');
+});
+
+test('an approval expires: approval expired, step failed "approval expired"', async () => {
+  const { runId, approval } = await gated({ approvers: ['alice@acme.io'], timeoutHours: 0.0005 });
+  const run = await waitForRun(server, runId);
+  expect(run.status).toBe('Failed');
+  expect(run.steps.find((s: any) => s.ref === 'approve').error).toBe('approval expired');
+  expect((await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body.status).toBe('expired');
+  expect((await approve(approval.id, 'alice')).status).toBe(409);
+});
+
+test('cancelling a suspended run cancels its pending approval', async () => {
+  const { runId, approval } = await gated();
+  expect((await server.call('POST', `${FLOWS}/${runId}/cancel`)).status).toBe(200);
+  expect((await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body).toMatchObject({ status: 'cancelled', resolvedBy: 'token:admin' });
+  expect((await approve(approval.id, 'owner')).status).toBe(409);
+});
+
+test('race: 50 concurrent approve/reject calls yield exactly one decision and one wake-up', async () => {
+  const people = ['alice', 'bob', 'carol'];
+  const { runId, approval } = await gated({ approvers: people.map((p) => `${p}@acme.io`) });
+  const calls = Array.from({ length: 50 }, (_, i) => (i % 2 ? approve(approval.id, people[i % 3]) : reject(approval.id, people[i % 3], `no ${i}`)));
+  const results = await Promise.all(calls);
+  const ok = results.filter((r) => r.status === 200);
+  expect(ok).toHaveLength(1);
+  expect(results.filter((r) => r.status === 409)).toHaveLength(49);
+  const final = (await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body;
+  expect(final.decisions).toHaveLength(1);
+  expect(final.status).toBe(ok[0].body.status);
+  await waitForRun(server, runId);
+  const logs = (await server.call('GET', `${FLOWS}/${runId}/logs`)).body.logs.map((l: any) => l.message);
+  expect(logs.filter((m: string) => /^Approval (approved|rejected) by/.test(m))).toHaveLength(1);
+  const decided = (await server.services.audit.list({ targetType: 'approval', targetId: approval.id })).filter((a) => /approval\.(approved|rejected)$/.test(a.action));
+  expect(decided).toHaveLength(1);
+});
+
+test('identity directory and email-by-github', async () => {
+  expect((await server.call('PUT', '/api/v1/identities/Alice@acme.io', { githubLogin: 'alice-gh', slackUserId: 'U123ABC', adoUniqueName: 'alice@acme.io' })).status).toBe(201);
+  expect((await server.call('GET', `${FLOWS}/users/email-by-github/Alice-GH`, undefined, tokens.dev)).body).toEqual({ username: 'Alice-GH', email: 'alice@acme.io' });
+  expect((await server.call('GET', `${FLOWS}/users/email-by-github/nobody`)).status).toBe(404);
+  const clash = await server.call('PUT', '/api/v1/identities/bob@acme.io', { githubLogin: 'ALICE-gh' });
+  expect(clash.status).toBe(409);
+  expect((await server.call('PUT', '/api/v1/identities/bob@acme.io', { slackUserId: 'nope' })).body.details[0].field).toBe('slackUserId');
+  expect((await server.call('GET', '/api/v1/identities')).body.identities.map((i: any) => i.email)).toEqual(['alice@acme.io']);
+  expect((await server.call('GET', '/api/v1/identities', undefined, tokens.dev)).status).toBe(403);
+  expect((await server.call('DELETE', '/api/v1/identities/alice@acme.io')).status).toBe(204);
+  expect((await server.call('GET', '/api/v1/identities/alice@acme.io')).status).toBe(404);
+});
+
+test('approvals are found by the thread they were posted to', async () => {
+  const hook = 'http://127.0.0.1:9/unused';
+  const start = (callback: unknown) => server.call('POST', `${FLOWS}/run`, { payload: { id: 'gated', repositoryIdentifier: 'acme/app', target: target.url }, callback }, tokens.dev);
+  const gh = await start({ type: 'github', github: { repositoryIdentifier: 'acme/app', issueNumber: 12 } });
+  const sl = await start({ type: 'slack', slack: { channel: 'C42', threadTs: '1700000000.000100' } });
+  const ado = await start({ type: 'azure-devops', azureDevOps: { repositoryIdentifier: 'acme/app', workItemId: 77 } });
+  for (const r of [gh, sl, ado]) expect(r.status).toBe(201);
+  const byGh = await eventually(async () => { const r = await server.call('GET', `${FLOWS}/approvals/by-github/acme/app/12`); return r.status === 200 ? r : undefined; });
+  expect(byGh.body.executionId).toBe(gh.body.id);
+  expect((await server.call('GET', `${FLOWS}/approvals/by-github/${encodeURIComponent('acme/app')}/12`)).body.executionId).toBe(gh.body.id);
+  const bySl = await eventually(async () => { const r = await server.call('GET', `${FLOWS}/approvals/by-slack/C42/1700000000.000100`); return r.status === 200 ? r : undefined; });
+  expect(bySl.body.executionId).toBe(sl.body.id);
+  const byAdo = await eventually(async () => { const r = await server.call('GET', `${FLOWS}/approvals/by-azure-devops?repositoryIdentifier=acme/app&workItemId=77`); return r.status === 200 ? r : undefined; });
+  expect(byAdo.body.executionId).toBe(ado.body.id);
+  expect((await server.call('GET', `${FLOWS}/approvals/by-github/acme/app/13`)).status).toBe(404);
+  expect((await server.call('GET', `${FLOWS}/approvals/by-slack/C42/1`)).status).toBe(404);
+  expect((await server.call('GET', `${FLOWS}/approvals/by-azure-devops?repositoryIdentifier=acme/app`)).status).toBe(400);
+  expect((await server.call('GET', `${FLOWS}/approvals/by-github/acme/app/x`)).status).toBe(400);
+  void hook;
+  for (const r of [gh, sl, ado]) await server.call('POST', `${FLOWS}/${r.body.id}/cancel`);
+});
+
+test('for a child flow the approval shows its parent; the orchestrator shows each child approval', async () => {
+  const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: 'gated-release', repositoryIdentifier: 'acme/app', target: target.url, items: ['a', 'b'] } }, tokens.dev);
+  const view = await eventually(async () => {
+    const v = await server.call('GET', `${FLOWS}/approvals/${r.body.id}`);
+    return v.status === 200 && v.body.children?.every((c: any) => c.approval?.status === 'pending') ? v.body : undefined;
+  });
+  expect(view).toMatchObject({ id: r.body.id, status: 'pending' });
+  expect(view.children).toHaveLength(2);
+  const child = view.children[0];
+  const childView = (await server.call('GET', `${FLOWS}/approvals/${child.approval.id}`)).body;
+  expect(childView.parentExecution).toMatchObject({ id: r.body.id, taskType: 'gated-release', triggeredBy: 'dev@acme.io' });
+  for (const c of view.children) expect((await approve(c.approval.id, 'owner')).body.status).toBe('approved');
+  expect((await waitForRun(server, r.body.id)).status).toBe('Completed');
+  expect((await server.call('GET', `${FLOWS}/approvals/${r.body.id}`)).body.children.map((c: any) => c.approval.status)).toEqual(['approved', 'approved']);
+});

@@ -1,0 +1,90 @@
+import { createHmac } from 'node:crypto';
+import { Recorder } from '../support/recorder.js';
+import { createProject, createToken, eventually, startTestServer, type TestServer } from '../support/server.js';
+
+const SECRET = 'whsec-test-0123456789abcdef';
+const PROJECT_SECRET = 'project-secret-0123456789';
+let server: TestServer;
+const hook = new Recorder();
+const FLOWS = '/sfp/api/flows';
+let alice: string;
+
+beforeAll(async () => {
+  await hook.start();
+  let failures = 0;
+  hook.respond((r) => (r.path === '/flaky' && failures++ < 2 ? { status: 502 } : undefined));
+  server = await startTestServer({ env: { FLOWGATE_WEBHOOK_SECRET: SECRET, FLOWGATE_SWEEP_INTERVAL_MS: '300' } });
+  await createProject(server, 'acme/app', { owners: ['alice@acme.io'] });
+  await createProject(server, 'acme/signed', { owners: ['alice@acme.io'], webhookSecret: PROJECT_SECRET });
+  alice = await createToken(server, { name: 'alice', role: 'member', email: 'alice@acme.io' });
+});
+afterAll(async () => {
+  await server?.stop();
+  await hook.stop();
+});
+
+const create = (body: Record<string, unknown>, token?: string) => server.call('POST', `${FLOWS}/approvals`, {
+  taskId: 'job-1', requestedBy: 'bob@acme.io', context: { taskType: 'deploy', username: 'bob', durationMinutes: 30 }, ...body,
+}, token);
+const verify = (body: string, header: string | string[] | undefined, secret: string) =>
+  header === `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+
+test('an external approval is created, decided over REST, and its decision delivered signed to the webhook', async () => {
+  const r = await create({ repositoryIdentifier: 'acme/app', hatchetRunId: 'h-1', hatchetEventKey: 'approval:h-1', callback: { type: 'webhook', url: `${hook.url}/decisions` } });
+  expect(r.status).toBe(201);
+  expect(r.body).toMatchObject({ status: 'pending', requestedBy: 'bob@acme.io', approvers: ['alice@acme.io'], taskId: 'job-1', engine: 'hatchet', engineRunId: 'h-1' });
+  expect(r.body.context).toMatchObject({ taskType: 'deploy', callback: { type: 'webhook' } });
+  expect(JSON.stringify(r.body)).not.toContain('/decisions');
+  const polled = await server.call('GET', `${FLOWS}/approvals/${r.body.id}`);
+  expect(polled.body.status).toBe('pending');
+
+  const decided = await server.call('POST', `${FLOWS}/approvals/${r.body.id}/approve`, { approver: 'Alice', approverEmail: 'alice@acme.io' }, alice);
+  expect(decided.body.status).toBe('approved');
+  await hook.waitFor((reqs) => reqs.some((q) => q.path === '/decisions'));
+  const delivery = hook.to('/decisions')[0];
+  expect(verify(delivery.body, delivery.headers['x-flowgate-signature-256'], SECRET)).toBe(true);
+  expect(delivery.json).toMatchObject({ event: 'approval.decided', approval: { id: r.body.id, status: 'approved', resolvedBy: 'alice@acme.io', taskId: 'job-1' } });
+});
+
+test('a refused delivery is retried with backoff until accepted; the project secret signs it', async () => {
+  const r = await create({ repositoryIdentifier: 'acme/signed', callback: { type: 'webhook', url: `${hook.url}/flaky` } });
+  await server.call('POST', `${FLOWS}/approvals/${r.body.id}/reject`, { rejector: 'Alice', rejectorEmail: 'alice@acme.io', reason: 'no' }, alice);
+  await hook.waitFor((reqs) => reqs.filter((q) => q.path === '/flaky').length >= 3, 30_000);
+  const attempts = hook.to('/flaky');
+  expect(attempts).toHaveLength(3);
+  expect(attempts[2].at - attempts[1].at).toBeGreaterThanOrEqual(1900);
+  expect(verify(attempts[2].body, attempts[2].headers['x-flowgate-signature-256'], PROJECT_SECRET)).toBe(true);
+  expect(attempts[2].json).toMatchObject({ approval: { status: 'rejected', reason: 'no' } });
+});
+
+test('an external approval past its expiry is expired by the sweeper and the expiry delivered', async () => {
+  const r = await create({ repositoryIdentifier: 'acme/app', timeoutHours: 0.0003, callback: { type: 'webhook', url: `${hook.url}/expired` } });
+  await eventually(async () => ((await server.call('GET', `${FLOWS}/approvals/${r.body.id}`)).body.status === 'expired' ? true : undefined));
+  await hook.waitFor((reqs) => reqs.some((q) => q.path === '/expired'));
+  expect(hook.to('/expired')[0].json).toMatchObject({ approval: { id: r.body.id, status: 'expired' } });
+});
+
+test('400s name the field', async () => {
+  const missing = await server.call('POST', `${FLOWS}/approvals`, { context: {} });
+  expect(missing.status).toBe(400);
+  expect(missing.body.message).toEqual(expect.arrayContaining([expect.stringMatching(/^taskId: /), expect.stringMatching(/^requestedBy: /)]));
+  expect((await create({ repositoryIdentifier: 'acme/app', callback: { type: 'webhook' } })).body.message).toEqual(['callback.url: required when type is webhook']);
+  expect((await create({})).body.message).toEqual(['approvers: required without a project']);
+  expect((await create({ repositoryIdentifier: 'acme/none' })).body.message).toEqual(['repositoryIdentifier: project "acme/none" is not registered']);
+  expect((await create({ approvers: ['a@acme.io'], quorum: 2 })).body.message).toEqual(['quorum: at most 1']);
+  expect((await create({ approvers: ['not-an-email'] })).body.message[0]).toMatch(/^approvers.0: /);
+  const scoped = await createToken(server, { name: 'scoped', role: 'application', projects: ['acme/app'] });
+  expect((await create({ approvers: ['a@acme.io'] }, scoped)).status).toBe(400);
+  expect((await create({ repositoryIdentifier: 'acme/signed' }, scoped)).status).toBe(403);
+  expect((await server.call('POST', `${FLOWS}/approvals`, {}, null)).status).toBe(401);
+});
+
+test('pending approvals are listed only for the caller\'s projects', async () => {
+  const a = await create({ repositoryIdentifier: 'acme/app' });
+  const b = await create({ repositoryIdentifier: 'acme/signed' });
+  const scoped = await createToken(server, { name: 'app-only', role: 'member', projects: ['acme/app'] });
+  const mine = (await server.call('GET', `${FLOWS}/approvals/pending`, undefined, scoped)).body.approvals.map((x: any) => x.id);
+  expect(mine).toContain(a.body.id);
+  expect(mine).not.toContain(b.body.id);
+  expect((await server.call('GET', `${FLOWS}/approvals/${b.body.id}`, undefined, scoped)).status).toBe(403);
+});

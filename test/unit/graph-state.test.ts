@@ -1,0 +1,244 @@
+import { stepSchema, type StepDefinition } from '../../src/core/registry/manifest-schema.js';
+import { planNext, settle, summarize, type GraphState } from '../../src/engine/graph-state.js';
+import type { StepOutcome } from '../../src/engine/run-outcome.js';
+
+type OnFailure = StepDefinition['onFailure'];
+const step = (ref: string, dependsOn: string[] = [], onFailure: OnFailure = 'fail_workflow'): StepDefinition =>
+  stepSchema.parse({ ref, type: 'log', dependsOn, onFailure, with: { message: ref } });
+
+const state = (...steps: StepDefinition[]): GraphState => ({ steps, status: {}, failures: [] });
+const refs = (s: StepDefinition[]) => s.map((x) => x.ref);
+
+const done = (ref: string, output: unknown = null): StepOutcome => ({ ref, status: 'completed', output, error: null });
+const failed = (ref: string, error = 'boom'): StepOutcome => ({ ref, status: 'failed', output: null, error });
+const skipped = (ref: string): StepOutcome => ({ ref, status: 'skipped', output: null, error: null });
+
+describe('planNext', () => {
+  test('roots start first, all together', () => {
+    const s = state(step('a'), step('b'), step('c', ['a', 'b']));
+    const plan = planNext(s);
+    expect(refs(plan.start)).toEqual(['a', 'b']);
+    expect(plan.block).toEqual([]);
+    expect(plan.finished).toBe(false);
+    expect(s.status).toEqual({ a: 'running', b: 'running' });
+  });
+
+  test('a running step is not started twice', () => {
+    const s = state(step('a'), step('b', ['a']));
+    planNext(s);
+    const again = planNext(s);
+    expect(again.start).toEqual([]);
+    expect(again.finished).toBe(false);
+  });
+
+  test('a join starts only after all its dependencies', () => {
+    const s = state(step('a'), step('b'), step('join', ['a', 'b']));
+    planNext(s);
+    settle(s, done('a'));
+    const p1 = planNext(s);
+    expect(p1.start).toEqual([]);
+    expect(p1.finished).toBe(false);
+    settle(s, done('b'));
+    const p2 = planNext(s);
+    expect(refs(p2.start)).toEqual(['join']);
+    settle(s, done('join'));
+    const p3 = planNext(s);
+    expect(p3.start).toEqual([]);
+    expect(p3.finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'completed', error: null });
+  });
+
+  test('a chain starts one step at a time', () => {
+    const s = state(step('c', ['b']), step('b', ['a']), step('a'));
+    expect(refs(planNext(s).start)).toEqual(['a']);
+    settle(s, done('a'));
+    expect(refs(planNext(s).start)).toEqual(['b']);
+    settle(s, done('b'));
+    expect(refs(planNext(s).start)).toEqual(['c']);
+  });
+
+  test('a skipped step releases its dependents', () => {
+    const s = state(step('maybe'), step('after', ['maybe']));
+    planNext(s);
+    settle(s, skipped('maybe'));
+    expect(s.status.maybe).toBe('skipped');
+    expect(refs(planNext(s).start)).toEqual(['after']);
+    settle(s, done('after'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'completed', error: null });
+  });
+
+  test('an empty graph is finished at once', () => {
+    const plan = planNext(state());
+    expect(plan).toEqual({ start: [], block: [], finished: true });
+  });
+});
+
+describe('onFailure: continue', () => {
+  test('releases dependents and the run ends partial', () => {
+    const s = state(step('a', [], 'continue'), step('b', ['a']));
+    planNext(s);
+    expect(settle(s, failed('a', 'HTTP 500'))).toEqual([]);
+    expect(refs(planNext(s).start)).toEqual(['b']);
+    settle(s, done('b'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'partial', error: 'step a failed: HTTP 500' });
+  });
+
+  test('several tolerated failures are joined in the error', () => {
+    const s = state(step('a', [], 'continue'), step('b', [], 'continue'));
+    planNext(s);
+    settle(s, failed('a', 'one'));
+    settle(s, failed('b', 'two'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'partial', error: 'step a failed: one; step b failed: two' });
+  });
+
+  test('a failure without an error message says failed', () => {
+    const s = state(step('a', [], 'continue'));
+    planNext(s);
+    settle(s, { ref: 'a', status: 'failed', output: null, error: null });
+    expect(summarize(s).error).toBe('step a failed: failed');
+  });
+});
+
+describe('onFailure: skip_dependents', () => {
+  test('blocks all descendants transitively as skipped; others still run; run ends partial', () => {
+    const s = state(
+      step('a', [], 'skip_dependents'),
+      step('b', ['a']),
+      step('c', ['b']),
+      step('d', ['c', 'x']),
+      step('x'),
+      step('y', ['x']),
+    );
+    expect(refs(planNext(s).start)).toEqual(['a', 'x']);
+    expect(settle(s, failed('a', 'nope'))).toEqual([]);
+    const plan = planNext(s);
+    expect(plan.block.map((b) => b.ref).sort()).toEqual(['b', 'c', 'd']);
+    expect(plan.block.every((b) => b.status === 'skipped')).toBe(true);
+    expect(plan.block.find((b) => b.ref === 'b')).toEqual({
+      ref: 'b',
+      kind: 'log',
+      reason: 'skipped: dependency a did not complete',
+      depsRequired: 1,
+      status: 'skipped',
+    });
+    expect(plan.block.find((b) => b.ref === 'c')!.reason).toBe('skipped: dependency b did not complete');
+    expect(plan.block.find((b) => b.ref === 'd')!.depsRequired).toBe(2);
+    expect(plan.start).toEqual([]);
+    expect(plan.finished).toBe(false); // x still running
+    settle(s, done('x'));
+    const next = planNext(s);
+    expect(refs(next.start)).toEqual(['y']);
+    expect(next.block).toEqual([]);
+    settle(s, done('y'));
+    expect(planNext(s).finished).toBe(true);
+    expect(s.status).toMatchObject({ a: 'failed_blocking', b: 'blocked', c: 'blocked', d: 'blocked', x: 'completed', y: 'completed' });
+    expect(summarize(s)).toEqual({ status: 'partial', error: 'step a failed: nope' });
+  });
+
+  test('a blocked step is reported only once', () => {
+    const s = state(step('a', [], 'skip_dependents'), step('b', ['a']));
+    planNext(s);
+    settle(s, failed('a'));
+    expect(planNext(s).block).toHaveLength(1);
+    const again = planNext(s);
+    expect(again.block).toEqual([]);
+    expect(again.finished).toBe(true);
+  });
+});
+
+describe('onFailure: fail_workflow', () => {
+  test('returns the running refs to cancel, cancels the rest, run ends failed', () => {
+    const s = state(step('a'), step('b'), step('c'), step('after-a', ['a']), step('after-b', ['b']));
+    expect(refs(planNext(s).start)).toEqual(['a', 'b', 'c']);
+    settle(s, done('c'));
+    const cancel = settle(s, failed('a', 'HTTP 503'));
+    expect(cancel).toEqual(['b']);
+    expect(s.aborted).toBe(true);
+    expect(s.status.a).toBe('failed');
+    expect(s.status.b).toBe('cancelled');
+    expect(s.status.c).toBe('completed');
+
+    const plan = planNext(s);
+    expect(plan.start).toEqual([]);
+    expect(plan.block.map((b) => b.ref).sort()).toEqual(['after-a', 'after-b']);
+    expect(plan.block.every((b) => b.status === 'cancelled' && b.reason === 'not run: the run failed')).toBe(true);
+    expect(plan.finished).toBe(true);
+    expect(s.status['after-a']).toBe('cancelled');
+    expect(summarize(s)).toEqual({ status: 'failed', error: 'step a failed: HTTP 503' });
+  });
+
+  test('nothing new starts after an abort, even if a dependency had completed', () => {
+    const s = state(step('a'), step('b'), step('c', ['b']));
+    planNext(s);
+    settle(s, done('b'));
+    settle(s, failed('a'));
+    const plan = planNext(s);
+    expect(plan.start).toEqual([]);
+    expect(plan.block.map((b) => b.ref)).toEqual(['c']);
+  });
+
+  test('an outcome for a cancelled step is ignored', () => {
+    const s = state(step('a'), step('b'));
+    planNext(s);
+    settle(s, failed('a'));
+    expect(settle(s, done('b'))).toEqual([]);
+    expect(s.status.b).toBe('cancelled');
+    expect(summarize(s).status).toBe('failed');
+  });
+
+  test('the fatal failure wins over tolerated ones in the summary', () => {
+    const s = state(step('t', [], 'continue'), step('f'));
+    planNext(s);
+    settle(s, failed('t', 'minor'));
+    settle(s, failed('f', 'major'));
+    expect(summarize(s)).toEqual({ status: 'failed', error: 'step f failed: major' });
+  });
+});
+
+describe('settle', () => {
+  test('a duplicate outcome is ignored', () => {
+    const s = state(step('a', [], 'continue'), step('b'));
+    planNext(s);
+    settle(s, failed('a'));
+    expect(settle(s, failed('a'))).toEqual([]);
+    expect(s.failures).toHaveLength(1);
+    settle(s, done('b'));
+    expect(settle(s, failed('b'))).toEqual([]);
+    expect(s.status.b).toBe('completed');
+    expect(s.failures).toHaveLength(1);
+  });
+
+  test('an outcome for a step that never started is ignored', () => {
+    const s = state(step('a'), step('b', ['a']));
+    planNext(s);
+    expect(settle(s, done('b'))).toEqual([]);
+    expect(s.status.b).toBeUndefined();
+    expect(refs(planNext(s).start)).toEqual([]);
+  });
+
+  test('records the failure with its onFailure policy', () => {
+    const s = state(step('a', [], 'skip_dependents'));
+    planNext(s);
+    settle(s, failed('a', 'why'));
+    expect(s.failures).toEqual([{ ref: 'a', error: 'why', onFailure: 'skip_dependents' }]);
+  });
+
+  test('the same outcomes in the same order give the same decisions', () => {
+    const build = () => state(step('a'), step('b', [], 'skip_dependents'), step('c', ['a', 'b']), step('d', ['a']));
+    const runOnce = () => {
+      const s = build();
+      const log: unknown[] = [refs(planNext(s).start)];
+      settle(s, done('a'));
+      log.push(planNext(s));
+      settle(s, failed('b'));
+      log.push(planNext(s));
+      settle(s, done('d'));
+      log.push(planNext(s), summarize(s), s.status);
+      return JSON.stringify(log);
+    };
+    expect(runOnce()).toBe(runOnce());
+  });
+});
