@@ -57,7 +57,9 @@ export class ConfigError extends Error {
 
 /** Reads the configuration once from an environment object; every problem is reported by variable name. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const parsed = envSchema.safeParse(env);
+  // `PORT=` in a .env or compose file means "not set", not zero.
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = envSchema.safeParse(present);
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }

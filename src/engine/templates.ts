@@ -42,5 +42,10 @@ export function templateProblems(value: unknown, path: (string | number)[] = [])
   return [];
 }
 
-/** Whether a value mentions `credentials.`: such values are resolved only inside the step that uses them. */
-export const mentionsCredentials = (value: unknown): boolean => JSON.stringify(value ?? null).includes('credentials.');
+/** Whether any template expression in a value reads `credentials`: such values are resolved only inside the step that uses them. */
+export function mentionsCredentials(value: unknown): boolean {
+  if (typeof value === 'string') return [...value.matchAll(PART)].some((m) => /\bcredentials\b/.test(m[1]));
+  if (Array.isArray(value)) return value.some(mentionsCredentials);
+  if (value && typeof value === 'object') return Object.values(value).some(mentionsCredentials);
+  return false;
+}

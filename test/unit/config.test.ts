@@ -130,8 +130,6 @@ describe('loadConfig problems', () => {
     ['FLOWGATE_EMBEDDED_PG_PORT', '65536'],
     ['FLOWGATE_SHUTDOWN_TIMEOUT_MS', '-1'],
     ['FLOWGATE_SHUTDOWN_TIMEOUT_MS', 'soon'],
-    ['HOST', ''],
-    ['FLOWGATE_DATA_DIR', ''],
     ['FLOWGATE_ADMIN_TOKEN', 'short'],
     ['FLOWGATE_WEBHOOK_SECRET', '123456789012345'],
     ['FLOWGATE_EXECUTOR_ID', 'has space'],
@@ -146,6 +144,14 @@ describe('loadConfig problems', () => {
     expect(problems[0].startsWith(`${name}: `)).toBe(true);
   });
 
+  test('an empty value means unset: the default applies (PORT= in a .env file is not port 0)', () => {
+    const c = loadConfig({ PORT: '', HOST: ' ', FLOWGATE_DATA_DIR: '', FLOWGATE_SHUTDOWN_TIMEOUT_MS: '' });
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.dataDir.endsWith('.flowgate')).toBe(true);
+    expect(c.shutdownTimeoutMs).toBe(10000);
+  });
+
   test('secrets of 16 characters are accepted', () => {
     const c = loadConfig({ FLOWGATE_ADMIN_TOKEN: '1234567890123456', FLOWGATE_WEBHOOK_SECRET: 'abcdefghijklmnop' });
     expect(c.adminToken).toBe('1234567890123456');
@@ -154,7 +160,7 @@ describe('loadConfig problems', () => {
 
   test('many problems at once are each named once', () => {
     const problems = problemsOf({
-      HOST: '',
+      LOG_LEVEL: 'loud',
       FLOWGATE_ADMIN_TOKEN: 'x',
       FLOWGATE_EXECUTOR_ID: 'a b',
       FLOWGATE_PUBLIC_URL: 'nope',
@@ -168,7 +174,7 @@ describe('loadConfig problems', () => {
       'FLOWGATE_PUBLIC_URL',
       'FLOWGATE_SHUTDOWN_TIMEOUT_MS',
       'FLOWGATE_WEBHOOK_SECRET',
-      'HOST',
+      'LOG_LEVEL',
     ]);
   });
 

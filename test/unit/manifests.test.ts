@@ -98,10 +98,11 @@ describe('parseManifest: a valid manifest', () => {
   });
 
   test('a with block defaults to {} when the kind needs nothing required', () => {
-    const r2 = parseManifest('w.yaml', manifest('  - { ref: a, type: sleep }\n'));
-    // sleep has no individually required keys at load time
+    const r2 = parseManifest('w.yaml', manifest('  - { ref: a, type: notify, with: { message: hi } }\n  - { ref: b, type: log, with: { message: x } }\n'));
     expect(r2.problems).toEqual([]);
-    expect(r2.definition!.steps[0].with).toEqual({});
+    // A sleep without a duration is caught at load time, not when the run gets there.
+    const r3 = parseManifest('w.yaml', manifest('  - { ref: a, type: sleep }\n'));
+    expect(r3.problems).toEqual(['w.yaml: steps[0].with.seconds: give exactly one of seconds, minutes or until']);
   });
 
   test('a cicd-mode manifest needs no steps', () => {
@@ -212,8 +213,7 @@ describe('parseManifest: problems name the file and the field', () => {
   test('credentials in the condition of a non-http step are rejected', () => {
     const p = problems(manifest('  - { ref: a, type: log, if: credentials.X == "y", with: { message: hi } }\n'));
     expect(p).toHaveLength(1);
-    expect(p[0]).toContain('credentials may only be used by http.request steps');
-    expect(p[0]).toMatch(/^bad\.yaml: steps\[0\]\./);
+    expect(p[0]).toBe('bad.yaml: steps[0].if: credentials may not be used in conditions');
   });
 
   test('invalid YAML', () => {
@@ -398,7 +398,11 @@ describe('step inputs', () => {
   });
 
   test('withKeyProblems on sleep lists its allowed keys', () => {
-    expect(withKeyProblems('sleep', { hours: 1 })).toEqual([{ key: 'hours', message: 'unknown key for a sleep step (allowed: seconds, minutes, until)' }]);
+    expect(withKeyProblems('sleep', { hours: 1 })).toEqual([
+      { key: 'hours', message: 'unknown key for a sleep step (allowed: seconds, minutes, until)' },
+      { key: 'seconds', message: 'give exactly one of seconds, minutes or until' },
+    ]);
+    expect(withKeyProblems('sleep', { seconds: 1, minutes: 2 })).toEqual([{ key: 'seconds', message: 'give exactly one of seconds, minutes or until' }]);
   });
 
   test('runtime schemas apply defaults and coerce seconds', () => {

@@ -30,7 +30,15 @@ export function graphProblems(steps: StepDefinition[]): { path: (string | number
     }
   }
   if (ordered < steps.length) {
-    const cyclic = steps.filter((s) => indegree.get(s.ref)! > 0).map((s) => s.ref);
+    // What could not be ordered is on a cycle or downstream of one; peel off the downstream part.
+    const stuck = new Set(steps.filter((s) => indegree.get(s.ref)! > 0).map((s) => s.ref));
+    for (let peeled = true; peeled; ) {
+      peeled = false;
+      for (const ref of stuck) {
+        if (!steps.some((s) => stuck.has(s.ref) && s.dependsOn.includes(ref))) { stuck.delete(ref); peeled = true; }
+      }
+    }
+    const cyclic = [...stuck];
     problems.push({ path: [], message: `dependency cycle among steps: ${cyclic.join(', ')}` });
   }
   return problems;

@@ -35,8 +35,9 @@ export function parseManifest(file: string, text: string): { definition?: FlowDe
       const p = syntaxProblem(s.if);
       if (p) problems.push(fmt(file, ['steps', i, 'if'], `invalid expression: ${p}`));
     }
-    if (s.type !== 'http.request' && (mentionsCredentials(s.with) || mentionsCredentials(s.if)))
-      problems.push(fmt(file, ['steps', i, 'with'], `credentials may only be used by http.request steps (a ${s.type} step would store or show them)`));
+    const credentialsRule = `credentials may only be used by http.request steps (a ${s.type} step would store or show them)`;
+    if (s.type !== 'http.request' && mentionsCredentials(s.with)) problems.push(fmt(file, ['steps', i, 'with'], credentialsRule));
+    if (s.if && /\bcredentials\b/.test(s.if)) problems.push(fmt(file, ['steps', i, 'if'], 'credentials may not be used in conditions'));
     for (const w of withKeyProblems(s.type, s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
   });
@@ -51,19 +52,21 @@ export function loadManifests(dir: string): FlowDefinition[] {
   const problems: string[] = [];
   const defs: FlowDefinition[] = [];
   const seen = new Map<string, string>();
+  const fileOf = new Map<FlowDefinition, string>();
   for (const f of files) {
     const { definition, problems: p } = parseManifest(f, fs.readFileSync(path.join(dir, f), 'utf8'));
     problems.push(...p);
     if (!definition) continue;
     if (seen.has(definition.id)) problems.push(`${f}: id: "${definition.id}" is already defined in ${seen.get(definition.id)}`);
-    seen.set(definition.id, f);
+    else seen.set(definition.id, f);
+    fileOf.set(definition, f);
     defs.push(definition);
   }
   for (const d of defs) {
     d.steps.forEach((s, i) => {
       const t = s.with.type;
       if (s.type === 'flow' && typeof t === 'string' && !t.includes('{{') && !seen.has(t))
-        problems.push(`${seen.get(d.id)}: steps[${i}].with.type: unknown flow type "${t}"`);
+        problems.push(`${fileOf.get(d)}: steps[${i}].with.type: unknown flow type "${t}"`);
     });
   }
   if (problems.length) throw new ManifestError(problems);

@@ -58,5 +58,7 @@ export function withKeyProblems(kind: StepKindName, value: Record<string, unknow
   for (const [key, field] of Object.entries(shape)) {
     if (!field.safeParse(undefined).success && !(key in value)) problems.push({ key, message: `required for a ${kind} step` });
   }
+  if (kind === 'sleep' && ['seconds', 'minutes', 'until'].filter((k) => k in value).length !== 1)
+    problems.push({ key: 'seconds', message: 'give exactly one of seconds, minutes or until' });
   return problems;
 }

@@ -55,7 +55,12 @@ export function parseSince(value: string, now = Date.now()): Date | undefined {
     const unit = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[rel[2] as 's' | 'm' | 'h' | 'd' | 'w'];
     return new Date(now - Number(rel[1]) * unit);
   }
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value)) return undefined;
-  const d = new Date(value);
-  return Number.isNaN(d.getTime()) ? undefined : d;
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)(Z|[+-]\d{2}:?\d{2})?)?$/.exec(value.trim());
+  if (!m) return undefined;
+  // A time without an offset is UTC, whatever the server's time zone.
+  const d = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4] ?? '00:00'}${m[5] ?? 'Z'}`);
+  if (Number.isNaN(d.getTime())) return undefined;
+  // Reject impossible days (2026-02-30) instead of rolling them over.
+  if (!m[5] && d.toISOString().slice(0, 10) !== `${m[1]}-${m[2]}-${m[3]}`) return undefined;
+  return d;
 }
