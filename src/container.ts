@@ -58,7 +58,7 @@ export function createServices(input: {
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   const runs = new RunService(store, registry, projects, engine, logs, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) });
   const engineDeps: EngineDeps = {
-    store, runs, logs, projects, notifier, approvals, credentials: config.credentials,
+    store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials,
     runFinished: (status) => metrics.runsFinished.inc({ status }),
   };
   return {

@@ -98,6 +98,9 @@ export class EmbeddedPostgres {
       return undefined;
     }
     const lines = (await fs.readFile(pidFile, 'utf8')).split('\n');
+    // A killed postmaster whose parent never reaps it still "exists" for pg_ctl: a zombie is not a server.
+    const stat = await fs.readFile(`/proc/${Number(lines[0])}/stat`, 'utf8').catch(() => '');
+    if (/^\d+ \(.*\) Z/.test(stat)) return undefined;
     return Number(lines[3]);
   }
 

@@ -1,4 +1,5 @@
 import type { ApprovalService } from '../core/approvals/approval-service.js';
+import type { AuditLog } from '../core/audit/audit-log.js';
 import type { RunLogs } from '../core/logs/run-logs.js';
 import type { Notifier } from '../core/notify/notifier.js';
 import type { ProjectService } from '../core/projects/projects.js';
@@ -13,6 +14,7 @@ export interface EngineDeps {
   projects: ProjectService;
   notifier: Notifier;
   approvals: ApprovalService;
+  audit: AuditLog;
   credentials: Record<string, string>;
   runFinished(status: string): void;
 }

@@ -164,6 +164,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
       return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
     }
     await d.logs.append(run.id, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
+    await d.audit.record({ name: 'system', door: 'engine' }, `run.${status}`, 'run', run.id, error ? { error } : undefined);
     d.runFinished(status);
     return { status, result, error };
   }, { name: 'finish' });
