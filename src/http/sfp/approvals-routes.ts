@@ -110,6 +110,21 @@ export function approvalRoutes(s: Services) {
     return body;
   }
 
+  /** approve and reject: the same path into `decideClaimed`, differing only in their body's names. */
+  function decisionRoute<B>(verdict: 'approve' | 'reject', body: z.ZodType<B>, who: (b: B) => { email: string; name: string; reason: string | null }) {
+    return route({
+      method: 'post', path: `/approvals/{id}/${verdict}`, roles: DECIDERS, params: idParams, body,
+      summary: verdict === 'approve' ? 'Approve a pending approval request' : 'Reject a pending approval request',
+      responses: { 200: verdict === 'approve' ? 'Request approved (or the approval counted toward the quorum)' : 'Request rejected', 404: 'Approval request not found', 409: 'Already decided' },
+      async handler({ principal, params, body: b }) {
+        const { approval, run } = await resolve(params.id, principal);
+        const { email, name, reason } = who(b);
+        const decided = await s.approvals.decideClaimed(approval.id, principal, email, name, verdict, reason, 'rest');
+        return { body: await detail(decided, run) };
+      },
+    });
+  }
+
   const found = async (a: Approval | null, p: Principal, what: string) => {
     if (!a) throw notFound(`No approval found for ${what}`);
     checkAccess(p, a);
@@ -208,25 +223,7 @@ export function approvalRoutes(s: Services) {
         }
       },
     }),
-    route({
-      method: 'post', path: '/approvals/{id}/approve', roles: DECIDERS, params: idParams, body: approveBody,
-      summary: 'Approve a pending approval request',
-      responses: { 200: 'Request approved (or the approval counted toward the quorum)', 404: 'Approval request not found', 409: 'Already decided' },
-      async handler({ principal, params, body }) {
-        const { approval, run } = await resolve(params.id, principal);
-        const decided = await s.approvals.decideClaimed(approval.id, principal, body.approverEmail, body.approver, 'approve', null, 'rest');
-        return { body: await detail(decided, run) };
-      },
-    }),
-    route({
-      method: 'post', path: '/approvals/{id}/reject', roles: DECIDERS, params: idParams, body: rejectBody,
-      summary: 'Reject a pending approval request',
-      responses: { 200: 'Request rejected', 404: 'Approval request not found', 409: 'Already decided' },
-      async handler({ principal, params, body }) {
-        const { approval, run } = await resolve(params.id, principal);
-        const decided = await s.approvals.decideClaimed(approval.id, principal, body.rejectorEmail, body.rejector, 'reject', body.reason ?? null, 'rest');
-        return { body: await detail(decided, run) };
-      },
-    }),
+    decisionRoute('approve', approveBody, (b) => ({ email: b.approverEmail, name: b.approver, reason: null })),
+    decisionRoute('reject', rejectBody, (b) => ({ email: b.rejectorEmail, name: b.rejector, reason: b.reason ?? null })),
   ];
 }
