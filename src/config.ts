@@ -25,6 +25,7 @@ const envSchema = z.object({
   FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
+  FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -44,6 +45,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** How often expired external approvals and lost wake-ups are swept. */
   sweepIntervalMs: number;
+  /** How soon schedule changes (new, paused, resumed, new expression) take effect. */
+  schedulerPollMs: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
 }
@@ -82,6 +85,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
+    schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     logLevel: e.LOG_LEVEL,
     credentials,
   };

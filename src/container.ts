@@ -12,6 +12,8 @@ import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
 import { RunService } from './core/runs/run-service.js';
 import { RunStore } from './core/runs/run-store.js';
+import { ScheduleService } from './core/schedules/schedule-service.js';
+import { dbosSchedules } from './engine/scheduled-workflow.js';
 import { approvalEffects } from './engine/approval-effects.js';
 import { setDeliveryDeps } from './engine/approval-delivery.js';
 import { DbosEngine } from './engine/dbos-engine.js';
@@ -37,6 +39,7 @@ export interface Services {
   approvals: ApprovalService;
   approvalEffects: ApprovalEffects;
   identities: IdentityDirectory;
+  schedules: ScheduleService;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -44,7 +47,7 @@ export function createServices(input: {
   config: Config; version: string; log: Logger; orm: MikroORM; definitions: FlowDefinition[]; systemDatabaseUrl: string;
 }): Services {
   const { config, orm, log } = input;
-  const engine = new DbosEngine({ systemDatabaseUrl: input.systemDatabaseUrl, executorId: config.executorId, applicationVersion: input.version, logLevel: config.logLevel });
+  const engine = new DbosEngine({ systemDatabaseUrl: input.systemDatabaseUrl, executorId: config.executorId, applicationVersion: input.version, logLevel: config.logLevel, schedulerPollMs: config.schedulerPollMs });
   const metrics = new Metrics(() => engine.queueDepth());
   const audit = new AuditLog(orm);
   const registry = new FlowRegistry(input.definitions);
@@ -64,5 +67,6 @@ export function createServices(input: {
   return {
     config, version: input.version, log, orm, audit, tokens: new TokenService(orm, audit), projects, registry, store, runs, logs, notifier,
     engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
+    schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
   };
 }

@@ -40,6 +40,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     process.stdout.write(`\nFlowgate admin token (shown once, store it now): ${generated}\n\n`);
   }
   await services.engine.launch(services.engineDeps);
+  await services.schedules.syncManifests(definitions);
   const sweeper = new ApprovalSweeper(services.approvals, services.approvalEffects, log, config.sweepIntervalMs);
   sweeper.start();
 

@@ -2,6 +2,7 @@ import { DBOS } from '@dbos-inc/dbos-sdk';
 import type { EnginePort } from '../core/runs/engine-port.js';
 import { engineUnavailable } from '../errors.js';
 import type { EngineDeps } from './engine-deps.js';
+import { setScheduleDeps } from './scheduled-workflow.js';
 import { runWorkflow, setEngineDeps } from './workflows.js';
 
 export interface EngineOptions {
@@ -9,6 +10,8 @@ export interface EngineOptions {
   executorId: string;
   applicationVersion: string;
   logLevel: string;
+  /** How soon a new, paused or changed schedule is noticed. */
+  schedulerPollMs: number;
 }
 
 /**
@@ -22,6 +25,7 @@ export class DbosEngine implements EnginePort {
 
   async launch(deps: EngineDeps): Promise<void> {
     setEngineDeps(deps);
+    setScheduleDeps(deps);
     DBOS.setConfig({
       name: 'flowgate',
       systemDatabaseUrl: this.options.systemDatabaseUrl,
@@ -30,6 +34,7 @@ export class DbosEngine implements EnginePort {
       applicationVersion: this.options.applicationVersion,
       logLevel: this.options.logLevel === 'debug' || this.options.logLevel === 'trace' ? 'debug' : 'warn',
       systemDatabasePoolSize: 20,
+      schedulerPollingIntervalMs: this.options.schedulerPollMs,
     });
     await DBOS.launch();
     this.launched = true;

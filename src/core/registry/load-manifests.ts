@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { syntaxProblem } from '../../engine/expressions.js';
 import { mentionsCredentials, templateProblems } from '../../engine/templates.js';
+import { cronProblem, timezoneProblem } from '../schedules/cron.js';
 import { graphProblems } from './graph.js';
 import { manifestSchema, type FlowDefinition } from './manifest-schema.js';
 import { withKeyProblems } from './step-inputs.js';
@@ -42,6 +43,12 @@ export function parseManifest(file: string, text: string): { definition?: FlowDe
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
   });
   for (const t of templateProblems(def.outputs ?? {}, ['outputs'])) problems.push(fmt(file, t.path, t.message));
+  def.schedules.forEach((sc, i) => {
+    const tz = sc.timezone ? timezoneProblem(sc.timezone) : undefined;
+    if (tz) problems.push(fmt(file, ['schedules', i, 'timezone'], tz));
+    const cron = cronProblem(sc.cron, tz ? undefined : sc.timezone);
+    if (cron) problems.push(fmt(file, ['schedules', i, 'cron'], cron));
+  });
   return problems.length ? { problems } : { definition: def, problems };
 }
 
@@ -62,7 +69,13 @@ export function loadManifests(dir: string): FlowDefinition[] {
     fileOf.set(definition, f);
     defs.push(definition);
   }
+  const scheduleNames = new Map<string, string>();
   for (const d of defs) {
+    d.schedules.forEach((sc, i) => {
+      const other = scheduleNames.get(sc.name);
+      if (other) problems.push(`${fileOf.get(d)}: schedules[${i}].name: "${sc.name}" is already used in ${other}`);
+      scheduleNames.set(sc.name, fileOf.get(d)!);
+    });
     d.steps.forEach((s, i) => {
       const t = s.with.type;
       if (s.type === 'flow' && typeof t === 'string' && !t.includes('{{') && !seen.has(t))

@@ -56,6 +56,18 @@ export const cicdTargetSchema = z.strictObject({
   ref: z.string().optional(),
 });
 
+export const scheduleSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes (at most 63)'),
+  cron: z.string().min(1),
+  timezone: z.string().optional(),
+  /** The project to run for; without it the schedule runs for every project that has the flow type enabled. */
+  repositoryIdentifier: z.string().optional(),
+  payload: z.record(z.string(), z.unknown()).default({}),
+  /** Ship a schedule paused: an operator resumes it once its flow is configured. */
+  enabled: z.boolean().default(true),
+});
+export type ScheduleDefinition = z.infer<typeof scheduleSchema>;
+
 export const manifestSchema = z
   .strictObject({
     id: identifier,
@@ -68,6 +80,7 @@ export const manifestSchema = z
     cicd: cicdTargetSchema.optional(),
     /** Templates evaluated when the run completes; their values become the run's result. */
     outputs: z.record(z.string(), z.unknown()).optional(),
+    schedules: z.array(scheduleSchema).default([]),
   })
   .superRefine((m, ctx) => {
     if (m.executionMode === 'flow' && m.steps.length === 0)

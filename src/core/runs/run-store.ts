@@ -48,6 +48,10 @@ export class RunStore {
     return rows.map((r) => r.id);
   }
 
+  lastRunOfSchedule(schedulePath: string, repositoryIdentifier?: string): Promise<Run | null> {
+    return this.em().findOne(Run, { schedulePath, ...(repositoryIdentifier ? { repositoryIdentifier } : {}) }, { orderBy: { createdAt: 'desc' } });
+  }
+
   steps(runId: string): Promise<StepRun[]> {
     return this.em().find(StepRun, { runId }, { orderBy: { startedAt: 'asc', stepRef: 'asc' } });
   }

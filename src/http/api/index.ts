@@ -4,9 +4,10 @@ import { apiEnvelope } from './envelope.js';
 import { eventRoutes } from './events-routes.js';
 import { identityRoutes } from './identities-routes.js';
 import { projectRoutes } from './projects-routes.js';
+import { projectScheduleRoutes } from './schedules-routes.js';
 import { tokenRoutes } from './tokens-routes.js';
 
 /** Flowgate's management API: tokens, projects, run events. */
 export function apiDialect(s: Services): Dialect {
-  return { name: 'api', prefix: '/api/v1', envelope: apiEnvelope, routes: [...tokenRoutes(s), ...projectRoutes(s), ...eventRoutes(s), ...identityRoutes(s)] };
+  return { name: 'api', prefix: '/api/v1', envelope: apiEnvelope, routes: [...tokenRoutes(s), ...projectRoutes(s), ...eventRoutes(s), ...identityRoutes(s), ...projectScheduleRoutes(s)] };
 }

@@ -2,6 +2,7 @@ import type { Services } from '../../container.js';
 import type { Dialect } from '../route.js';
 import { approvalRoutes } from './approvals-routes.js';
 import { sfpEnvelope } from './envelope.js';
+import { scheduleRoutes } from './schedules-routes.js';
 import { runByIdRoutes, runRoutes } from './runs-routes.js';
 import { typeRoutes } from './types-routes.js';
 
@@ -11,6 +12,6 @@ export function sfpDialect(s: Services): Dialect {
     name: 'sfp',
     prefix: '/sfp/api/flows',
     envelope: sfpEnvelope,
-    routes: [...runRoutes(s), ...typeRoutes(s), ...approvalRoutes(s), ...runByIdRoutes(s)],
+    routes: [...runRoutes(s), ...typeRoutes(s), ...approvalRoutes(s), ...scheduleRoutes(s), ...runByIdRoutes(s)],
   };
 }

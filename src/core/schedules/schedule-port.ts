@@ -1,0 +1,32 @@
+/** A schedule as the engine stores it: the flow to run is in its context. */
+export interface StoredSchedule {
+  name: string;
+  expression: string;
+  timezone: string | null;
+  enabled: boolean;
+  lastFiredAt: string | null;
+  context: ScheduleContext;
+}
+
+export interface ScheduleContext {
+  name: string;
+  flowType: string;
+  /** null: every project that has the flow type enabled. */
+  repositoryIdentifier: string | null;
+  payload: Record<string, unknown>;
+  source: 'manifest' | 'api';
+  /** For manifest schedules: the expression the manifest had when last applied. */
+  manifestCron?: string;
+  manifestTimezone?: string | null;
+}
+
+/** The engine's durable schedules (one firing = one workflow, whatever the number of replicas). */
+export interface SchedulePort {
+  list(): Promise<StoredSchedule[]>;
+  get(name: string): Promise<StoredSchedule | null>;
+  create(name: string, expression: string, timezone: string | null, context: ScheduleContext, enabled: boolean): Promise<void>;
+  update(name: string, changes: { expression?: string; timezone?: string | null; context?: ScheduleContext }): Promise<void>;
+  pause(name: string): Promise<void>;
+  resume(name: string): Promise<void>;
+  delete(name: string): Promise<void>;
+}
