@@ -23,6 +23,8 @@ const envSchema = z.object({
   FLOWGATE_MANIFESTS_DIR: z.string().min(1).default('manifests/flows'),
   FLOWGATE_PUBLIC_URL: z.url().optional(),
   FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  FLOWGATE_CICD_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  FLOWGATE_EXECUTION_TOKEN_TTL_HOURS: z.coerce.number().positive().max(24 * 30, 'at most 720 hours').default(24),
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
@@ -42,6 +44,10 @@ export interface Config {
   manifestsDir: string;
   publicUrl: string;
   webhookSecret?: string;
+  /** Where `webhook` CI/CD dispatches go when a manifest names no `cicd.url`. */
+  cicdWebhookUrl?: string;
+  /** How long a CI/CD run's per-execution token is valid. */
+  executionTokenTtlHours: number;
   shutdownTimeoutMs: number;
   /** How often expired external approvals and lost wake-ups are swept. */
   sweepIntervalMs: number;
@@ -83,6 +89,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     manifestsDir: path.resolve(e.FLOWGATE_MANIFESTS_DIR),
     publicUrl: e.FLOWGATE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
+    cicdWebhookUrl: e.FLOWGATE_CICD_WEBHOOK_URL,
+    executionTokenTtlHours: e.FLOWGATE_EXECUTION_TOKEN_TTL_HOURS,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,

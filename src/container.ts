@@ -3,6 +3,10 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ApprovalService, type ApprovalEffects } from './core/approvals/approval-service.js';
 import { AuditLog } from './core/audit/audit-log.js';
+import { CicdService } from './core/cicd/cicd-service.js';
+import { CicdStore } from './core/cicd/cicd-store.js';
+import { CicdDispatchers } from './core/cicd/dispatcher.js';
+import { WebhookDispatcher } from './core/cicd/webhook-dispatcher.js';
 import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
 import { RunLogs } from './core/logs/run-logs.js';
@@ -12,10 +16,13 @@ import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
 import { RunService } from './core/runs/run-service.js';
 import { RunStore } from './core/runs/run-store.js';
+import { ExternalRuns } from './core/runs/external-runs.js';
+import { RunLocks } from './core/locks/run-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
 import { approvalEffects } from './engine/approval-effects.js';
 import { setDeliveryDeps } from './engine/approval-delivery.js';
+import { cicdEngine, setCicdDeps } from './engine/cicd-dispatch.js';
 import { DbosEngine } from './engine/dbos-engine.js';
 import type { EngineDeps } from './engine/engine-deps.js';
 import { Metrics } from './observability/metrics.js';
@@ -39,7 +46,10 @@ export interface Services {
   approvals: ApprovalService;
   approvalEffects: ApprovalEffects;
   identities: IdentityDirectory;
+  cicd: CicdService;
   schedules: ScheduleService;
+  externalRuns: ExternalRuns;
+  locks: RunLocks;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -59,14 +69,25 @@ export function createServices(input: {
   const effects = approvalEffects(engine, store);
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
-  const runs = new RunService(store, registry, projects, engine, logs, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) });
+  const tokens = new TokenService(orm, audit);
+  // CI/CD providers: only `webhook` is built; github-actions and azure-pipelines answer "not configured".
+  const dispatchers = new CicdDispatchers([new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl })]);
+  const cicd = new CicdService(
+    { dispatchers, store, cicdStore: new CicdStore(orm), tokens, logs, audit, notifier, engine: cicdEngine },
+    { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
+  );
+  setCicdDeps({ cicd });
+  const runs = new RunService(store, registry, projects, engine, logs, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd);
   const engineDeps: EngineDeps = {
     store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials,
     runFinished: (status) => metrics.runsFinished.inc({ status }),
   };
   return {
-    config, version: input.version, log, orm, audit, tokens: new TokenService(orm, audit), projects, registry, store, runs, logs, notifier,
+    config, version: input.version, log, orm, audit, tokens, projects, registry, store, runs, logs, notifier,
     engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
+    externalRuns: new ExternalRuns(store, registry, projects, audit),
+    locks: new RunLocks(orm, audit),
+    cicd,
   };
 }

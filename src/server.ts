@@ -7,7 +7,9 @@ import { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { createOrm, ensureDatabase, migrate } from './db/orm.js';
 import { loadManifests } from './core/registry/load-manifests.js';
 import { createApp } from './http/app.js';
-import { ApprovalSweeper } from './core/approvals/approval-sweeper.js';
+import { approvalSweep } from './core/approvals/approval-sweep.js';
+import { lockCleanup } from './core/locks/lock-cleanup.js';
+import { Sweeper } from './core/maintenance/sweeper.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -41,7 +43,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   await services.engine.launch(services.engineDeps);
   await services.schedules.syncManifests(definitions);
-  const sweeper = new ApprovalSweeper(services.approvals, services.approvalEffects, log, config.sweepIntervalMs);
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks)], log, config.sweepIntervalMs);
   sweeper.start();
 
   const app = createApp(services);

@@ -13,18 +13,24 @@ Commands:
       List API tokens: id, name, role, email, projects, created, last used (never secrets).
   token revoke <id>
       Revoke (delete) an API token.
+  logs <runId> [--follow]
+      Print a run's log lines (child runs' lines marked {<taskType> <id>}); with --follow,
+      keep printing new lines until the run and its children have finished.
   help
       Show this help.
 
-The CLI uses the server's database: DATABASE_URL, or else the embedded PostgreSQL
+The token commands use the server's database: DATABASE_URL, or else the embedded PostgreSQL
 in FLOWGATE_DATA_DIR (default .flowgate) on FLOWGATE_EMBEDDED_PG_PORT.
+The logs command uses the server's API: FLOWGATE_URL (default http://127.0.0.1:8080)
+with the API token in FLOWGATE_TOKEN.
 `;
 
 export type Command =
   | { kind: 'help' }
   | { kind: 'token.create'; input: NewToken }
   | { kind: 'token.list' }
-  | { kind: 'token.revoke'; id: string };
+  | { kind: 'token.revoke'; id: string }
+  | { kind: 'logs'; runId: string; follow: boolean };
 
 /** The command line is wrong: the message names the bad command, flag or value (exit code 2). */
 export class UsageError extends Error {
@@ -42,6 +48,7 @@ const createOptions = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 const helpOnly = { help: { type: 'boolean', short: 'h' } } as const;
+const logsOptions = { follow: { type: 'boolean', short: 'f' }, help: { type: 'boolean', short: 'h' } } as const;
 
 const createSchema = z.object({
   name: z.string({ error: 'required' }).trim().min(1, 'required').max(100, 'at most 100 characters'),
@@ -62,6 +69,12 @@ export function parseCommand(argv: string[]): Command {
   const [group, action, ...rest] = argv;
   if (group === undefined) throw new UsageError('no command given');
   if (group === 'help' || group === '--help' || group === '-h') return { kind: 'help' };
+  if (group === 'logs') {
+    const { values, positionals } = parse('logs', argv.slice(1), logsOptions);
+    if (values.help) return { kind: 'help' };
+    if (positionals.length !== 1) throw new UsageError('"logs" takes exactly one run id');
+    return { kind: 'logs', runId: positionals[0], follow: values.follow ?? false };
+  }
   if (group !== 'token') throw new UsageError(`unknown command "${group}"`);
   if (action === undefined) throw new UsageError('"token" needs a subcommand: create, list or revoke');
   if (action === 'help' || action === '--help' || action === '-h') return { kind: 'help' };

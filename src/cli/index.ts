@@ -3,7 +3,7 @@ import { ConfigError, loadConfig } from '../config.js';
 import { AppError } from '../errors.js';
 import { parseCommand, USAGE, UsageError, type Command } from './args.js';
 
-/** Exit codes: 0 done, 1 failed (bad configuration, unknown token, database trouble), 2 misuse. */
+/** Exit codes: 0 done, 1 failed (bad configuration, unknown token, database trouble, API error), 2 misuse. */
 async function main(argv: string[]): Promise<number> {
   let command: Command;
   try {
@@ -16,6 +16,12 @@ async function main(argv: string[]): Promise<number> {
   if (command.kind === 'help') {
     process.stdout.write(USAGE);
     return 0;
+  }
+
+  if (command.kind === 'logs') {
+    // An API client: no server configuration, no database.
+    const { logsCommand } = await import('./logs-command.js');
+    return logsCommand(command, { env: process.env, out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
   }
 
   const config = loadConfig(process.env);

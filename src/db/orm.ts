@@ -3,11 +3,15 @@ import { Migrator } from '@mikro-orm/migrations';
 import { entities } from './entities/index.js';
 import { Migration20261122000000 } from './migrations/Migration20261122000000.js';
 import { Migration20261122010000 } from './migrations/Migration20261122010000.js';
+import { Migration20261122020000 } from './migrations/Migration20261122020000.js';
+import { Migration20261122030000 } from './migrations/Migration20261122030000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
   { name: 'Migration20261122000000', class: Migration20261122000000 },
   { name: 'Migration20261122010000', class: Migration20261122010000 },
+  { name: 'Migration20261122020000', class: Migration20261122020000 },
+  { name: 'Migration20261122030000', class: Migration20261122030000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -156,14 +156,13 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     } else {
       result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
     }
-    const changed = await d.store.finish(run.id, status, result, error);
+    const changed = await d.store.finish(run.id, status, result, error, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
     // An approval still pending when its run ends some other way can no longer matter.
     await d.approvals.closeForRuns([run.id], 'stale', { name: 'system', door: 'engine' });
     if (!changed) {
       const current = await d.store.findById(run.id);
       return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
     }
-    await d.logs.append(run.id, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
     await d.audit.record({ name: 'system', door: 'engine' }, `run.${status}`, 'run', run.id, error ? { error } : undefined);
     d.runFinished(status);
     return { status, result, error };

@@ -3,7 +3,8 @@ import type { TokenService } from '../core/identity/tokens.js';
 import type { Principal } from '../core/identity/principal.js';
 import { requireRole } from '../core/identity/principal.js';
 import type { Role } from '../db/entities/api-token.js';
-import { unauthenticated } from '../errors.js';
+import { AppError, forbidden, unauthenticated } from '../errors.js';
+import type { RouteSpec } from './route.js';
 
 /** Resolves the bearer token to a principal and checks the route's roles. Fails closed. */
 export async function authenticate(ctx: Context, tokens: TokenService, roles: readonly Role[]): Promise<Principal> {
@@ -13,11 +14,28 @@ export async function authenticate(ctx: Context, tokens: TokenService, roles: re
     ctx.set('WWW-Authenticate', 'Bearer');
     throw unauthenticated(header ? 'Malformed Authorization header; expected "Bearer <token>"' : 'Missing bearer token');
   }
-  const principal = await tokens.authenticate(match[1]);
+  let principal: Principal | undefined;
+  try {
+    principal = await tokens.authenticate(match[1]);
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'authentication_required') ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
+    throw err;
+  }
   if (!principal) {
     ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
     throw unauthenticated('Invalid or revoked token');
   }
   requireRole(principal, roles);
   return principal;
+}
+
+/**
+ * A per-execution token (principal with `runId`) is refused everywhere except on routes that opt in
+ * with `executionToken: true`, and there only for its own run: the route's `{id}` path parameter
+ * must be that run's id (not its engine run id). Fails closed: a flagged route without `{id}` refuses it.
+ */
+export function requireRunScope(principal: Principal, spec: Pick<RouteSpec, 'executionToken'>, params: Record<string, unknown>): void {
+  if (!principal.runId) return;
+  if (!spec.executionToken) throw forbidden('An execution token may only report on its own run (its status and metadata routes)');
+  if (params.id !== principal.runId) throw forbidden(`This execution token is bound to execution ${principal.runId}`);
 }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { TokenService } from '../core/identity/tokens.js';
 import type { Principal } from '../core/identity/principal.js';
 import { AppError, notFound, toAppError } from '../errors.js';
-import { authenticate } from './auth.js';
+import { authenticate, requireRunScope } from './auth.js';
 import { readBody } from './body.js';
 import type { Dialect, RouteSpec } from './route.js';
 import { validate } from './validate.js';
@@ -24,6 +24,7 @@ function handle(spec: RouteSpec, dialect: Dialect, tokens: TokenService, log: Lo
   return async (ctx: Context) => {
     try {
       const principal = spec.roles === 'public' ? (undefined as unknown as Principal) : await authenticate(ctx, tokens, spec.roles);
+      if (principal) requireRunScope(principal, spec, ctx.params);
       const params = spec.params ? validate(spec.params, ctx.params, 'path') : ctx.params;
       const query = spec.query ? validate(spec.query, ctx.query, 'query') : ctx.query;
       let body: unknown;

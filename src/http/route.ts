@@ -33,6 +33,12 @@ export interface RouteSpec<P = any, Q = any, B = any> {
   description?: string;
   /** Roles allowed; `public` routes need no token. */
   roles: readonly Role[] | 'public';
+  /**
+   * Also admit a per-execution token (CI/CD runs), for its own run only: the route must have an
+   * `{id}` path parameter, which must equal the token's run id (checked in http/auth.ts). The token's
+   * role is `application`, so `roles` must include it. Every route without this flag refuses such tokens.
+   */
+  executionToken?: boolean;
   params?: z.ZodType<P> & AnyObject;
   query?: z.ZodType<Q> & AnyObject;
   body?: z.ZodType<B>;

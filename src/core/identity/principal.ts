@@ -9,6 +9,11 @@ export interface Principal {
   email: string | null;
   /** Projects the caller may touch; null means all. */
   projects: string[] | null;
+  /**
+   * Set for a per-execution token: the one run it is bound to. Such a caller may only use routes
+   * that opt in (`RouteSpec.executionToken`), and only for that run (see http/auth.ts).
+   */
+  runId?: string | null;
 }
 
 export function requireRole(p: Principal, roles: readonly Role[]): void {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApiToken, type Role } from '../../db/entities/api-token.js';
-import { notFound } from '../../errors.js';
+import { notFound, unauthenticated } from '../../errors.js';
 import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { Principal } from './principal.js';
@@ -30,19 +30,38 @@ export class TokenService {
     return { token, secret };
   }
 
+  /**
+   * A per-execution token: scoped to one run and its project, expiring after `ttlHours`. Called
+   * inside the engine step that hands the secret to the pipeline, so the secret is never checkpointed.
+   */
+  async createForRun(run: { id: string; repositoryIdentifier: string }, ttlHours: number, actor: Actor): Promise<{ id: string; secret: string; expiresAt: Date }> {
+    const secret = `fgx_${randomBytes(32).toString('base64url')}`;
+    const expiresAt = new Date(Date.now() + ttlHours * 3_600_000);
+    const token = Object.assign(new ApiToken(), {
+      id: newId(), name: `execution:${run.id}`, role: 'application' as const, email: null, projects: [run.repositoryIdentifier],
+      tokenHash: hash(secret), createdAt: new Date(), lastUsedAt: null, runId: run.id, expiresAt,
+    });
+    await this.orm.em.fork().insert(ApiToken, token);
+    await this.audit.record(actor, 'token.created', 'token', token.id, { name: token.name, role: token.role, runId: run.id, expiresAt: expiresAt.toISOString() });
+    return { id: token.id, secret, expiresAt };
+  }
+
+  /** The caller behind a secret; unknown or revoked tokens give undefined, an expired one a 401 saying so. */
   async authenticate(secret: string): Promise<Principal | undefined> {
     const em = this.orm.em.fork();
     const token = await em.findOne(ApiToken, { tokenHash: hash(secret) });
     if (!token) return undefined;
     const now = Date.now();
+    if (token.expiresAt && token.expiresAt.getTime() <= now) throw unauthenticated(`Token expired at ${token.expiresAt.toISOString()}`);
     if (!token.lastUsedAt || now - token.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
       await em.nativeUpdate(ApiToken, { id: token.id }, { lastUsedAt: new Date(now) });
     }
-    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null };
+    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null, runId: token.runId ?? null };
   }
 
+  /** Tokens people and applications hold; per-execution tokens (one per CI/CD run, short-lived) are not listed. */
   list(): Promise<ApiToken[]> {
-    return this.orm.em.fork().find(ApiToken, {}, { orderBy: { createdAt: 'asc' } });
+    return this.orm.em.fork().find(ApiToken, { runId: null }, { orderBy: { createdAt: 'asc' } });
   }
 
   async delete(id: string, actor: Actor): Promise<void> {

@@ -43,6 +43,8 @@ export function parseManifest(file: string, text: string): { definition?: FlowDe
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
   });
   for (const t of templateProblems(def.outputs ?? {}, ['outputs'])) problems.push(fmt(file, t.path, t.message));
+  // cicd.url may be a `{{ credentials.X }}` template, resolved when the run is dispatched.
+  if (def.cicd?.url) for (const t of templateProblems(def.cicd.url, ['cicd', 'url'])) problems.push(fmt(file, t.path, t.message));
   def.schedules.forEach((sc, i) => {
     const tz = sc.timezone ? timezoneProblem(sc.timezone) : undefined;
     if (tz) problems.push(fmt(file, ['schedules', i, 'timezone'], tz));

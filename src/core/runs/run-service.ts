@@ -1,6 +1,7 @@
 import { Run, type Callback, type WorkItemRef } from '../../db/entities/run.js';
 import { AppError, badRequest, notFound } from '../../errors.js';
 import type { ApprovalService } from '../approvals/approval-service.js';
+import type { CicdService } from '../cicd/cicd-service.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { Principal } from '../identity/principal.js';
@@ -41,10 +42,15 @@ export class RunService {
     private readonly audit: AuditLog,
     private readonly approvals: ApprovalService,
     private readonly metrics: RunMetrics,
+    private readonly cicd: CicdService,
   ) {}
 
-  /** Validates a start request against the registry and the project; returns the run to insert. */
-  async prepare(input: StartRunInput): Promise<Run> {
+  /**
+   * Validates a start request against the registry and the project; returns the run to insert.
+   * A cicd flow type is accepted only with `dispatchCicd` (by `start`, which dispatches it): callers
+   * that run the prepared run on the flow engine themselves (child flows) must not get one.
+   */
+  async prepare(input: StartRunInput, options: { dispatchCicd?: boolean } = {}): Promise<Run> {
     const requested = input.payload.id;
     if (typeof requested !== 'string' || !requested)
       throw badRequest('payload.id must name a flow type', [{ field: 'payload.id', message: 'required: the flow type id', location: 'body' }]);
@@ -61,8 +67,11 @@ export class RunService {
     const def = this.registry.find(target);
     if (!def) throw badRequest(`Flow type "${requested}" is overridden to unknown flow type "${target}"`);
     if (disabled.has(target)) throw badRequest(`Flow type "${target}" (override of "${requested}") is disabled for project ${project.repositoryIdentifier}`);
-    if (def.executionMode === 'cicd')
-      throw badRequest(`Flow type "${def.id}" runs in cicd mode on ${def.cicd?.provider}; no CI/CD dispatcher is configured on this server`, [{ field: 'payload.id', message: 'cicd flow types cannot be dispatched by this server', location: 'body' }]);
+    if (def.executionMode === 'cicd') {
+      this.cicd.requireDispatchable(def);
+      if (!options.dispatchCicd)
+        throw badRequest(`Flow type "${def.id}" runs in cicd mode: it is dispatched to its pipeline only when started on its own (POST /run), not as a child flow or from a schedule`, [{ field: 'payload.id', message: 'a cicd flow type can only be started on its own', location: 'body' }]);
+    }
     const payload = this.registry.applyParameters(def, { ...input.payload, id: requested });
     const id = input.id ?? newId();
     return Object.assign(new Run(), {
@@ -92,16 +101,17 @@ export class RunService {
   }
 
   async start(input: StartRunInput, actor: Actor): Promise<Run> {
-    const run = await this.prepare(input);
+    const run = await this.prepare(input, { dispatchCicd: true });
     await this.store.insert(run);
+    // Written before the engine can start it: a fast run must not end before its first line.
+    await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
     try {
-      await this.engine.startRun(run);
+      await (run.executionMode === 'cicd' ? this.cicd.start(run) : this.engine.startRun(run));
     } catch (err) {
       await this.store.finish(run.id, 'failed', undefined, 'Flow engine unavailable: the run could not be started');
       throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
     }
     this.metrics.runStarted(run.taskType);
-    await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
     await this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType });
     return run;
   }
@@ -116,11 +126,11 @@ export class RunService {
 
   async cancel(run: Run, actor: Actor): Promise<string[]> {
     if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
+    if (run.executionMode === 'cicd') return this.cicd.cancel(run, actor);
     const ids = await this.store.subtreeIds(run.id);
-    await this.engine.cancelRun(run.engineRunId);
-    const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`);
+    if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
+    const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
-    await this.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` }]);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
     return cancelled;
   }
@@ -130,7 +140,7 @@ export class RunService {
     const children = (await this.store.children(run.id)).filter((c) => !isTerminalRun(c.status));
     const cancelled: string[] = [];
     for (const child of children) {
-      await this.engine.cancelRun(child.engineRunId);
+      if (child.engine === 'flowgate') await this.engine.cancelRun(child.engineRunId);
       const ids = await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`);
       await this.approvals.closeForRuns(ids, 'cancelled', actor);
       cancelled.push(...ids);
@@ -143,7 +153,8 @@ export class RunService {
     if (run.executionMode !== 'flow') throw badRequest('Only flow-mode executions can be rerun');
     if (!['completed', 'partial', 'failed', 'cancelled', 'timed_out'].includes(run.status))
       throw badRequest(`Execution cannot be rerun while ${run.status}; only completed, failed or cancelled executions can`);
-    const payload = { ...run.payload, ...payloadOverrides, id: run.requestedTaskType ?? run.taskType };
+    // A child registered by an external engine names the payload its rerun needs.
+    const payload = { ...(run.rerunPayload ?? run.payload), ...payloadOverrides, id: run.requestedTaskType ?? run.taskType };
     return this.start({
       payload,
       repositoryIdentifier: run.repositoryIdentifier,

@@ -1,7 +1,9 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Run } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
 import { isUuid, newId } from '../ids.js';
+import { deepMerge } from './deep-merge.js';
+import { appendLines, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
 const notTerminalRun = { $nin: [...TERMINAL_RUN_STATUSES] };
@@ -52,6 +54,17 @@ export class RunStore {
     return this.em().findOne(Run, { schedulePath, ...(repositoryIdentifier ? { repositoryIdentifier } : {}) }, { orderBy: { createdAt: 'desc' } });
   }
 
+  /** Deep-merges into a run's result under a row lock (concurrent reporters do not lose keys). */
+  async mergeResult(runId: string, patch: Record<string, unknown>): Promise<Record<string, unknown> | null> {
+    return this.em().transactional(async (tx) => {
+      const run = await tx.findOne(Run, { id: runId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!run) return null;
+      run.result = deepMerge(run.result ?? {}, patch);
+      await tx.flush();
+      return run.result;
+    });
+  }
+
   steps(runId: string): Promise<StepRun[]> {
     return this.em().find(StepRun, { runId }, { orderBy: { startedAt: 'asc', stepRef: 'asc' } });
   }
@@ -74,14 +87,19 @@ export class RunStore {
     return rows.length > 0;
   }
 
-  async finish(runId: string, status: RunStatus, result: Record<string, unknown> | undefined, error: string | null): Promise<boolean> {
+  /** Ends a run (if it has not ended) and writes its closing log lines in the same transaction. */
+  async finish(runId: string, status: RunStatus, result: Record<string, unknown> | undefined, error: string | null, lines: NewLogLine[] = []): Promise<boolean> {
     const patch: Partial<Run> = { status, finishedAt: new Date(), error };
     if (result !== undefined) patch.result = capOutput(result) as Record<string, unknown>;
-    return (await this.em().nativeUpdate(Run, { id: runId, status: notTerminalRun }, patch)) > 0;
+    return this.em().transactional(async (tx) => {
+      if (!(await tx.nativeUpdate(Run, { id: runId, status: notTerminalRun }, patch))) return false;
+      await appendLines(tx, runId, lines);
+      return true;
+    });
   }
 
   /** Cancels runs and their unfinished steps; returns the ids that were actually cancelled. */
-  async cancelRuns(runIds: string[], reason: string): Promise<string[]> {
+  async cancelRuns(runIds: string[], reason: string, note?: { runId: string; line: NewLogLine }): Promise<string[]> {
     if (!runIds.length) return [];
     const em = this.em();
     return em.transactional(async (tx) => {
@@ -93,6 +111,7 @@ export class RunStore {
       if (ids.length) {
         await tx.nativeUpdate(StepRun, { runId: { $in: ids }, status: notTerminalStep }, { status: 'cancelled', finishedAt: new Date(), error: reason });
       }
+      if (note && ids.includes(note.runId)) await appendLines(tx, note.runId, [note.line]);
       return ids;
     });
   }

@@ -15,6 +15,10 @@ export class ApiToken {
   tokenHash!: string;
   createdAt: Date = new Date();
   lastUsedAt?: Date | null;
+  /** Set on a per-execution token: the one run it may report on (see TokenService.createForRun). */
+  runId?: string | null;
+  /** After this instant the token is refused; null means it does not expire. */
+  expiresAt?: Date | null;
 }
 
 export const ApiTokenSchema = new EntitySchema<ApiToken>({
@@ -29,5 +33,7 @@ export const ApiTokenSchema = new EntitySchema<ApiToken>({
     tokenHash: { type: 'text', unique: true },
     createdAt: { type: 'datetime' },
     lastUsedAt: { type: 'datetime', nullable: true },
+    runId: { type: 'uuid', nullable: true },
+    expiresAt: { type: 'datetime', nullable: true },
   },
 });

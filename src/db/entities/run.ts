@@ -48,6 +48,10 @@ export class Run {
   cicdRunId?: string | null;
   cicdRunUrl?: string | null;
   error?: string | null;
+  /** `external`: registered by an engine elsewhere; Flowgate records it but does not execute it. */
+  engine: 'flowgate' | 'external' = 'flowgate';
+  /** For external children: the payload a rerun should use. */
+  rerunPayload?: Record<string, unknown> | null;
   logSeq = 0;
   createdAt: Date = new Date();
   startedAt?: Date | null;
@@ -81,6 +85,8 @@ export const RunSchema = new EntitySchema<Run>({
     cicdRunId: { type: 'text', nullable: true },
     cicdRunUrl: { type: 'text', nullable: true },
     error: { type: 'text', nullable: true },
+    engine: { type: 'text' },
+    rerunPayload: { type: 'json', nullable: true },
     logSeq: { type: 'integer' },
     createdAt: { type: 'datetime' },
     startedAt: { type: 'datetime', nullable: true },

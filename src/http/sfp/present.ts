@@ -35,6 +35,7 @@ export function presentRunSummary(r: Run) {
     rerunOfExecutionId: r.rerunOfExecutionId ?? undefined,
     rerunType: r.rerunType ?? undefined,
     schedulePath: r.schedulePath ?? undefined,
+    engine: r.engine,
   };
 }
 

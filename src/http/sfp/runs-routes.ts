@@ -117,8 +117,8 @@ export function runByIdRoutes(s: Services) {
       responses: { 200: 'Execution details with status', 404: 'Execution not found' },
       async handler({ principal, params }) {
         const run = await s.runs.get(params.id, principal);
-        const [steps, children] = await Promise.all([s.store.steps(run.id), s.store.children(run.id)]);
-        return { body: presentRunDetail(run, steps, children) };
+        const [steps, children, locks] = await Promise.all([s.store.steps(run.id), s.store.children(run.id), s.locks.forRun(run.id)]);
+        return { body: { ...presentRunDetail(run, steps, children), locks: locks.map((l) => ({ lockKey: l.lockKey, acquiredAt: l.acquiredAt.toISOString() })) } };
       },
     }),
   ];

@@ -1,0 +1,224 @@
+import type { Run } from '../../db/entities/run.js';
+import { redact } from '../../engine/context.js';
+import { AppError, badRequest, conflict, engineUnavailable, notFound } from '../../errors.js';
+import type { Actor, AuditLog } from '../audit/audit-log.js';
+import type { TokenService } from '../identity/tokens.js';
+import type { RunLogs, NewLogLine } from '../logs/run-logs.js';
+import type { Notifier } from '../notify/notifier.js';
+import type { FlowDefinition } from '../registry/manifest-schema.js';
+import type { RunStore } from '../runs/run-store.js';
+import { isTerminalRun, type RunStatus } from '../status.js';
+import type { CicdStore, StatusReport } from './cicd-store.js';
+import { DispatchRefused, type CicdDispatchers, type DispatchResult } from './dispatcher.js';
+
+const ENGINE: Actor = { name: 'system', door: 'engine' };
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** What the core needs from the durable engine for cicd runs (src/engine/cicd-dispatch.ts). */
+export interface CicdEngine {
+  /** Durably starts the run's dispatch workflow (workflow id: the run's engine run id). */
+  startDispatch(run: { id: string; engineRunId: string }): Promise<void>;
+  /** Durably tells the run's callback destination that it finished; once per run. */
+  announceFinished(run: { id: string; engineRunId: string }): Promise<void>;
+}
+
+export interface CicdDeps {
+  dispatchers: CicdDispatchers;
+  store: RunStore;
+  cicdStore: CicdStore;
+  tokens: TokenService;
+  logs: RunLogs;
+  audit: AuditLog;
+  notifier: Notifier;
+  engine: CicdEngine;
+}
+
+export interface CicdOptions {
+  credentials: Record<string, string>;
+  /** FLOWGATE_PUBLIC_URL: pipelines report to `<publicUrl>/sfp/api/flows/executions/<id>/status`. */
+  publicUrl: string;
+  tokenTtlHours: number;
+  runFinished(status: string): void;
+}
+
+/** One dispatch attempt, as checkpointed by the engine: never the token. */
+export type AttemptOutcome =
+  | ({ state: 'dispatched'; tokenId: string } & DispatchResult)
+  /** The run ended (cancelled) or vanished before it was dispatched: stop trying. */
+  | { state: 'ended'; status: RunStatus | null }
+  | { state: 'failed'; final: boolean; error: string };
+
+/**
+ * CI/CD execution mode: a cicd run is handed to its provider's pipeline with a per-execution token;
+ * the pipeline reports back through `report`. Every rule here is shared by every door.
+ */
+export class CicdService {
+  constructor(private readonly d: CicdDeps, private readonly options: CicdOptions) {}
+
+  /** Refuses (400) a cicd flow type this server cannot dispatch: no dispatcher for its provider, or not configured. */
+  requireDispatchable(def: FlowDefinition): void {
+    const target = def.cicd;
+    if (!target) throw badRequest(`Flow type "${def.id}" runs in cicd mode but has no cicd target`);
+    const dispatcher = this.d.dispatchers.for(target.provider);
+    if (!dispatcher)
+      throw badRequest(`Flow type "${def.id}" runs in cicd mode on ${target.provider}; no ${target.provider} dispatcher is configured on this server`,
+        [{ field: 'payload.id', message: `cicd flow type on ${target.provider}, which this server cannot dispatch to`, location: 'body' }]);
+    const problem = dispatcher.problem(target, this.options.credentials);
+    if (problem)
+      throw badRequest(`Flow type "${def.id}" cannot be dispatched to its ${target.provider} pipeline: ${problem}`,
+        [{ field: 'payload.id', message: `cicd dispatch to ${target.provider} is not possible: ${problem}`, location: 'body' }]);
+  }
+
+  async start(run: Run): Promise<void> {
+    try {
+      await this.d.engine.startDispatch(run);
+    } catch (err) {
+      throw err instanceof AppError ? err : engineUnavailable(`Flow engine unavailable: ${messageOf(err).split('\n')[0]}`);
+    }
+  }
+
+  statusUrl(runId: string): string {
+    return `${this.options.publicUrl.replace(/\/+$/, '')}/sfp/api/flows/executions/${runId}/status`;
+  }
+
+  /**
+   * One dispatch: creates a fresh execution token and hands it with the run to the provider. The
+   * engine runs this as one step, so the token exists only in this call; the outcome holds no secret.
+   */
+  async attemptDispatch(runId: string): Promise<AttemptOutcome> {
+    const run = await this.d.store.findById(runId, true);
+    if (!run || isTerminalRun(run.status)) return { state: 'ended', status: run?.status ?? null };
+    const target = run.definition.cicd;
+    const dispatcher = target && this.d.dispatchers.for(target.provider);
+    if (!target || !dispatcher) return { state: 'failed', final: true, error: `no ${target?.provider ?? 'cicd'} dispatcher is configured on this server` };
+    const token = await this.d.tokens.createForRun(run, this.options.tokenTtlHours, ENGINE);
+    try {
+      const answer = await dispatcher.dispatch({
+        executionId: run.id, flowType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, payload: run.payload,
+        statusUrl: this.statusUrl(run.id), token: token.secret,
+      }, target, this.options.credentials);
+      return { state: 'dispatched', tokenId: token.id, ...answer };
+    } catch (err) {
+      // The pipeline did not take the run: its token must not outlive the attempt.
+      await this.d.tokens.delete(token.id, ENGINE).catch(() => undefined);
+      return { state: 'failed', final: err instanceof DispatchRefused, error: redact(messageOf(err), this.options.credentials) };
+    }
+  }
+
+  /** Records a dispatch; a run cancelled while it was being dispatched gets its pipeline cancelled now. */
+  async recordDispatched(runId: string, outcome: DispatchResult & { tokenId: string }, attempt: number): Promise<void> {
+    const { updated, status } = await this.d.cicdStore.markDispatched(runId, outcome);
+    const where = `${outcome.cicdRunId ? ` (pipeline run ${outcome.cicdRunId})` : ''}${outcome.cicdRunUrl ? `: ${outcome.cicdRunUrl}` : ''}`;
+    await this.log(runId, { level: 'info', message: `Dispatched to the CI/CD pipeline${where}` });
+    await this.d.audit.record(ENGINE, 'run.dispatched', 'run', runId, { attempt, cicdRunId: outcome.cicdRunId ?? null, tokenId: outcome.tokenId });
+    if (updated || status !== 'cancelled') return;
+    const run = await this.d.store.findById(runId, true);
+    if (!run) return;
+    try {
+      await this.cancelPipeline(run);
+      await this.log(runId, { level: 'warn', message: 'The execution was cancelled while being dispatched; the pipeline was asked to cancel' });
+    } catch (err) {
+      await this.log(runId, { level: 'error', message: `The execution was cancelled while being dispatched, and cancelling the pipeline failed: ${messageOf(err)}` });
+    }
+  }
+
+  async attemptFailed(runId: string, attempt: number, error: string, retryInMs?: number): Promise<void> {
+    await this.log(runId, { level: retryInMs === undefined ? 'error' : 'warn', message: `Dispatch attempt ${attempt} failed: ${error}${retryInMs === undefined ? '' : `; retrying in ${retryInMs / 1000}s`}` });
+  }
+
+  /** The run fails when dispatching finally failed; returns false when it had already ended. */
+  async dispatchFailed(runId: string, reason: string): Promise<boolean> {
+    const error = `CI/CD dispatch failed: ${reason}`;
+    if (!(await this.d.store.finish(runId, 'failed', undefined, error))) return false;
+    // Inside an engine step: the dispatch workflow starts the announcement itself.
+    await this.finished(runId, 'failed', ENGINE, error, {}, false);
+    return true;
+  }
+
+  /** Tells the run's callback destination how it ended; throws when the destination refuses (the engine retries). */
+  async announce(runId: string): Promise<void> {
+    const run = await this.d.store.findById(runId);
+    if (!run) return;
+    await this.d.notifier.notify(run.callback, {
+      event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier,
+      status: run.status, result: run.result, error: run.error ?? null,
+    });
+  }
+
+  async announceFailed(runId: string, error: string): Promise<void> {
+    await this.log(runId, { level: 'warn', group: 'notify', message: `Result not delivered: ${error}` });
+  }
+
+  /**
+   * A pipeline's status report. Reports move a run forward only: once it ended, the same final
+   * report is acknowledged without change and any other is refused (409 with the current status).
+   */
+  async report(run: Run, input: StatusReport, actor: Actor): Promise<{ status: RunStatus; changed: boolean }> {
+    if (run.executionMode !== 'cicd') throw badRequest(`Execution ${run.id} runs in ${run.executionMode} mode; only cicd executions take status reports`);
+    const terminal = isTerminalRun(input.status);
+    const error = input.status === 'failed' ? 'the CI/CD pipeline reported failure' : input.status === 'cancelled' ? 'cancelled by the CI/CD pipeline' : null;
+    const outcome = await this.d.cicdStore.report(run.id, input, error);
+    if (outcome.kind === 'missing') throw notFound(`Execution ${run.id} not found`);
+    if (outcome.kind === 'conflict')
+      throw conflict(`Execution ${run.id} already ended ${outcome.status}; a "${input.status}" report cannot change it`, { currentStatus: outcome.status });
+    if (outcome.kind === 'repeated') return { status: outcome.status, changed: false };
+    const ids = [input.cicdRunId && `pipeline run ${input.cicdRunId}`, input.cicdRunUrl].filter(Boolean).join(', ');
+    await this.log(run.id, { level: input.status === 'failed' ? 'error' : 'info', message: `CI/CD pipeline reported ${input.status}${ids ? ` (${ids})` : ''}` });
+    if (terminal) await this.finished(run.id, input.status, actor, error, { reportedBy: actor.name });
+    else await this.d.audit.record(actor, 'run.status_reported', 'run', run.id, { status: input.status, from: outcome.from, cicdRunId: input.cicdRunId ?? null });
+    return { status: outcome.status, changed: true };
+  }
+
+  /**
+   * Cancels a cicd run: a run not yet handed over is cancelled here (its dispatch, if it lands
+   * anyway, is cancelled by the engine); otherwise the provider cancels the pipeline first, and a
+   * provider that cannot be reached leaves the run as it was (503).
+   */
+  async cancel(run: Run, actor: Actor): Promise<string[]> {
+    const reason = `cancelled by ${actor.name}`;
+    let cancelled = await this.d.cicdStore.cancelIfQueued(run.id, reason);
+    if (!cancelled) {
+      const full = (await this.d.store.findById(run.id, true)) ?? run;
+      if (isTerminalRun(full.status)) throw badRequest(`Execution already ${full.status}`);
+      try {
+        await this.cancelPipeline(full);
+      } catch (err) {
+        throw new AppError('service_unavailable', `Cancelling the CI/CD pipeline of execution ${run.id} failed: ${messageOf(err)}; the execution is still ${full.status}`);
+      }
+      cancelled = (await this.d.store.cancelRuns([run.id], reason)).length > 0;
+      if (!cancelled) throw badRequest(`Execution already ${(await this.d.store.findById(run.id))?.status ?? 'ended'}`);
+      await this.log(run.id, { level: 'info', message: 'The CI/CD pipeline was asked to cancel' });
+    }
+    await this.finished(run.id, 'cancelled', actor, reason);
+    return [run.id];
+  }
+
+  private async cancelPipeline(run: Run): Promise<void> {
+    const target = run.definition?.cicd;
+    const dispatcher = target && this.d.dispatchers.for(target.provider);
+    if (!target || !dispatcher) throw new Error(`no ${target?.provider ?? 'cicd'} dispatcher is configured on this server`);
+    try {
+      await dispatcher.cancel({ executionId: run.id, cicdRunId: run.cicdRunId ?? null }, target, this.options.credentials);
+    } catch (err) {
+      throw new Error(redact(messageOf(err), this.options.credentials));
+    }
+  }
+
+  /** What every end of a cicd run does: log line, audit record, metric, and the callback told (durably). */
+  private async finished(runId: string, status: RunStatus, actor: Actor, error: string | null, details: Record<string, unknown> = {}, announce = true): Promise<void> {
+    await this.log(runId, { level: status === 'completed' || status === 'partial' ? 'info' : status === 'cancelled' ? 'warn' : 'error', message: `Run ${status}${error ? `: ${error}` : ''}` });
+    await this.d.audit.record(actor, `run.${status}`, 'run', runId, { ...details, ...(error ? { error } : {}) });
+    this.options.runFinished(status);
+    if (!announce) return;
+    const run = await this.d.store.findById(runId);
+    try {
+      if (run) await this.d.engine.announceFinished(run);
+    } catch (err) {
+      await this.log(runId, { level: 'warn', group: 'notify', message: `Result not delivered: ${messageOf(err)}` });
+    }
+  }
+
+  private log(runId: string, line: Pick<NewLogLine, 'level' | 'message'> & { group?: string }): Promise<void> {
+    return this.d.logs.append(runId, [{ source: 'cicd', group: line.group ?? 'run', level: line.level, message: line.message }]);
+  }
+}
