@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -29,7 +30,48 @@ const envSchema = z.object({
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  // Slack door
+  SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, 'must be a Slack bot token (xoxb-…)').optional(),
+  SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  SLACK_API_URL: z.url().default('https://slack.com/api/'),
+  SLACK_COMMAND: z.string().regex(/^\/[a-z0-9_-]+$/, 'a slash command such as /flowgate').default('/flowgate'),
+  // GitHub door
+  GITHUB_APP_ID: z.string().regex(/^\d+$/, 'must be the numeric app id').optional(),
+  GITHUB_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { message: 'must be a PEM private key' }).optional(),
+  GITHUB_PRIVATE_KEY_PATH: z.string().min(1).optional(),
+  GITHUB_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** The previous secret, accepted too while a rotation is under way. */
+  GITHUB_WEBHOOK_SECRET_PREVIOUS: z.string().min(16, 'must be at least 16 characters').optional(),
+  GITHUB_API_URL: z.url().default('https://api.github.com'),
+  // Azure DevOps door
+  AZURE_DEVOPS_ORG_URL: z.url().optional(),
+  AZURE_DEVOPS_TOKEN: z.string().min(1).optional(),
+  AZURE_DEVOPS_HOOK_USERNAME: z.string().min(1).optional(),
+  AZURE_DEVOPS_HOOK_PASSWORD: z.string().min(16, 'must be at least 16 characters').optional(),
+  AZURE_DEVOPS_APPROVED_STATE: z.string().min(1).default('Approved'),
+  AZURE_DEVOPS_REJECTED_STATE: z.string().min(1).default('Rejected'),
 });
+
+type Env = z.infer<typeof envSchema>;
+
+/**
+ * A door is on when all its required settings are present, off when none are; a partial set is
+ * a configuration error naming what is missing (a door never runs half-verified).
+ */
+function doorSettings<T>(env: Env, door: string, required: (keyof Env)[], build: () => T, problems: string[]): T | undefined {
+  const present = required.filter((k) => env[k] !== undefined);
+  if (present.length === 0) return undefined;
+  const missing = required.filter((k) => env[k] === undefined);
+  if (missing.length) {
+    problems.push(...missing.map((k) => `${String(k)}: required for the ${door} door (set with ${present.join(', ')})`));
+    return undefined;
+  }
+  return build();
+}
+
+export interface SlackSettings { botToken: string; signingSecret: string; apiUrl: string; command: string }
+export interface GithubSettings { appId: string; privateKey: string; webhookSecrets: string[]; apiUrl: string }
+export interface AzureDevOpsSettings { orgUrl: string; token: string; hookUsername: string; hookPassword: string; approvedState: string; rejectedState: string }
 
 export interface Config {
   port: number;
@@ -55,6 +97,9 @@ export interface Config {
   schedulerPollMs: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
+  slack?: SlackSettings;
+  github?: GithubSettings;
+  azureDevOps?: AzureDevOpsSettings;
 }
 
 export class ConfigError extends Error {
@@ -73,6 +118,27 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
   }
   const e = parsed.data;
+  const problems: string[] = [];
+  const slack = doorSettings(e, 'Slack', ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET'], () => ({
+    botToken: e.SLACK_BOT_TOKEN!, signingSecret: e.SLACK_SIGNING_SECRET!, apiUrl: e.SLACK_API_URL.endsWith('/') ? e.SLACK_API_URL : `${e.SLACK_API_URL}/`, command: e.SLACK_COMMAND,
+  }), problems);
+  let githubKey = e.GITHUB_PRIVATE_KEY;
+  if (!githubKey && e.GITHUB_PRIVATE_KEY_PATH) {
+    try {
+      githubKey = fs.readFileSync(e.GITHUB_PRIVATE_KEY_PATH, 'utf8');
+    } catch (err) {
+      problems.push(`GITHUB_PRIVATE_KEY_PATH: cannot read ${e.GITHUB_PRIVATE_KEY_PATH}: ${(err as Error).message}`);
+    }
+  }
+  const github = doorSettings({ ...e, GITHUB_PRIVATE_KEY: githubKey }, 'GitHub', ['GITHUB_APP_ID', 'GITHUB_PRIVATE_KEY', 'GITHUB_WEBHOOK_SECRET'], () => ({
+    appId: e.GITHUB_APP_ID!, privateKey: githubKey!, webhookSecrets: [e.GITHUB_WEBHOOK_SECRET!, ...(e.GITHUB_WEBHOOK_SECRET_PREVIOUS ? [e.GITHUB_WEBHOOK_SECRET_PREVIOUS] : [])],
+    apiUrl: e.GITHUB_API_URL.replace(/\/$/, ''),
+  }), problems);
+  const azureDevOps = doorSettings(e, 'Azure DevOps', ['AZURE_DEVOPS_ORG_URL', 'AZURE_DEVOPS_TOKEN', 'AZURE_DEVOPS_HOOK_USERNAME', 'AZURE_DEVOPS_HOOK_PASSWORD'], () => ({
+    orgUrl: e.AZURE_DEVOPS_ORG_URL!.replace(/\/$/, ''), token: e.AZURE_DEVOPS_TOKEN!, hookUsername: e.AZURE_DEVOPS_HOOK_USERNAME!, hookPassword: e.AZURE_DEVOPS_HOOK_PASSWORD!,
+    approvedState: e.AZURE_DEVOPS_APPROVED_STATE, rejectedState: e.AZURE_DEVOPS_REJECTED_STATE,
+  }), problems);
+  if (problems.length) throw new ConfigError(problems);
   const credentials: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (key.startsWith(CREDENTIAL_PREFIX) && value !== undefined) credentials[key.slice(CREDENTIAL_PREFIX.length)] = value;
@@ -96,6 +162,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     logLevel: e.LOG_LEVEL,
     credentials,
+    slack,
+    github,
+    azureDevOps,
   };
 }
 

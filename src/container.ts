@@ -22,6 +22,7 @@ import { ScheduleService } from './core/schedules/schedule-service.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
 import { approvalEffects } from './engine/approval-effects.js';
 import { setDeliveryDeps } from './engine/approval-delivery.js';
+import { setApprovalUpdateDeps } from './engine/approval-update.js';
 import { cicdEngine, setCicdDeps } from './engine/cicd-dispatch.js';
 import { DbosEngine } from './engine/dbos-engine.js';
 import type { EngineDeps } from './engine/engine-deps.js';
@@ -69,6 +70,7 @@ export function createServices(input: {
   const effects = approvalEffects(engine, store);
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
+  setApprovalUpdateDeps({ approvals, notifier, store });
   const tokens = new TokenService(orm, audit);
   // CI/CD providers: only `webhook` is built; github-actions and azure-pipelines answer "not configured".
   const dispatchers = new CicdDispatchers([new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl })]);

@@ -7,6 +7,8 @@ import { EmbeddedPostgres } from './db/embedded-postgres.js';
 import { createOrm, ensureDatabase, migrate } from './db/orm.js';
 import { loadManifests } from './core/registry/load-manifests.js';
 import { createApp } from './http/app.js';
+import { createDoors } from './doors/index.js';
+import { setInboundDeps } from './doors/inbound.js';
 import { approvalSweep } from './core/approvals/approval-sweep.js';
 import { lockCleanup } from './core/locks/lock-cleanup.js';
 import { Sweeper } from './core/maintenance/sweeper.js';
@@ -36,6 +38,11 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const systemDatabaseUrl = config.systemDatabaseUrl ?? systemDatabaseUrlFor(databaseUrl);
   const services = createServices({ config, version: VERSION, log, orm, definitions, systemDatabaseUrl });
 
+  setInboundDeps(orm, log);
+  const { doors, off } = createDoors(services);
+  for (const door of doors) if (door.destination) services.notifier.register(door.destination);
+  for (const door of off) log.info(`${door} door is off`);
+
   const generated = await services.tokens.ensureAdmin(config.adminToken);
   if (generated) {
     // Printed once, to the console only: only its hash is stored.
@@ -46,14 +53,14 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks)], log, config.sweepIntervalMs);
   sweeper.start();
 
-  const app = createApp(services);
+  const app = createApp(services, doors);
   const server = await new Promise<Server>((resolve, reject) => {
     const srv = app.listen(config.port, config.host, () => resolve(srv));
     srv.once('error', reject);
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
-  log.info({ port, flowTypes: definitions.map((d) => d.id), database: embedded ? 'embedded' : 'external', executorId: config.executorId }, 'Flowgate listening');
+  log.info({ port, flowTypes: definitions.map((d) => d.id), doors: doors.map((d) => d.name), database: embedded ? 'embedded' : 'external', executorId: config.executorId }, 'Flowgate listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
@@ -63,6 +70,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
       server.closeIdleConnections();
     });
     await sweeper.stop();
+    for (const door of doors) await door.stop?.();
     await services.engine.shutdown();
     await orm.close(true);
     if (embedded) await embedded.stop();

@@ -5,6 +5,7 @@ import { Migration20261122000000 } from './migrations/Migration20261122000000.js
 import { Migration20261122010000 } from './migrations/Migration20261122010000.js';
 import { Migration20261122020000 } from './migrations/Migration20261122020000.js';
 import { Migration20261122030000 } from './migrations/Migration20261122030000.js';
+import { Migration20261122040000 } from './migrations/Migration20261122040000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -12,6 +13,7 @@ const migrationsList = [
   { name: 'Migration20261122010000', class: Migration20261122010000 },
   { name: 'Migration20261122020000', class: Migration20261122020000 },
   { name: 'Migration20261122030000', class: Migration20261122030000 },
+  { name: 'Migration20261122040000', class: Migration20261122040000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -3,11 +3,13 @@ import type { ApprovalEffects } from '../core/approvals/approval-service.js';
 import { stepWorkflowId, type EnginePort } from '../core/runs/engine-port.js';
 import type { RunStore } from '../core/runs/run-store.js';
 import { deliverApproval } from './approval-delivery.js';
+import { approvalUpdate } from './approval-update.js';
 import { APPROVAL_TOPIC } from './steps/approval.js';
 
 /**
  * After a decision: wake the waiting approval step (one message per approval, deduplicated by
- * its idempotency key), or start the durable delivery to an external engine's webhook.
+ * its idempotency key), or start the durable delivery to an external engine's webhook. After
+ * any change of a run's approval: tell its thread.
  */
 export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEffects {
   return {
@@ -18,6 +20,11 @@ export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEf
         return;
       }
       if (a.callback?.type === 'webhook') await DBOS.startWorkflow(deliverApproval, { workflowID: `deliver-approval-${a.id}` })(a.id);
+    },
+    async changed(a) {
+      if (!a.callback || a.callback.type === 'none' || !a.runId) return;
+      // One update per state: a replayed change starts nothing new.
+      await DBOS.startWorkflow(approvalUpdate, { workflowID: `approval-update:${a.id}:${a.status}:${a.decisions.length}` })(a.id);
     },
   };
 }

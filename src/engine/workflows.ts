@@ -1,6 +1,7 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { stepWorkflowId } from '../core/runs/engine-port.js';
 import type { StepKindName } from '../core/registry/manifest-schema.js';
+import { noticeRun } from '../core/notify/notice-run.js';
 import { expressionContext } from './context.js';
 import type { EngineDeps } from './engine-deps.js';
 import type { EngineRun } from './engine-run.js';
@@ -170,7 +171,8 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
 
   await DBOS.runStep(async () => {
     try {
-      await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error });
+      const stored = await d.store.findById(run.id);
+      await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error, run: stored ? noticeRun(stored) : undefined });
     } catch (err) {
       await d.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'notify', message: `Result not delivered: ${messageOf(err)}` }]);
     }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import Koa from 'koa';
 import type { Services } from '../container.js';
+import type { Door } from '../doors/door.js';
 import { apiDialect } from './api/index.js';
 import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
@@ -9,13 +10,14 @@ import { mountPlatform } from './platform/routes.js';
 import { sfpDialect } from './sfp/index.js';
 
 /** Builds the HTTP application (it does not listen). */
-export function createApp(s: Services): Koa {
+export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
   const dialects = [sfpDialect(s), apiDialect(s)];
   let openapi: unknown;
   const router = new Router();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));
   for (const d of dialects) mountDialect(router, d, s.tokens, s.log);
+  for (const door of doors) door.mount(router);
 
   app.use(async (ctx, next) => {
     const reqId = ctx.get('x-request-id') || randomUUID();

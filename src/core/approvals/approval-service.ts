@@ -38,7 +38,10 @@ export interface ExternalApprovalInput {
 
 /** What happens after a decision: wake the waiting step or deliver to the external engine. */
 export interface ApprovalEffects {
+  /** The approval left `pending`. */
   decided(approval: Approval): Promise<void>;
+  /** Anything a thread should show changed: a vote, a decision, expiry, cancellation. */
+  changed(approval: Approval): Promise<void>;
 }
 
 /**
@@ -46,7 +49,7 @@ export interface ApprovalEffects {
  * pending → decided happens under a row lock, so concurrent clicks yield exactly one outcome.
  */
 export class ApprovalService {
-  private effects: ApprovalEffects = { decided: async () => {} };
+  private effects: ApprovalEffects = { decided: async () => {}, changed: async () => {} };
 
   constructor(private readonly orm: MikroORM, private readonly projects: ProjectService, private readonly audit: AuditLog) {}
 
@@ -164,12 +167,16 @@ export class ApprovalService {
       throw forbidden(outcome.forbidden);
     }
     if ('refused' in outcome && outcome.refused) {
-      if (outcome.changed) await this.effects.decided(a);
+      if (outcome.changed) {
+        await this.effects.decided(a);
+        await this.effects.changed(a);
+      }
       await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.refused });
       throw conflict(outcome.refused, { approval: presentApproval(a, null) });
     }
     await this.audit.record(actor, outcome.changed ? `approval.${a.status}` : 'approval.vote', 'approval', a.id, { verdict, reason, runId: a.runId ?? undefined });
     if (outcome.changed) await this.effects.decided(a);
+    await this.effects.changed(a);
     return a;
   }
 
@@ -193,7 +200,10 @@ export class ApprovalService {
     const em = this.orm.em.fork();
     const n = await em.nativeUpdate(Approval, { id, status: 'pending', expiresAt: { $lte: new Date() } }, { status: 'expired', resolvedAt: new Date() });
     const a = (await this.get(id))!;
-    if (n) await this.audit.record({ name: 'system', door: 'engine' }, 'approval.expired', 'approval', id);
+    if (n) {
+      await this.audit.record({ name: 'system', door: 'engine' }, 'approval.expired', 'approval', id);
+      await this.effects.changed(a);
+    }
     return a;
   }
 
@@ -208,9 +218,21 @@ export class ApprovalService {
       if (n) {
         closed.push(Object.assign(a, { status }));
         await this.audit.record(actor, `approval.${status}`, 'approval', a.id, { runId: a.runId });
+        await this.effects.changed(a);
       }
     }
     return closed;
+  }
+
+  /** Remembers where a chat door posted the request, so later updates edit that message. */
+  async recordPosted(id: string, posted: ChatRef): Promise<void> {
+    const em = this.orm.em.fork();
+    await em.transactional(async (tx) => {
+      const a = await tx.findOne(Approval, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
+      if (!a) return;
+      a.chat = { ...a.chat, ...posted };
+      await tx.flush();
+    });
   }
 
   /** Pending external approvals past their expiry, for the sweeper. */

@@ -1,13 +1,36 @@
 import { createHmac } from 'node:crypto';
+import type { ChatRef } from '../../db/entities/approval.js';
 import type { Callback } from '../../db/entities/run.js';
+import type { Destination } from './destination.js';
 
 /** What Flowgate tells a run's destination. */
+/** The run a notice is about, as destinations render it. */
+export interface NoticeRun {
+  id: string;
+  taskType: string;
+  status: string;
+  triggeredBy: string;
+  repositoryIdentifier: string;
+  payload: Record<string, unknown>;
+  startedAt?: string | null;
+  finishedAt?: string | null;
+  error?: string | null;
+  result?: Record<string, unknown>;
+}
+
 export interface Notice {
-  event: 'run.message' | 'run.finished' | 'approval.requested' | 'approval.decided';
+  /**
+   * run.message: a notify step; run.finished: the outcome; approval.requested: ask the approvers
+   * (a chat destination answers with where it posted); approval.updated: a vote, decision, expiry
+   * or cancellation (chat destinations edit their message); approval.decided: an external
+   * engine's approval was decided.
+   */
+  event: 'run.message' | 'run.finished' | 'approval.requested' | 'approval.updated' | 'approval.decided';
   runId?: string | null;
   taskType?: string;
   repositoryIdentifier?: string | null;
   approval?: Record<string, unknown>;
+  run?: NoticeRun;
   status?: string;
   message?: string;
   result?: Record<string, unknown>;
@@ -18,6 +41,8 @@ export interface NoticeOutcome {
   delivered: boolean;
   /** Why nothing was delivered, when it was not. */
   reason?: string;
+  /** Where an approval request was posted, so later updates edit that message. */
+  posted?: ChatRef;
 }
 
 export const SIGNATURE_HEADER = 'x-flowgate-signature-256';
@@ -31,11 +56,22 @@ export function signBody(secret: string, body: string): string {
  * destinations (Slack, GitHub, Azure DevOps) report that their door is not configured.
  */
 export class Notifier {
+  private readonly destinations = new Map<string, Destination>();
+
   constructor(private readonly webhookSecret: string | undefined, private readonly fetchImpl: typeof fetch = fetch) {}
+
+  /** A door makes its kind of destination available. */
+  register(destination: Destination): void {
+    this.destinations.set(destination.type, destination);
+  }
 
   async notify(callback: Callback | null | undefined, notice: Notice, secret = this.webhookSecret): Promise<NoticeOutcome> {
     if (!callback || callback.type === 'none') return { delivered: false, reason: 'the run has no callback destination' };
-    if (callback.type !== 'webhook') return { delivered: false, reason: `no ${callback.type} integration is configured on this server` };
+    if (callback.type !== 'webhook') {
+      const destination = this.destinations.get(callback.type);
+      if (!destination) return { delivered: false, reason: `no ${callback.type} integration is configured on this server` };
+      return destination.notify(callback, notice);
+    }
     const url = typeof callback.webhook?.url === 'string' ? callback.webhook.url : undefined;
     if (!url) return { delivered: false, reason: 'the webhook callback has no url' };
     const body = JSON.stringify(notice);

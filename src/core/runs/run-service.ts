@@ -102,7 +102,15 @@ export class RunService {
 
   async start(input: StartRunInput, actor: Actor): Promise<Run> {
     const run = await this.prepare(input, { dispatchCicd: true });
-    await this.store.insert(run);
+    try {
+      await this.store.insert(run);
+    } catch (err) {
+      // A preset id seen before: a replayed door delivery gets the run it already started.
+      if (!input.id || (err as { code?: string }).code !== '23505') throw err;
+      const existing = (await this.store.findById(input.id))!;
+      if (existing.executionMode === 'flow' && existing.engine === 'flowgate') await this.engine.startRun(existing);
+      return existing;
+    }
     // Written before the engine can start it: a fast run must not end before its first line.
     await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
     try {

@@ -17,7 +17,7 @@ export interface Decision {
 export interface ChatRef {
   slack?: { channel: string; threadTs: string; messageTs?: string };
   github?: { repositoryIdentifier: string; issueNumber: number; commentId?: number };
-  azureDevOps?: { repositoryIdentifier: string; workItemId: number };
+  azureDevOps?: { repositoryIdentifier: string; workItemId: number; commentId?: number };
 }
 
 export class Approval {

@@ -1,5 +1,6 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { presentApproval } from '../../core/approvals/present-approval.js';
+import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Approval } from '../../db/entities/approval.js';
 import { StepFailure } from '../step-failure.js';
 import type { StepKind } from './step-kind.js';
@@ -49,7 +50,6 @@ export const approvalStep: StepKind = async (x) => {
   }, { name: `${x.step.ref}.resume#${x.attempt}` });
   const who = state.resolvedBy ?? 'nobody';
   await stepLog(x, state.status === 'approved' ? 'info' : 'warn', `Approval ${state.status}${state.status === 'approved' || state.status === 'rejected' ? ` by ${who}` : ''}${state.reason ? `: ${state.reason}` : ''}`, 'decided');
-  await announce(x, opened.id, 'approval.decided');
   if (state.status === 'approved') {
     return { approvalId: state.id, status: 'approved', approvedBy: state.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email), decisions: state.decisions };
   }
@@ -57,12 +57,19 @@ export const approvalStep: StepKind = async (x) => {
   throw new StepFailure(`approval ${state.status}`, false);
 };
 
-/** Tells the run's thread about the approval; a failed delivery is logged, it does not fail the run. */
-async function announce(x: Parameters<StepKind>[0], approvalId: string, event: 'approval.requested' | 'approval.decided') {
+/**
+ * Asks the approvers in the run's thread; a chat destination answers with where it posted, which
+ * later updates (votes, the decision) edit. A failed delivery is logged, it does not fail the run.
+ */
+async function announce(x: Parameters<StepKind>[0], approvalId: string, event: 'approval.requested') {
   await DBOS.runStep(async () => {
     const a = (await x.deps.approvals.get(approvalId))!;
+    if (a.chat.slack?.messageTs || a.chat.github?.commentId || a.chat.azureDevOps?.commentId) return;
     try {
-      await x.deps.notifier.notify(x.run.callback, { event, runId: x.run.id, taskType: x.run.taskType, repositoryIdentifier: x.run.repositoryIdentifier, approval: presentApproval(a, null) });
+      const run = (await x.deps.store.findById(x.run.id))!;
+      const outcome = await x.deps.notifier.notify(x.run.callback, { event, runId: x.run.id, taskType: x.run.taskType, repositoryIdentifier: x.run.repositoryIdentifier, approval: presentApproval(a, null), run: noticeRun(run) });
+      if (outcome.posted) await x.deps.approvals.recordPosted(a.id, outcome.posted);
+      if (!outcome.delivered && outcome.reason) await x.deps.logs.append(x.run.id, [{ level: 'info', source: `step:${x.step.ref}`, group: 'notify', message: `Approval request not posted: ${outcome.reason}` }]);
     } catch (err) {
       await x.deps.logs.append(x.run.id, [{ level: 'warn', source: `step:${x.step.ref}`, group: 'notify', message: `${event} not delivered: ${(err as Error).message}` }]);
     }
