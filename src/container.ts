@@ -7,6 +7,9 @@ import { CicdService } from './core/cicd/cicd-service.js';
 import { CicdStore } from './core/cicd/cicd-store.js';
 import { CicdDispatchers } from './core/cicd/dispatcher.js';
 import { WebhookDispatcher } from './core/cicd/webhook-dispatcher.js';
+import { GithubActionsDispatcher } from './core/cicd/github-actions-dispatcher.js';
+import { AzurePipelinesDispatcher } from './core/cicd/azure-pipelines-dispatcher.js';
+import { GithubClient } from './doors/github/client.js';
 import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
 import { RunLogs } from './core/logs/run-logs.js';
@@ -72,8 +75,12 @@ export function createServices(input: {
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });
   const tokens = new TokenService(orm, audit);
-  // CI/CD providers: only `webhook` is built; github-actions and azure-pipelines answer "not configured".
-  const dispatchers = new CicdDispatchers([new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl })]);
+  // CI/CD providers: `webhook`; `github-actions` when the GitHub door is configured; a provider without one answers "not configured".
+  const dispatchers = new CicdDispatchers([
+    new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl }),
+    ...(config.github ? [new GithubActionsDispatcher(GithubClient.for(config.github, log), { flowgateUrl: config.publicUrl, repositoryOf: async (id) => (await store.findById(id))?.repositoryIdentifier })] : []),
+    ...(config.azureDevOps ? [new AzurePipelinesDispatcher({ orgUrl: config.azureDevOps.orgUrl, token: config.azureDevOps.token, flowgateUrl: config.publicUrl, repositoryOf: async (id) => (await store.findById(id))?.repositoryIdentifier })] : []),
+  ]);
   const cicd = new CicdService(
     { dispatchers, store, cicdStore: new CicdStore(orm), tokens, logs, audit, notifier, engine: cicdEngine },
     { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },

@@ -59,15 +59,11 @@ export const engineUnavailable = (message = 'Flow engine unavailable') => new Ap
  * become 503 instead of 500: the caller may retry.
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
-  const code = (err as { code?: string } | null)?.code;
+  const e = err as { code?: string; cause?: { code?: string }; message?: string } | null;
+  const codes = [e?.code, e?.cause?.code];
   return (
-    code === 'ECONNREFUSED' ||
-    code === 'ECONNRESET' ||
-    code === '57P01' || // admin_shutdown
-    code === '57P03' || // cannot_connect_now
-    code === '08006' ||
-    code === '08001' ||
-    /Connection terminated|timeout exceeded when trying to connect/i.test(String((err as Error)?.message ?? ''))
+    codes.some((c) => c !== undefined && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'].includes(c)) ||
+    /Connection terminated|terminating connection|timeout exceeded when trying to connect|Client has encountered a connection error|database system is (shutting down|starting up)|Transaction query already complete|Knex: Timeout acquiring a connection|connect ECONNREFUSED/i.test(String(e?.message ?? ''))
   );
 }
 

@@ -1,4 +1,5 @@
 import { ConfigError, loadConfig } from './config.js';
+import { isDatabaseUnavailable } from './errors.js';
 import { ManifestError } from './core/registry/load-manifests.js';
 import { createLogger } from './observability/logger.js';
 import { startServer } from './server.js';
@@ -15,6 +16,17 @@ async function main() {
     throw err;
   }
   const log = createLogger(config.logLevel);
+  // A pooled pg connection that the server closes while checked out (database restart, outage)
+  // emits an 'error' nobody listens to; that must not take the process down — requests answer
+  // 503 meanwhile and the pools reconnect. Anything else uncaught still ends the process.
+  process.on('uncaughtException', (err) => {
+    if (isDatabaseUnavailable(err)) {
+      log.error({ err }, 'database connection lost');
+      return;
+    }
+    log.fatal({ err }, 'uncaught exception');
+    process.exit(1);
+  });
   let running;
   try {
     running = await startServer(config, log);

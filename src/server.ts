@@ -12,6 +12,7 @@ import { setInboundDeps } from './doors/inbound.js';
 import { approvalSweep } from './core/approvals/approval-sweep.js';
 import { lockCleanup } from './core/locks/lock-cleanup.js';
 import { Sweeper } from './core/maintenance/sweeper.js';
+import { orphanSweep } from './core/runs/orphan-sweep.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -50,7 +51,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   await services.engine.launch(services.engineDeps);
   await services.schedules.syncManifests(definitions);
-  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks)], log, config.sweepIntervalMs);
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.store, services.engine)], log, config.sweepIntervalMs);
   sweeper.start();
 
   const app = createApp(services, doors);

@@ -23,7 +23,9 @@ export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroO
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
     migrations: { migrationsList, transactional: true, allOrNothing: true, snapshot: false, silent: true },
-    pool: { min: 0, max: poolMax },
+    // Fail fast when the database is away: requests answer 503 instead of queueing for a minute.
+    pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5_000 },
+    driverOptions: { connection: { connectionTimeoutMillis: 3_000 } },
     debug: false,
     allowGlobalContext: false,
   });

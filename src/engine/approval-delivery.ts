@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from './durable-step.js';
 import { presentApproval } from '../core/approvals/present-approval.js';
 import type { ApprovalService } from '../core/approvals/approval-service.js';
 import type { Notifier } from '../core/notify/notifier.js';
@@ -20,7 +21,7 @@ async function deliverApprovalImpl(approvalId: string): Promise<{ delivered: boo
   const d = deps!;
   let lastError = '';
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const result = await DBOS.runStep(async () => {
+    const result = await durableStep(async () => {
       const a = (await d.approvals.get(approvalId))!;
       const project = a.repositoryIdentifier ? await d.projects.find(a.repositoryIdentifier) : null;
       const secret = project?.settings.webhookSecret ?? d.webhookSecret;

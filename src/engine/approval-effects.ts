@@ -3,7 +3,7 @@ import type { ApprovalEffects } from '../core/approvals/approval-service.js';
 import { stepWorkflowId, type EnginePort } from '../core/runs/engine-port.js';
 import type { RunStore } from '../core/runs/run-store.js';
 import { deliverApproval } from './approval-delivery.js';
-import { approvalUpdate } from './approval-update.js';
+import { approvalUpdate, sendApprovalUpdate } from './approval-update.js';
 import { APPROVAL_TOPIC } from './steps/approval.js';
 
 /**
@@ -23,6 +23,12 @@ export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEf
     },
     async changed(a) {
       if (!a.callback || a.callback.type === 'none' || !a.runId) return;
+      // Inside an engine step (expiry, a run ending) no workflow may start: send it there and
+      // then; the step around it is what makes the change itself durable.
+      if (DBOS.isInStep()) {
+        await sendApprovalUpdate(a.id).catch((err) => DBOS.logger.warn(`approval ${a.id}: update not delivered: ${(err as Error).message}`));
+        return;
+      }
       // One update per state: a replayed change starts nothing new.
       await DBOS.startWorkflow(approvalUpdate, { workflowID: `approval-update:${a.id}:${a.status}:${a.decisions.length}` })(a.id);
     },

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from './durable-step.js';
 import type { CicdEngine, CicdService } from '../core/cicd/cicd-service.js';
 import { messageOf } from './step-failure.js';
 
@@ -29,20 +30,20 @@ async function dispatchImpl(runId: string): Promise<{ dispatched: boolean; attem
   let lastError = '';
   let attempt = 1;
   for (; attempt <= DISPATCH_ATTEMPTS; attempt++) {
-    const outcome = await DBOS.runStep(() => service().attemptDispatch(runId), { name: `dispatch#${attempt}` });
+    const outcome = await durableStep(() => service().attemptDispatch(runId), { name: `dispatch#${attempt}` });
     if (outcome.state === 'ended') return { dispatched: false, attempts: attempt, error: `execution already ${outcome.status ?? 'deleted'}` };
     if (outcome.state === 'dispatched') {
       const { state: _state, ...ids } = outcome;
-      await DBOS.runStep(() => service().recordDispatched(runId, ids, attempt), { name: 'record-dispatch', ...DB_STEP });
+      await durableStep(() => service().recordDispatched(runId, ids, attempt), { name: 'record-dispatch', ...DB_STEP });
       return { dispatched: true, attempts: attempt };
     }
     lastError = outcome.error;
     const retry = !outcome.final && attempt < DISPATCH_ATTEMPTS;
-    await DBOS.runStep(() => service().attemptFailed(runId, attempt, outcome.error, retry ? backoff(attempt) : undefined), { name: `dispatch-failed#${attempt}`, ...DB_STEP });
+    await durableStep(() => service().attemptFailed(runId, attempt, outcome.error, retry ? backoff(attempt) : undefined), { name: `dispatch-failed#${attempt}`, ...DB_STEP });
     if (!retry) break;
     await DBOS.sleep(backoff(attempt));
   }
-  const failed = await DBOS.runStep(() => service().dispatchFailed(runId, lastError), { name: 'fail', ...DB_STEP });
+  const failed = await durableStep(() => service().dispatchFailed(runId, lastError), { name: 'fail', ...DB_STEP });
   if (failed) await startAnnouncement(runId);
   return { dispatched: false, attempts: Math.min(attempt, DISPATCH_ATTEMPTS), error: lastError };
 }
@@ -51,7 +52,7 @@ async function dispatchImpl(runId: string): Promise<{ dispatched: boolean; attem
 async function announceImpl(runId: string): Promise<{ delivered: boolean; error?: string }> {
   let lastError = '';
   for (let attempt = 1; attempt <= ANNOUNCE_ATTEMPTS; attempt++) {
-    const r = await DBOS.runStep(async () => {
+    const r = await durableStep(async () => {
       try {
         await service().announce(runId);
         return { ok: true as const };
@@ -63,7 +64,7 @@ async function announceImpl(runId: string): Promise<{ delivered: boolean; error?
     lastError = r.error;
     if (attempt < ANNOUNCE_ATTEMPTS) await DBOS.sleep(backoff(attempt));
   }
-  await DBOS.runStep(() => service().announceFailed(runId, lastError), { name: 'announce-failed', ...DB_STEP });
+  await durableStep(() => service().announceFailed(runId, lastError), { name: 'announce-failed', ...DB_STEP });
   return { delivered: false, error: lastError };
 }
 

@@ -1,9 +1,13 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import type { EnginePort } from '../core/runs/engine-port.js';
 import { engineUnavailable } from '../errors.js';
+import { withTimeout } from '../util/with-timeout.js';
 import type { EngineDeps } from './engine-deps.js';
 import { setScheduleDeps } from './scheduled-workflow.js';
 import { runWorkflow, setEngineDeps } from './workflows.js';
+
+const ENGINE_CALL_TIMEOUT_MS = 10_000;
+const READY_TIMEOUT_MS = 2_000;
 
 export interface EngineOptions {
   systemDatabaseUrl: string;
@@ -49,7 +53,8 @@ export class DbosEngine implements EnginePort {
   async startRun(run: { id: string; engineRunId: string }): Promise<void> {
     if (!this.launched) throw engineUnavailable('Flow engine is not running');
     try {
-      await DBOS.startWorkflow(runWorkflow, { workflowID: run.engineRunId })(run.id);
+      // The engine retries a lost database for ever; a request must not wait with it.
+      await withTimeout(DBOS.startWorkflow(runWorkflow, { workflowID: run.engineRunId })(run.id), ENGINE_CALL_TIMEOUT_MS, 'starting the run');
     } catch (err) {
       throw engineUnavailable(`Flow engine unavailable: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -62,13 +67,21 @@ export class DbosEngine implements EnginePort {
 
   async send(workflowId: string, topic: string, message: unknown, idempotencyKey?: string): Promise<void> {
     if (!this.launched) throw engineUnavailable('Flow engine is not running');
-    await DBOS.send(workflowId, message, topic, idempotencyKey);
+    try {
+      await withTimeout(DBOS.send(workflowId, message, topic, idempotencyKey), ENGINE_CALL_TIMEOUT_MS, 'delivering a message');
+    } catch (err) {
+      throw engineUnavailable(`Flow engine unavailable: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  async knows(engineRunId: string): Promise<boolean> {
+    return (await DBOS.getWorkflowStatus(engineRunId)) !== null;
   }
 
   async isReady(): Promise<boolean> {
     if (!this.launched) return false;
     try {
-      await DBOS.getWorkflowStatus('flowgate-readiness-probe');
+      await withTimeout(DBOS.getWorkflowStatus('flowgate-readiness-probe'), READY_TIMEOUT_MS, 'the readiness probe');
       return true;
     } catch {
       return false;

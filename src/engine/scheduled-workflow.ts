@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from './durable-step.js';
 import type { ScheduleContext, SchedulePort, StoredSchedule } from '../core/schedules/schedule-port.js';
 import { idFrom } from '../core/ids.js';
 import { AppError } from '../errors.js';
@@ -16,13 +17,13 @@ async function firedImpl(scheduledDate: Date, context: ScheduleContext): Promise
   const d = deps!;
   const firing = DBOS.workflowID!;
   const scheduleName = context.name;
-  const targets = await DBOS.runStep(async () => {
+  const targets = await durableStep(async () => {
     if (context.repositoryIdentifier) return [context.repositoryIdentifier];
     const projects = await d.projects.list(null);
     return projects.filter((p) => !(p.settings.disabledFlowTypes ?? []).includes(context.flowType)).map((p) => p.repositoryIdentifier);
   }, { name: 'targets' });
   for (const repo of targets) {
-    const run = await DBOS.runStep(async () => {
+    const run = await durableStep(async () => {
       try {
         const prepared = await d.runs.prepare({
           id: idFrom(`${firing}|${repo}`), payload: { ...context.payload, id: context.flowType }, repositoryIdentifier: repo,

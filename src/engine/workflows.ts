@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from './durable-step.js';
 import { stepWorkflowId } from '../core/runs/engine-port.js';
 import type { StepKindName } from '../core/registry/manifest-schema.js';
 import { noticeRun } from '../core/notify/notice-run.js';
@@ -42,13 +43,13 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
   const d = services();
   const step = run.definition.steps.find((s) => s.ref === ref)!;
   const done = async (o: StepOutcome) => {
-    await DBOS.runStep(() => d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired), { name: `${ref}.finish` });
+    await durableStep(() => d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired), { name: `${ref}.finish` });
     await DBOS.send(run.engineRunId, o, STEP_DONE);
     return o;
   };
   try {
     if (step.if) {
-      const verdict = await DBOS.runStep(async () => {
+      const verdict = await durableStep(async () => {
         try {
           return { run: evaluateCondition(step.if!, await expressionContext(d, run)) };
         } catch (err) {
@@ -57,7 +58,7 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
       }, { name: `${ref}.condition` });
       if (verdict.error) return await done({ ref, status: 'failed', output: null, error: `condition failed: ${verdict.error}` });
       if (!verdict.run) {
-        await DBOS.runStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Skipped: condition "${step.if}" is false` }]), { name: `${ref}.skip-log` });
+        await durableStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Skipped: condition "${step.if}" is false` }]), { name: `${ref}.skip-log` });
         return await done({ ref, status: 'skipped', output: null, error: null });
       }
     }
@@ -66,14 +67,14 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
     const deadline = step.timeout ? start + step.timeout * 1000 : undefined;
     const kind = KINDS[step.type];
     for (let attempt = 1; ; attempt++) {
-      await DBOS.runStep(async () => {
+      await durableStep(async () => {
         await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired);
         await d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}` }]);
       }, { name: `${ref}.start#${attempt}` });
       try {
         const x: StepExecution = { deps: d, run, step, stepWorkflowId: DBOS.workflowID!, attempt, deadline };
         const output = await kind(x);
-        await DBOS.runStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} completed` }]), { name: `${ref}.done-log#${attempt}` });
+        await durableStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} completed` }]), { name: `${ref}.done-log#${attempt}` });
         return await done({ ref, status: 'completed', output: output ?? null, error: null });
       } catch (err) {
         if (isCancellation(err)) throw err;
@@ -83,7 +84,7 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
         const timedOut = deadline !== undefined && now >= deadline;
         const canRetry = retryable && !timedOut && attempt < attempts;
         const backoff = canRetry ? (step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1)) * 1000 : 0;
-        await DBOS.runStep(() => d.logs.append(run.id, [{
+        await durableStep(() => d.logs.append(run.id, [{
           level: 'error', source: `step:${ref}`, group: step.type,
           message: `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`,
         }]), { name: `${ref}.fail-log#${attempt}` });
@@ -104,7 +105,7 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
  */
 async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   const d = services();
-  const run = await DBOS.runStep(async (): Promise<EngineRun | null> => {
+  const run = await durableStep(async (): Promise<EngineRun | null> => {
     const r = await d.store.findById(runId, true);
     if (!r || !(await d.store.markStarted(runId))) return null;
     return {
@@ -113,7 +114,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     };
   }, { name: 'load' });
   if (!run) {
-    const r = await DBOS.runStep(async () => { const x = await d.store.findById(runId); return x ? { status: x.status, result: x.result, error: x.error ?? null } : null; }, { name: 'load-final' });
+    const r = await durableStep(async () => { const x = await d.store.findById(runId); return x ? { status: x.status, result: x.result, error: x.error ?? null } : null; }, { name: 'load-final' });
     return r ?? { status: 'failed', result: {}, error: 'run not found' };
   }
 
@@ -121,7 +122,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   for (;;) {
     const plan = planNext(state);
     for (const blocked of plan.block) {
-      await DBOS.runStep(() => d.store.stepFinished(run.id, blocked.ref, blocked.kind, blocked.status, null, blocked.reason, blocked.depsRequired), { name: `${blocked.ref}.blocked` });
+      await durableStep(() => d.store.stepFinished(run.id, blocked.ref, blocked.kind, blocked.status, null, blocked.reason, blocked.depsRequired), { name: `${blocked.ref}.blocked` });
     }
     for (const s of plan.start) {
       await DBOS.startWorkflow(stepWorkflow, { workflowID: stepWorkflowId(run.engineRunId, s.ref) })(run, s.ref, s.dependsOn.length);
@@ -131,8 +132,8 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     if (!outcome) continue;
     const toCancel = settle(state, outcome);
     if (toCancel.length) {
-      await DBOS.runStep(() => DBOS.cancelWorkflows(toCancel.map((r) => stepWorkflowId(run.engineRunId, r)), { cancelChildren: true }), { name: `cancel-after-${outcome.ref}` });
-      await DBOS.runStep(async () => {
+      await durableStep(() => DBOS.cancelWorkflows(toCancel.map((r) => stepWorkflowId(run.engineRunId, r)), { cancelChildren: true }), { name: `cancel-after-${outcome.ref}` });
+      await durableStep(async () => {
         for (const r of toCancel) {
           const s = run.definition.steps.find((x) => x.ref === r)!;
           await d.store.stepFinished(run.id, r, s.type, 'cancelled', null, `cancelled: step ${outcome.ref} failed`, s.dependsOn.length);
@@ -142,7 +143,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   }
 
   const summary = summarize(state);
-  const final = await DBOS.runStep(async (): Promise<RunOutcome> => {
+  const final = await durableStep(async (): Promise<RunOutcome> => {
     let result: Record<string, unknown> = {};
     let status = summary.status;
     let error = summary.error;
@@ -169,7 +170,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     return { status, result, error };
   }, { name: 'finish' });
 
-  await DBOS.runStep(async () => {
+  await durableStep(async () => {
     try {
       const stored = await d.store.findById(run.id);
       await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error, run: stored ? noticeRun(stored) : undefined });

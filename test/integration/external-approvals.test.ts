@@ -88,3 +88,18 @@ test('pending approvals are listed only for the caller\'s projects', async () =>
   expect(mine).not.toContain(b.body.id);
   expect((await server.call('GET', `${FLOWS}/approvals/${b.body.id}`, undefined, scoped)).status).toBe(403);
 });
+
+test('a run approval with a webhook thread: request, expiry and the run failing "approval expired" are all told', async () => {
+  const r = await server.call('POST', `${FLOWS}/run`, {
+    payload: { id: 'gated', repositoryIdentifier: 'acme/app', target: 'http://127.0.0.1:9', timeoutHours: 0.0003 },
+    callback: { type: 'webhook', webhook: { url: `${hook.url}/thread` } },
+  });
+  expect(r.status).toBe(201);
+  await hook.waitFor((reqs) => reqs.some((q) => q.path === '/thread' && (q.json as any).event === 'run.finished'), 30_000);
+  const events = hook.to('/thread').map((q) => q.json as any);
+  expect(events.map((e) => e.event)).toEqual(['approval.requested', 'approval.updated', 'run.finished']);
+  expect(events[1].approval).toMatchObject({ status: 'expired' });
+  expect(events[2]).toMatchObject({ status: 'failed', run: { id: r.body.id, status: 'failed' } });
+  const run = (await server.call('GET', `${FLOWS}/${r.body.id}`)).body;
+  expect(run.steps.find((s: any) => s.ref === 'approve').error).toBe('approval expired');
+});

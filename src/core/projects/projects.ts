@@ -1,5 +1,5 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { Project, type Provider } from '../../db/entities/project.js';
+import { Project, type Provider, type WorkItemFlows } from '../../db/entities/project.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import type { FlowRegistry } from '../registry/registry.js';
@@ -11,6 +11,10 @@ export interface ProjectInput {
   slackChannel?: string | null;
   /** Replaces the project's webhook signing secret when given; kept otherwise. */
   webhookSecret?: string;
+  /** Replaces the project's work-item → flow mapping (Azure DevOps) when given; kept otherwise. */
+  workItemFlows?: WorkItemFlows;
+  /** Replaces the project's issue label → flow mapping (GitHub) when given; kept otherwise. */
+  labelFlows?: Record<string, string>;
 }
 
 /** Registered projects and their per-project flow settings (disabled types, overrides). */
@@ -45,6 +49,16 @@ export class ProjectService {
     project.members = input.members.map((e) => e.toLowerCase());
     project.slackChannel = input.slackChannel ?? null;
     if (input.webhookSecret) project.settings = { ...project.settings, webhookSecret: input.webhookSecret };
+    if (input.workItemFlows) {
+      const unknown = [...Object.values(input.workItemFlows.byType ?? {}), ...Object.values(input.workItemFlows.byTag ?? {})].filter((t) => !this.registry.find(t));
+      if (unknown.length) throw badRequest(`Unknown flow type(s) in workItemFlows: ${[...new Set(unknown)].join(', ')}`, [{ field: 'workItemFlows', message: `unknown flow type(s): ${[...new Set(unknown)].join(', ')}`, location: 'body' }]);
+      project.settings = { ...project.settings, workItemFlows: input.workItemFlows };
+    }
+    if (input.labelFlows) {
+      const unknown = Object.entries(input.labelFlows).filter(([, t]) => !this.registry.find(t));
+      if (unknown.length) throw badRequest(`Unknown flow type(s) in labelFlows: ${unknown.map(([l, t]) => `${t} (label "${l}")`).join(', ')}`, unknown.map(([l, t]) => ({ field: `labelFlows.${l}`, message: `unknown flow type "${t}"`, location: 'body' as const })));
+      project.settings = { ...project.settings, labelFlows: input.labelFlows };
+    }
     await em.flush();
     const { webhookSecret, ...shown } = input;
     await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...shown, webhookSecretChanged: Boolean(webhookSecret) });
@@ -111,6 +125,8 @@ export const presentProject = (p: Project) => ({
   disabledFlowTypes: p.settings.disabledFlowTypes ?? [],
   overrides: p.settings.overrides ?? {},
   hasWebhookSecret: Boolean(p.settings.webhookSecret),
+  workItemFlows: p.settings.workItemFlows ?? {},
+  labelFlows: p.settings.labelFlows ?? {},
   createdAt: p.createdAt.toISOString(),
   updatedAt: p.updatedAt.toISOString(),
 });

@@ -113,6 +113,8 @@ export class RunService {
     }
     // Written before the engine can start it: a fast run must not end before its first line.
     await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
+    // Recorded before the engine takes the run: once it has, nothing may fail the request.
+    await this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType });
     try {
       await (run.executionMode === 'cicd' ? this.cicd.start(run) : this.engine.startRun(run));
     } catch (err) {
@@ -120,7 +122,6 @@ export class RunService {
       throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
     }
     this.metrics.runStarted(run.taskType);
-    await this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType });
     return run;
   }
 

@@ -9,6 +9,15 @@ export interface ProjectSettings {
   overrides: Record<string, string>;
   /** Signs webhook deliveries of this project's approvals; write-only through the API. */
   webhookSecret?: string;
+  /** Azure DevOps: the flow type a work item starts, by its type (on creation) or by a tag (at creation or added later). */
+  workItemFlows?: WorkItemFlows;
+  /** GitHub: issue label → the flow type an issue opened or labelled with it starts. */
+  labelFlows?: Record<string, string>;
+}
+
+export interface WorkItemFlows {
+  byType?: Record<string, string>;
+  byTag?: Record<string, string>;
 }
 
 export class Project {

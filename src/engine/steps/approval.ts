@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import { presentApproval } from '../../core/approvals/present-approval.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Approval } from '../../db/entities/approval.js';
@@ -21,7 +22,7 @@ const snapshot = (a: Approval): Snapshot => ({ id: a.id, status: a.status, resol
 export const approvalStep: StepKind = async (x) => {
   const input = await resolveInput(x, 'approval');
   const now = new Date(await DBOS.now());
-  const opened = await DBOS.runStep(async () => {
+  const opened = await durableStep(async () => {
     const a = await x.deps.approvals.openForStep({
       runId: x.run.id, stepRef: x.step.ref, repositoryIdentifier: x.run.repositoryIdentifier, requestedBy: x.run.triggeredBy, callback: x.run.callback,
     }, {
@@ -42,9 +43,9 @@ export const approvalStep: StepKind = async (x) => {
   while (state.status === 'pending') {
     const left = (Date.parse(state.expiresAt) - (await DBOS.now())) / 1000;
     const woke = left > 0 ? await DBOS.recv<{ approvalId: string }>(APPROVAL_TOPIC, { timeoutSeconds: left }) : null;
-    state = await DBOS.runStep(async () => snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id)), { name: `${x.step.ref}.check#${x.attempt}` });
+    state = await durableStep(async () => snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id)), { name: `${x.step.ref}.check#${x.attempt}` });
   }
-  await DBOS.runStep(async () => {
+  await durableStep(async () => {
     await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
     await x.deps.store.setStatus(x.run.id, 'running', ['suspended']);
   }, { name: `${x.step.ref}.resume#${x.attempt}` });
@@ -62,7 +63,7 @@ export const approvalStep: StepKind = async (x) => {
  * later updates (votes, the decision) edit. A failed delivery is logged, it does not fail the run.
  */
 async function announce(x: Parameters<StepKind>[0], approvalId: string, event: 'approval.requested') {
-  await DBOS.runStep(async () => {
+  await durableStep(async () => {
     const a = (await x.deps.approvals.get(approvalId))!;
     if (a.chat.slack?.messageTs || a.chat.github?.commentId || a.chat.azureDevOps?.commentId) return;
     try {

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import { AppError } from '../../errors.js';
 import { expressionContext } from '../context.js';
 import type { RunOutcome } from '../run-outcome.js';
@@ -17,7 +18,7 @@ interface ChildRef { id: string; engineRunId: string; taskType: string; item?: u
  */
 export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): StepKind {
   return async (x) => {
-    const seeds = await DBOS.runStep(async () => {
+    const seeds = await durableStep(async () => {
       const ctx = await expressionContext(x.deps, x.run);
       const head = parseInput('flow', safeRender({ ...x.step.with, payload: {} }, ctx));
       const items = head.forEach ?? [undefined];
@@ -26,7 +27,7 @@ export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): S
     const ids: string[] = [];
     for (let i = 0; i < seeds.length; i++) ids.push(await DBOS.randomUUID());
 
-    const children = await DBOS.runStep(async (): Promise<ChildRef[]> => {
+    const children = await durableStep(async (): Promise<ChildRef[]> => {
       const out: ChildRef[] = [];
       for (const [i, seed] of seeds.entries()) {
         try {

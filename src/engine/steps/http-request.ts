@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import { expressionContext, redact } from '../context.js';
 import { StepFailure } from '../step-failure.js';
 import { render } from '../templates.js';
@@ -13,7 +14,7 @@ const MAX_BODY = 1024 * 1024;
  */
 export const httpRequestStep: StepKind = async (x) => {
   const left = await remainingMs(x);
-  const result = await DBOS.runStep(async () => {
+  const result = await durableStep(async () => {
     const creds = x.deps.credentials;
     let input;
     try {

@@ -1,11 +1,12 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import type { StepKind } from './step-kind.js';
 import { resolveInput, stepLog } from './step-kind.js';
 
 /** Posts a message to the run's thread (its callback destination). */
 export const notifyStep: StepKind = async (x) => {
   const input = await resolveInput(x, 'notify');
-  const outcome = await DBOS.runStep(
+  const outcome = await durableStep(
     () => x.deps.notifier.notify(x.run.callback, {
       event: 'run.message', runId: x.run.id, taskType: x.run.taskType, repositoryIdentifier: x.run.repositoryIdentifier, message: input.message,
     }),

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import type { LogLevel } from '../../db/entities/log-line.js';
 import type { StepDefinition, StepKindName } from '../../core/registry/manifest-schema.js';
 import { stepInputs, type StepInput } from '../../core/registry/step-inputs.js';
@@ -34,7 +35,7 @@ export function parseInput<K extends StepKindName>(kind: K, rendered: unknown): 
 
 /** Renders and checks a step's `with` (credentials excluded) as one checkpointed step. */
 export function resolveInput<K extends StepKindName>(x: StepExecution, kind: K): Promise<StepInput<K>> {
-  return DBOS.runStep(async () => {
+  return durableStep(async () => {
     const ctx = await expressionContext(x.deps, x.run);
     let rendered: unknown;
     try {
@@ -48,7 +49,7 @@ export function resolveInput<K extends StepKindName>(x: StepExecution, kind: K):
 
 /** Appends a line to the run's log as a checkpointed step (it is not written twice on replay). */
 export function stepLog(x: StepExecution, level: LogLevel, message: string, name: string): Promise<void> {
-  return DBOS.runStep(
+  return durableStep(
     () => x.deps.logs.append(x.run.id, [{ level, source: `step:${x.step.ref}`, group: x.step.type, message }]),
     { name: `${x.step.ref}.log.${name}#${x.attempt}` },
   );

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { durableStep } from '../durable-step.js';
 import { StepFailure } from '../step-failure.js';
 import type { StepKind } from './step-kind.js';
 import { remainingMs, resolveInput, stepLog } from './step-kind.js';
@@ -14,13 +15,13 @@ export const waitForEventStep: StepKind = async (x) => {
   const topic = eventTopic(input.event);
   const left = await remainingMs(x);
   const timeoutSeconds = Math.min(input.timeoutSeconds ?? DEFAULT_WAIT_SECONDS, left / 1000);
-  await DBOS.runStep(async () => {
+  await durableStep(async () => {
     await x.deps.store.stepWaiting(x.run.id, x.step.ref, topic);
     await x.deps.store.setStatus(x.run.id, 'waiting', ['running', 'queued']);
   }, { name: `${x.step.ref}.park#${x.attempt}` });
   await stepLog(x, 'info', `Waiting for event "${input.event}"`, 'wait');
   const message = await DBOS.recv<{ payload: unknown; sentBy: string }>(topic, { timeoutSeconds });
-  await DBOS.runStep(async () => {
+  await durableStep(async () => {
     await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
     await x.deps.store.setStatus(x.run.id, 'running', ['waiting']);
   }, { name: `${x.step.ref}.unpark#${x.attempt}` });

@@ -13,6 +13,13 @@ const body = z.strictObject({
   members: z.array(z.email()).default([]),
   slackChannel: z.string().min(1).optional(),
   webhookSecret: z.string().min(16, 'at least 16 characters').optional(),
+  /** Azure DevOps work items that start flows: `{byType: {Bug: 'flow'}, byTag: {deploy: 'flow'}}`; replaces the mapping when given. */
+  workItemFlows: z.strictObject({
+    byType: z.record(z.string().min(1), z.string().min(1)).optional(),
+    byTag: z.record(z.string().min(1), z.string().min(1)).optional(),
+  }).optional(),
+  /** GitHub issues that start flows: `{deploy: 'release'}` (label → flow type); replaces the mapping when given. */
+  labelFlows: z.record(z.string().min(1).max(50), z.string().min(1)).optional(),
 });
 
 /** `{*repositoryIdentifier}`: `owner/repo` arrives either URL-encoded or as raw path segments. */

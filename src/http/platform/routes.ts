@@ -1,12 +1,13 @@
 import type Router from '@koa/router';
 import type { Services } from '../../container.js';
+import { withTimeout } from '../../util/with-timeout.js';
 
 /** Health, readiness, metrics and the OpenAPI document: no token needed. */
 export function mountPlatform(router: Router, s: Services, openapi: () => unknown): void {
   router.get('/healthz', (ctx) => { ctx.body = { status: 'ok' }; });
   router.get('/readyz', async (ctx) => {
     const [database, engine] = await Promise.all([
-      s.orm.em.getConnection().execute('select 1').then(() => true, () => false),
+      withTimeout(s.orm.em.getConnection().execute('select 1'), 2_000, 'checking the database').then(() => true, () => false),
       s.engine.isReady(),
     ]);
     ctx.status = database && engine ? 200 : 503;

@@ -1,0 +1,114 @@
+import type { Services } from '../../container.js';
+import { isTerminalRun } from '../../core/status.js';
+import type { Run } from '../../db/entities/run.js';
+import { cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
+import type { Command, Parsed } from '../commands.js';
+import type { Reaction } from './client.js';
+import { TRUSTED_ASSOCIATIONS, type CommentEvent } from './events.js';
+import { renderHelp, renderReply, renderRunStarted, renderUnlinked } from './render.js';
+import { callbackOf, personOf, runOfThread, workItemOf } from './thread.js';
+
+/** What the door answers a comment with: a reply comment and a reaction on the comment. */
+export interface Reply {
+  text: string;
+  reaction?: Reaction;
+}
+
+const refused = (e: CommentEvent, text: string): Reply => ({ text: renderReply(e.login, text), reaction: '-1' });
+
+/**
+ * Answers a parsed comment by calling the core, as a REST request would; never throws for what a
+ * person did wrong (that is a reply), only for failures worth processing the delivery again.
+ */
+export async function answerComment(s: Services, e: CommentEvent, parsed: Exclude<Parsed, { kind: 'ignore' }>, deliveryId: string): Promise<Reply> {
+  if (parsed.kind === 'reply') {
+    // The shared parser lists the chat commands after an unknown one; GitHub's are in `/flowgate help`.
+    const text = /^Unknown command/.test(parsed.text) ? `${parsed.text.split('. Commands:')[0]}. Comment \`/flowgate help\` for the commands.` : parsed.text.replace(/\bUsage: /, 'Usage: /flowgate ');
+    return { text: renderReply(e.login, text), reaction: 'confused' };
+  }
+  const c = parsed.command;
+  switch (c.name) {
+    case 'help':
+      return { text: renderHelp(s.registry.list().map((d) => ({ id: d.id, description: d.description }))) };
+    case 'run':
+      return run(s, e, c, deliveryId);
+    case 'approve':
+    case 'reject':
+      return decide(s, e, c);
+    case 'status':
+    case 'cancel':
+      return statusOrCancel(s, e, c);
+    case 'approvals':
+      return approvals(s, e);
+  }
+}
+
+async function run(s: Services, e: CommentEvent, c: Extract<Command, { name: 'run' }>, deliveryId: string): Promise<Reply> {
+  if (!TRUSTED_ASSOCIATIONS.includes(e.association))
+    return refused(e, `only owners, members and collaborators of ${e.repositoryIdentifier} can start flows here (your association: ${e.association.toLowerCase()}).`);
+  if (c.repo && c.repo.toLowerCase() !== e.repositoryIdentifier.toLowerCase())
+    return refused(e, `runs started here belong to ${e.repositoryIdentifier}; start runs of ${c.repo} from that repository.`);
+  if (!(await s.projects.find(e.repositoryIdentifier)))
+    return refused(e, `${e.repositoryIdentifier} is not registered with Flowgate. A Flowgate owner registers it with \`PUT /api/v1/projects/${e.repositoryIdentifier}\`.`);
+  const person = await personOf(s, e.login);
+  if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
+  const started = await startRunForPerson(s, {
+    flowType: c.flowType, params: c.params, repositoryIdentifier: e.repositoryIdentifier, person,
+    callback: callbackOf(e, e.commentId), workItemRef: workItemOf(e), deliveryId, door: 'github',
+  });
+  if (!started.ok) return refused(e, started.text);
+  return { text: renderRunStarted(e.login, started.value) };
+}
+
+async function decide(s: Services, e: CommentEvent, c: Extract<Command, { name: 'approve' | 'reject' }>): Promise<Reply> {
+  const approval = await s.approvals.byChat('github', { repositoryIdentifier: e.repositoryIdentifier, issueNumber: e.issueNumber });
+  if (!approval) return refused(e, 'there is no approval request in this thread.');
+  const person = await personOf(s, e.login);
+  if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
+  const verdict = c.name;
+  const outcome = await decideForPerson(s, approval.id, person, verdict, c.name === 'reject' ? c.reason : null, 'github');
+  if (!outcome.ok) {
+    const now = await s.approvals.get(approval.id);
+    return refused(e, `${outcome.text.replace(/\.?$/, '.')}${now?.status === 'pending' ? ' The request is still pending.' : ''}`);
+  }
+  const status = outcome.value;
+  if (status === 'pending') {
+    const now = await s.approvals.get(approval.id);
+    const count = now ? new Set(now.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email)).size : 0;
+    return { text: renderReply(e.login, `your approval is recorded (${count} of ${approval.quorum}); the request stays pending until the quorum is reached.`), reaction: '+1' };
+  }
+  return { text: renderReply(e.login, status === 'approved' ? 'approved: the run continues.' : `rejected: the run stops${c.name === 'reject' ? ` (${c.reason})` : ''}.`), reaction: '+1' };
+}
+
+async function statusOrCancel(s: Services, e: CommentEvent, c: Extract<Command, { name: 'status' | 'cancel' }>): Promise<Reply> {
+  let run: Run | null;
+  if (c.runId) {
+    run = await s.store.findByIdOrEngineId(c.runId).catch(() => null);
+    if (run && run.repositoryIdentifier !== e.repositoryIdentifier) run = null;
+    if (!run) return refused(e, `there is no run ${c.runId} of ${e.repositoryIdentifier}.`);
+  } else {
+    run = await runOfThread(s, e);
+    if (!run) return refused(e, 'no run was started from this thread; name one: `/status <runId>`.');
+  }
+  if (c.name === 'status') {
+    const approval = await s.approvals.forRun(run.id);
+    const waiting = approval?.status === 'pending' ? ` Waiting for approval ${approval.id} (${new Set(approval.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email)).size} of ${approval.quorum}).` : '';
+    return { text: renderReply(e.login, `${describeRun(run)}.${waiting}`) };
+  }
+  if (isTerminalRun(run.status)) return refused(e, `run ${run.id} already ended: ${run.status}.`);
+  const person = await personOf(s, e.login);
+  if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
+  const cancelled = await cancelForPerson(s, run, person, 'github');
+  if (!cancelled.ok) return refused(e, cancelled.text);
+  return { text: renderReply(e.login, `cancelled run ${run.id} (${run.taskType}).`), reaction: '+1' };
+}
+
+async function approvals(s: Services, e: CommentEvent): Promise<Reply> {
+  const pending = await s.approvals.listPending([e.repositoryIdentifier]);
+  if (!pending.length) return { text: renderReply(e.login, `no approval of ${e.repositoryIdentifier} is pending.`) };
+  const lines = pending.map((a) => {
+    const where = a.chat.github ? ` — #${a.chat.github.issueNumber}` : '';
+    return `- \`${a.id}\` ${String(a.context.taskType ?? a.taskId ?? '')}, requested by ${a.requestedBy}, expires ${a.expiresAt.toISOString().slice(0, 16).replace('T', ' ')} UTC${where}`;
+  });
+  return { text: renderReply(e.login, `pending approvals of ${e.repositoryIdentifier}:\n\n${lines.join('\n')}`) };
+}

@@ -1,0 +1,159 @@
+import { AsyncResource } from 'node:async_hooks';
+import { DBOS } from '@dbos-inc/dbos-sdk';
+import type { Services } from '../../container.js';
+import type { Person, Verdict } from '../../core/approvals/approval-rules.js';
+import { noticeRun } from '../../core/notify/notice-run.js';
+import type { Run } from '../../db/entities/run.js';
+import { AppError } from '../../errors.js';
+import { cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
+import { parseWords, type Command } from '../commands.js';
+import type { SlackChat } from './chat.js';
+import { decidableBy } from './deciders.js';
+import { flowRef, type SlackDestination } from './destination.js';
+import { approvalsList, esc, helpText, runCard } from './messages.js';
+import { SlackPeople } from './people.js';
+
+/** What a Slack delivery asks for, as stored for durable processing (never the raw request). */
+export type SlackJob =
+  | { kind: 'command'; text: string; user: string; channel: string; threadTs?: string }
+  | { kind: 'approve'; approvalId: string; user: string; channel: string; threadTs?: string }
+  | { kind: 'reject'; approvalId: string; user: string; reason: string };
+
+interface Deps { s: Services; chat: SlackChat; people: SlackPeople; destination: SlackDestination; command: string }
+type Where = { channel: string; user: string; threadTs?: string };
+
+const DOOR = 'slack';
+/** A checkpointed step: after a crash its recorded result is returned, not run again. */
+const step = <T>(name: string, fn: () => Promise<T>) => DBOS.runStep(fn, { name });
+
+// Created as this module loads, outside any workflow: its async scope carries no engine context.
+const outside = new AsyncResource('flowgate.slack.outside-workflow');
+/**
+ * A checkpointed step that calls the core as a REST request would. Starting, cancelling and
+ * deciding start workflows of their own (the run, the approval message's update) with
+ * deterministic ids; DBOS refuses that inside a step, and in the delivery workflow's body they
+ * would run again on recovery. Outside the workflow's context what they start is top-level, and
+ * the step records the outcome.
+ */
+const coreStep = <T>(name: string, fn: () => Promise<T>) => DBOS.runStep(() => outside.runInAsyncScope(fn), { name });
+
+/**
+ * Processes Slack deliveries after Slack has its answer, inside the inbound workflow: every
+ * call to Slack or the core is a named step, so a recovered delivery neither posts, starts nor
+ * decides twice (a run's id derives from the delivery id; a decision is taken once under the
+ * approval's row lock).
+ */
+export function slackJobs(d: Deps) {
+  const reply = (to: Where, text: string) => step('reply', () => d.chat.ephemeral(to.channel, to.user, text, to.threadTs));
+  const person = (user: string) => step('person', () => d.people.resolve(user));
+
+  /** Where an approval was posted: the modal has no thread of its own, so its answers go there. */
+  const threadOf = (approvalId: string) => step('where', async () => {
+    const posted = (await d.s.approvals.get(approvalId))?.chat.slack;
+    return posted ? { channel: posted.channel, threadTs: posted.threadTs } : null;
+  });
+
+  async function decide(to: Where | null, user: string, approvalId: string, who: Person | null, verdict: Verdict, reason: string | null) {
+    const outcome = who ? await coreStep('decide', () => decideForPerson(d.s, approvalId, who, verdict, reason, DOOR)) : { ok: false as const, text: SlackPeople.unknown(user) };
+    if (outcome.ok) return;
+    const where = to ?? await threadOf(approvalId);
+    if (where) await reply({ ...where, user }, who ? esc(outcome.text) : outcome.text);
+  }
+
+  async function run(job: Extract<SlackJob, { kind: 'command' }>, to: Where, c: Extract<Command, { name: 'run' }>, who: Person, deliveryId: string) {
+    const input = { flowType: c.flowType, params: c.params, person: who, deliveryId, door: DOOR };
+    const checked = await step('check', async () => {
+      const repo = c.repo ?? (await d.s.projects.list(null)).find((p) => p.slackChannel === job.channel)?.repositoryIdentifier;
+      if (!repo) return { ok: false as const, text: `Which project? Add repo=&lt;owner/repo&gt;, or make this channel a project's default (its slackChannel ${job.channel}).` };
+      const dry = await startRunForPerson(dryRun(d.s), { ...input, repositoryIdentifier: repo, callback: { type: 'slack', slack: { channel: job.channel } } });
+      return dry.ok ? { ok: true as const, repo, run: noticeRun(dry.value) } : { ok: false as const, text: esc(dry.text) };
+    });
+    if (!checked.ok) return reply(to, checked.text);
+    const flow = flowRef(d.s, checked.run.taskType);
+    const cardTs = await step('card', () => d.chat.post(job.channel, runCard(checked.run, flow)));
+    const started = await coreStep('start', async () => {
+      const r = await startRunForPerson(d.s, { ...input, repositoryIdentifier: checked.repo, callback: { type: 'slack', slack: { channel: job.channel, threadTs: cardTs } } });
+      return r.ok ? { ok: true as const } : { ok: false as const, text: r.text };
+    });
+    if (started.ok) return;
+    // Something changed between the check and the start (a project setting, say): the card says so.
+    await step('card-failed', () => d.chat.update(job.channel, cardTs, runCard({ ...checked.run, status: 'failed', error: started.text }, flow)));
+    await reply(to, esc(started.text));
+  }
+
+  async function command(job: Extract<SlackJob, { kind: 'command' }>, deliveryId: string) {
+    const to: Where = { channel: job.channel, user: job.user, threadTs: job.threadTs };
+    const parsed = parseWords(job.text);
+    if (parsed.kind === 'ignore') return;
+    if (parsed.kind === 'reply') return reply(to, esc(parsed.text));
+    const c = parsed.command;
+    if (c.name === 'help') return reply(to, helpText(d.command));
+    const who = await person(job.user);
+    if (!who) return reply(to, SlackPeople.unknown(job.user));
+    switch (c.name) {
+      case 'run':
+        return run(job, to, c, who, deliveryId);
+      case 'status':
+      case 'cancel': {
+        const runId = c.runId ?? await step('which', async () => (job.threadTs ? (await d.s.approvals.byChat('slack', { channel: job.channel, threadTs: job.threadTs }))?.runId ?? null : null));
+        if (!runId) return reply(to, `Which run? Usage: ${c.name} &lt;runId&gt;`);
+        if (c.name === 'status') return reply(to, await step('status', async () => {
+          const found = await findRun(d.s, runId);
+          return found ? esc(describeRun(found)) : `No run ${esc(runId)}.`;
+        }));
+        return reply(to, await coreStep('cancel', async () => {
+          const found = await findRun(d.s, runId);
+          return found ? cancel(found, who) : `No run ${esc(runId)}.`;
+        }));
+      }
+      case 'approvals': {
+        const text = await step('approvals', async () => approvalsList((await decidableBy(d.s, who)).map((a) => ({ approval: a, flow: flowRef(d.s, (a.context as Record<string, unknown>).taskType as string | undefined) }))).text);
+        return reply(to, text);
+      }
+      case 'approve':
+      case 'reject': {
+        if (!job.threadTs) return reply(to, `Use the Approve and Reject buttons on the request, or mention @Flowgate with \`${c.name}\` in its thread.`);
+        const found = await step('find', async () => (await d.s.approvals.byChat('slack', { channel: job.channel, threadTs: job.threadTs! }))?.id ?? null);
+        if (!found) return reply(to, 'There is no approval request in this thread.');
+        return decide(to, job.user, found, who, c.name, c.name === 'reject' ? c.reason : null);
+      }
+    }
+  }
+
+  /** Cancels for a person; the run's card shows it (a cancelled run sends no result notice). */
+  async function cancel(run: Run, who: Person): Promise<string> {
+    const r = await cancelForPerson(d.s, run, who, DOOR);
+    if (!r.ok) return esc(r.text);
+    const slack = run.callback?.type === 'slack' ? run.callback.slack : undefined;
+    const after = await d.s.store.findById(run.id);
+    if (after && typeof slack?.channel === 'string' && typeof slack.threadTs === 'string')
+      await d.destination.updateCard(slack.channel, slack.threadTs, noticeRun(after), flowRef(d.s, run.taskType));
+    return `Cancelled ${run.taskType} run ${run.id}${r.value.length > 1 ? ` and ${r.value.length - 1} run(s) it started` : ''}.`;
+  }
+
+  return async function handle(payload: unknown, deliveryId: string): Promise<void> {
+    const job = payload as SlackJob;
+    if (job.kind === 'command') return command(job, deliveryId);
+    const who = await person(job.user);
+    if (job.kind === 'approve') return decide({ channel: job.channel, user: job.user, threadTs: job.threadTs }, job.user, job.approvalId, who, 'approve', null);
+    return decide(null, job.user, job.approvalId, who, 'reject', job.reason);
+  };
+}
+
+async function findRun(s: Services, id: string): Promise<Run | null> {
+  try {
+    return await s.runs.get(id);
+  } catch (err) {
+    if (err instanceof AppError && err.status === 404) return null;
+    throw err;
+  }
+}
+
+/**
+ * The services with `runs.start` replaced by `runs.prepare`: `startRunForPerson` then performs
+ * every check and phrases every problem as it would, and stores nothing. The prepared run has
+ * the id the real start will give it (both derive it from the delivery).
+ */
+function dryRun(s: Services): Services {
+  return { ...s, runs: { start: (input: Parameters<Services['runs']['prepare']>[0]) => s.runs.prepare(input, { dispatchCicd: true }) } } as unknown as Services;
+}

@@ -1,0 +1,213 @@
+import { createHmac, createPublicKey, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import http from 'node:http';
+
+/**
+ * A small GitHub: the API calls the GitHub door makes (installation tokens for a JWT signed with
+ * the app's key, comments, reactions, workflow dispatch, run cancel) answered and recorded, and
+ * webhook deliveries signed exactly as GitHub signs them.
+ */
+
+export interface FakeRequest { method: string; path: string; headers: http.IncomingHttpHeaders; json: any; at: number }
+export interface FakeComment { id: number; repo: string; issueNumber: number; body: string; edits: string[]; at: number }
+export interface FakeReaction { repo: string; commentId: number; content: string }
+export interface FakeDispatch { repo: string; workflow: string; ref: string; inputs: Record<string, string>; runId: number; displayTitle: string }
+
+/** A throwaway app key, generated per test run (PKCS#1, as GitHub issues them). */
+export function appKey(): { privateKey: string; publicKey: KeyObject } {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return { privateKey: privateKey.export({ type: 'pkcs1', format: 'pem' }).toString(), publicKey };
+}
+
+export function signDelivery(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+}
+
+type Fault = { match: (r: FakeRequest) => boolean; status: number; times: number };
+
+export class FakeGithub {
+  readonly requests: FakeRequest[] = [];
+  readonly comments = new Map<number, FakeComment>();
+  readonly reactions: FakeReaction[] = [];
+  readonly dispatches: FakeDispatch[] = [];
+  readonly cancels: { repo: string; runId: number }[] = [];
+  readonly tokensIssued: { installationId: number; token: string }[] = [];
+  /** Installation of the app per repository; repositories not listed are not installed (404). */
+  readonly installations = new Map<string, number>();
+  url = '';
+  private server?: http.Server;
+  private faults: Fault[] = [];
+  private nextId = 1000;
+  private readonly publicKey: KeyObject;
+
+  constructor(private readonly appId: string, publicKey: KeyObject | string) {
+    this.publicKey = typeof publicKey === 'string' ? createPublicKey(publicKey) : publicKey;
+  }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: any;
+        try { json = text ? JSON.parse(text) : undefined; } catch { json = undefined; }
+        const r: FakeRequest = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, json, at: Date.now() };
+        this.requests.push(r);
+        const { status, body } = this.answer(r);
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(body === undefined ? '' : JSON.stringify(body));
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      if (!this.server) return resolve();
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+
+  /** Answers the next `times` matching requests with `status`. */
+  fail(match: (r: FakeRequest) => boolean, status = 500, times = Infinity): void {
+    this.faults.push({ match, status, times });
+  }
+
+  heal(): void {
+    this.faults = [];
+  }
+
+  /** Comments posted on an issue, oldest first. */
+  commentsOn(repo: string, issueNumber: number): FakeComment[] {
+    return [...this.comments.values()].filter((c) => c.repo === repo && c.issueNumber === issueNumber).sort((a, b) => a.id - b.id);
+  }
+
+  reactionsTo(commentId: number): string[] {
+    return this.reactions.filter((r) => r.commentId === commentId).map((r) => r.content);
+  }
+
+  private answer(r: FakeRequest): { status: number; body?: unknown } {
+    const fault = this.faults.find((f) => f.times > 0 && f.match(r));
+    if (fault) {
+      fault.times -= 1;
+      return { status: fault.status, body: { message: 'Injected failure' } };
+    }
+    const path = r.path.split('?')[0];
+    let m: RegExpExecArray | null;
+    if ((m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path)) && r.method === 'POST') {
+      if (!this.appAuthenticated(r)) return unauthorized();
+      const token = `ghs_fake_${m[1]}_${this.tokensIssued.length + 1}`;
+      this.tokensIssued.push({ installationId: Number(m[1]), token });
+      return { status: 201, body: { token, expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: { issues: 'write', pull_requests: 'write', actions: 'write', metadata: 'read', contents: 'read' }, repository_selection: 'all' } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/installation$/.exec(path)) && r.method === 'GET') {
+      if (!this.appAuthenticated(r)) return unauthorized();
+      const id = this.installations.get(m[1]);
+      return id ? { status: 200, body: { id, app_id: Number(this.appId) } } : { status: 404, body: { message: 'Not Found' } };
+    }
+    // Everything below acts as an installation.
+    if (!this.tokensIssued.some((t) => r.headers.authorization === `token ${t.token}`)) return unauthorized();
+    if ((m = /^\/repos\/([^/]+\/[^/]+)$/.exec(path)) && r.method === 'GET') return { status: 200, body: { full_name: m[1], default_branch: 'main' } };
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/comments$/.exec(path)) && r.method === 'POST') {
+      const c: FakeComment = { id: this.nextId++, repo: m[1], issueNumber: Number(m[2]), body: r.json.body, edits: [], at: Date.now() };
+      this.comments.set(c.id, c);
+      return { status: 201, body: { id: c.id, body: c.body, html_url: `https://github.example/${m[1]}/issues/${m[2]}#issuecomment-${c.id}` } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)$/.exec(path)) && r.method === 'PATCH') {
+      const c = this.comments.get(Number(m[2]));
+      if (!c) return { status: 404, body: { message: 'Not Found' } };
+      c.edits.push(c.body);
+      c.body = r.json.body;
+      return { status: 200, body: { id: c.id, body: c.body } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)\/reactions$/.exec(path)) && r.method === 'POST') {
+      const reaction = { repo: m[1], commentId: Number(m[2]), content: r.json.content };
+      const seen = this.reactions.some((x) => x.commentId === reaction.commentId && x.content === reaction.content);
+      if (!seen) this.reactions.push(reaction);
+      return { status: seen ? 200 : 201, body: { id: this.reactions.length, content: reaction.content } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/workflows\/([^/]+)\/dispatches$/.exec(path)) && r.method === 'POST') {
+      const runId = 900_000 + this.dispatches.length;
+      this.dispatches.push({ repo: m[1], workflow: decodeURIComponent(m[2]), ref: r.json.ref, inputs: r.json.inputs ?? {}, runId, displayTitle: `Flowgate ${r.json.inputs?.executionId ?? ''}` });
+      return { status: 204 };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/workflows\/([^/]+)\/runs$/.exec(path)) && r.method === 'GET') {
+      const runs = this.dispatches.filter((d) => d.repo === m![1] && d.workflow === decodeURIComponent(m![2]));
+      return { status: 200, body: { total_count: runs.length, workflow_runs: runs.map((d) => ({ id: d.runId, name: d.workflow, display_title: d.displayTitle, event: 'workflow_dispatch' })) } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/runs\/(\d+)\/cancel$/.exec(path)) && r.method === 'POST') {
+      this.cancels.push({ repo: m[1], runId: Number(m[2]) });
+      return { status: 202, body: {} };
+    }
+    return { status: 404, body: { message: `Not Found: ${r.method} ${path}` } };
+  }
+
+  /** `Authorization: Bearer <JWT>` signed (RS256) with the app's key, issued by the app id. */
+  private appAuthenticated(r: FakeRequest): boolean {
+    const m = /^bearer (.+)$/i.exec(String(r.headers.authorization ?? ''));
+    const parts = m?.[1].split('.');
+    if (!parts || parts.length !== 3) return false;
+    const verifier = createVerify('RSA-SHA256');
+    verifier.update(`${parts[0]}.${parts[1]}`);
+    if (!verifier.verify(this.publicKey, Buffer.from(parts[2], 'base64url'))) return false;
+    const claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+    return String(claims.iss) === this.appId && claims.exp * 1000 > Date.now();
+  }
+}
+
+const unauthorized = () => ({ status: 401, body: { message: 'Bad credentials' } });
+
+/** Sends a webhook delivery as GitHub does; `signature` overrides (or with null omits) the signature. */
+export async function deliver(flowgateUrl: string, secret: string, event: string, payload: unknown, opts: { deliveryId?: string; signature?: string | null } = {}) {
+  const body = JSON.stringify(payload);
+  const deliveryId = opts.deliveryId ?? randomUUID();
+  const headers: Record<string, string> = {
+    'content-type': 'application/json', 'user-agent': 'GitHub-Hookshot/fake', 'x-github-event': event, 'x-github-delivery': deliveryId, 'x-github-hook-id': '1',
+  };
+  const signature = opts.signature === undefined ? signDelivery(secret, body) : opts.signature;
+  if (signature !== null) headers['x-hub-signature-256'] = signature;
+  const res = await fetch(`${flowgateUrl}/github/webhooks`, { method: 'POST', headers, body });
+  const text = await res.text();
+  let json: any;
+  try { json = text ? JSON.parse(text) : undefined; } catch { json = text; }
+  return { status: res.status, body: json, deliveryId };
+}
+
+let commentIds = 50_000;
+
+/** An `issue_comment` `created` payload. */
+export function commentPayload(o: { repo?: string; issueNumber?: number; body: string; login: string; association?: string; commentId?: number; pullRequest?: boolean; installationId?: number; bot?: boolean }) {
+  const repo = o.repo ?? 'acme/app';
+  const commentId = o.commentId ?? commentIds++;
+  const issueNumber = o.issueNumber ?? 1;
+  return {
+    action: 'created',
+    issue: {
+      number: issueNumber, title: 'Issue', body: '', author_association: 'OWNER', labels: [], html_url: `https://github.example/${repo}/issues/${issueNumber}`,
+      ...(o.pullRequest ? { pull_request: { url: `https://api.github.example/repos/${repo}/pulls/${issueNumber}` } } : {}),
+    },
+    comment: { id: commentId, body: o.body, author_association: o.association ?? 'COLLABORATOR', user: { login: o.login, type: o.bot ? 'Bot' : 'User' }, performed_via_github_app: null },
+    repository: { full_name: repo, name: repo.split('/')[1], owner: { login: repo.split('/')[0] } },
+    sender: { login: o.login, type: o.bot ? 'Bot' : 'User' },
+    installation: { id: o.installationId ?? 7 },
+  };
+}
+
+/** An `issues` `opened` or `labeled` payload. */
+export function issuePayload(o: { action: 'opened' | 'labeled'; repo?: string; issueNumber: number; body: string; login: string; labels: string[]; added?: string; association?: string; installationId?: number }) {
+  const repo = o.repo ?? 'acme/app';
+  return {
+    action: o.action,
+    issue: {
+      number: o.issueNumber, title: 'Request', body: o.body, author_association: o.association ?? 'MEMBER', html_url: `https://github.example/${repo}/issues/${o.issueNumber}`,
+      labels: o.labels.map((name) => ({ name })), user: { login: o.login },
+    },
+    ...(o.action === 'labeled' ? { label: { name: o.added ?? o.labels[o.labels.length - 1] } } : {}),
+    repository: { full_name: repo, name: repo.split('/')[1], owner: { login: repo.split('/')[0] } },
+    sender: { login: o.login, type: 'User' },
+    installation: { id: o.installationId ?? 7 },
+  };
+}
