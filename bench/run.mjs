@@ -1,0 +1,215 @@
+// Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
+// reference measured in the same run on the same machine. Prints a markdown table and writes
+// bench/results.json. Usage: npm run bench [-- --quick]
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { EmbeddedPostgres } from '../dist/db/embedded-postgres.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const QUICK = process.argv.includes('--quick');
+const INTAKE_SECONDS = QUICK ? 5 : 20;
+const CONCURRENCY = 32;
+const SEED_ROWS = QUICK ? 100_000 : 1_000_000;
+const APPROVALS = QUICK ? 40 : 200;
+const TOKEN = 'bench-admin-token-0123456789';
+const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN; };
+const round = (x, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+async function freePort() {
+  const net = await import('node:net');
+  return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
+}
+
+async function startServer(dataDir, pgPort, extraEnv = {}) {
+  const port = await freePort();
+  const t0 = Date.now();
+  const child = spawn(process.execPath, ['dist/main.js'], {
+    cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', ...extraEnv },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
+    if (child.exitCode !== null) throw new Error('server exited during start-up');
+    await sleep(25);
+  }
+  return { child, url, readyMs: Date.now() - t0 };
+}
+const stopServer = async (s) => { s.child.kill('SIGTERM'); await new Promise((r) => s.child.once('exit', r)); };
+const rssMb = (pid) => { const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
+const call = (url, method, p, body, headers = H) => fetch(url + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+
+async function intake(server) {
+  const lat = [];
+  const ids = [];
+  let errors = 0;
+  const until = Date.now() + INTAKE_SECONDS * 1000;
+  let peakRss = 0;
+  const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssMb(server.child.pid)); }, 250);
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (Date.now() < until) {
+      const t = performance.now();
+      const r = await call(server.url, 'POST', '/sfp/api/flows/run', { payload: { id: 'notifier', repositoryIdentifier: 'bench/app', text: 'x' } });
+      const b = await r.json();
+      lat.push(performance.now() - t);
+      if (r.status === 201) ids.push(b.id); else errors++;
+    }
+  }));
+  const accepted = ids.length / INTAKE_SECONDS;
+  // Completion: how long until every accepted run has finished.
+  const client = new pg.Client({ connectionString: server.dbUrl });
+  await client.connect();
+  const t0 = Date.now();
+  for (;;) {
+    const { rows } = await client.query(`select count(*)::int as n from runs where status not in ('completed','partial','failed','cancelled','timed_out')`);
+    if (rows[0].n === 0 || Date.now() - t0 > 300_000) break;
+    await sleep(200);
+  }
+  const drainS = (Date.now() - t0) / 1000;
+  const { rows } = await client.query(`select count(*)::int as n from runs where status = 'completed'`);
+  await client.end();
+  clearInterval(sampler);
+  return { accepted, p50: pct(lat, 50), p99: pct(lat, 99), errors, completedPerS: rows[0].n / (INTAKE_SECONDS + drainS), peakRss };
+}
+
+async function insertReference(dbUrl) {
+  const pool = new pg.Pool({ connectionString: dbUrl, max: CONCURRENCY });
+  await pool.query('create table if not exists bench_ref (id bigserial primary key, payload jsonb, at timestamptz default now())');
+  let n = 0;
+  const until = Date.now() + INTAKE_SECONDS * 1000;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (Date.now() < until) { await pool.query('insert into bench_ref (payload) values ($1)', [{ id: 'notifier', text: 'x' }]); n++; }
+  }));
+  await pool.query('drop table bench_ref');
+  await pool.end();
+  return n / INTAKE_SECONDS;
+}
+
+async function approvals(server) {
+  const r = await call(server.url, 'POST', '/api/v1/tokens', { name: 'approver', role: 'owner', email: 'owner@bench.io' });
+  const approver = { ...H, authorization: `Bearer ${(await r.json()).token}` };
+  const runs = [];
+  for (let i = 0; i < APPROVALS; i++) {
+    const s = await call(server.url, 'POST', '/sfp/api/flows/run', { payload: { id: 'gated', repositoryIdentifier: 'bench/app', target: 'http://127.0.0.1:9', approvers: ['owner@bench.io'] } });
+    runs.push((await s.json()).id);
+  }
+  const client = new pg.Client({ connectionString: server.dbUrl });
+  await client.connect();
+  for (;;) {
+    const { rows } = await client.query(`select count(*)::int as n from runs where status = 'suspended'`);
+    if (rows[0].n >= APPROVALS) break;
+    await sleep(200);
+  }
+  const { rows: appr } = await client.query(`select id, run_id from approvals where status = 'pending'`);
+  const ack = [];
+  const done = [];
+  const queue = [...appr];
+  await Promise.all(Array.from({ length: 20 }, async () => {
+    while (queue.length) {
+      const a = queue.shift();
+      const t = performance.now();
+      const res = await call(server.url, 'POST', `/sfp/api/flows/approvals/${a.id}/approve`, { approver: 'o', approverEmail: 'owner@bench.io' }, approver);
+      await res.text();
+      ack.push(performance.now() - t);
+      for (;;) {
+        const { rows } = await client.query('select status from runs where id = $1', [a.run_id]);
+        if (!['suspended', 'running', 'waiting', 'queued'].includes(rows[0].status)) break;
+        await sleep(2);
+      }
+      done.push(performance.now() - t);
+    }
+  }));
+  await client.end();
+  return { ackP50: pct(ack, 50), ackP99: pct(ack, 99), doneP50: pct(done, 50), doneP95: pct(done, 95), doneP99: pct(done, 99) };
+}
+
+const LISTINGS = [
+  ['repository only', ''],
+  ['taskType', '&taskType=parallel'],
+  ['category', '&category=testing'],
+  ['triggeredBy', '&triggeredBy=user7@bench.io'],
+  ['since 24h', '&since=24h'],
+  ['workItemKey', '&workItemKey=42'],
+  ['page 5', '&page=5&limit=50'],
+];
+
+async function listing(server) {
+  const client = new pg.Client({ connectionString: server.dbUrl });
+  await client.connect();
+  await client.query(`insert into runs (id, engine_run_id, task_type, flow_path, category, execution_mode, repository_identifier, status, payload, definition, triggered_by, work_item_ref, created_at)
+    select gen_random_uuid(), 'seed-' || g, (array['parallel','two-calls','gated','waiter'])[1 + g % 4], 'flows/' || (g % 4), (array['testing','access','release'])[1 + g % 3], 'flow',
+      (array['bench/app','bench/other','bench/third'])[1 + g % 3], 'completed', '{}', '{}', 'user' || (g % 50) || '@bench.io',
+      case when g % 1000 = 0 then jsonb_build_object('type','github-pr','key', (g % 97)::text) end,
+      now() - (g || ' seconds')::interval
+    from generate_series(1, ${SEED_ROWS}) g`);
+  await client.query('analyze runs');
+  const out = [];
+  for (const [name, q] of LISTINGS) {
+    const lat = [];
+    for (let i = 0; i < (QUICK ? 20 : 60); i++) {
+      const t = performance.now();
+      const r = await call(server.url, 'GET', `/sfp/api/flows/runs?repositoryIdentifier=bench/app${q}`);
+      await r.text();
+      lat.push(performance.now() - t);
+    }
+    out.push({ name, p50: pct(lat, 50), p95: pct(lat, 95) });
+  }
+  // The plan PostgreSQL picks for the heaviest filters.
+  const { rows } = await client.query(`explain select * from runs where repository_identifier = 'bench/app' and task_type = 'parallel' and schedule_path is null order by created_at desc, id desc limit 50`);
+  const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+  await client.end();
+  return { out, plan, seqScan: /Seq Scan on runs/.test(plan) };
+}
+
+async function main() {
+  execBuild();
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-'));
+  fs.chmodSync(dataDir, 0o755);
+  const pgPort = await freePort();
+  let server = await startServer(dataDir, pgPort);
+  const coldStartMs = server.readyMs;
+  server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
+  const idleRss = rssMb(server.child.pid);
+  await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'] });
+
+  const reference = await insertReference(server.dbUrl);
+  const load = await intake(server);
+  const appr = await approvals(server);
+  const list = await listing(server);
+  await stopServer(server);
+  server = await startServer(dataDir, pgPort);
+  const warmStartMs = server.readyMs;
+  await stopServer(server);
+  await new EmbeddedPostgres(dataDir, pgPort).stop();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, quick: QUICK, reference, load, appr, list, idleRss, coldStartMs, warmStartMs };
+  fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
+  const rows = [
+    ['Run intake (32 clients)', `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
+    ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
+    ['Runs completed', `${round(load.completedPerS)} runs/s`, '', '', ''],
+    ['Approve → HTTP answer (20 at a time)', `p50 ${round(appr.ackP50)} ms · p99 ${round(appr.ackP99)} ms`, '', '', ''],
+    ['Approve → run finished', `p50 ${round(appr.doneP50)} · p95 ${round(appr.doneP95)} · p99 ${round(appr.doneP99)} ms`, '', '', 'p99 ≤ 100 ms'],
+    ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
+    ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],
+    ['Memory idle / peak under intake', `${round(idleRss)} MB / ${round(load.peakRss)} MB`, '', '', '≤ 300 MB'],
+    ['Start to ready: empty / existing data dir', `${coldStartMs} ms / ${warmStartMs} ms`, '', '', ''],
+  ];
+  console.log('| measure | Flowgate | raw PostgreSQL reference | ratio | target |\n| --- | --- | --- | --- | --- |');
+  for (const r of rows) console.log(`| ${r.join(' | ')} |`);
+  console.log(`\nListing plan (repository + taskType):\n\n\`\`\`\n${list.plan}\n\`\`\``);
+}
+
+function execBuild() {
+  if (!fs.existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('run `npm run build` first (npm run bench does)');
+}
+
+main().catch((err) => { console.error(err); process.exit(1); });
