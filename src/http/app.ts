@@ -9,6 +9,18 @@ import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
 import { sfpDialect } from './sfp/index.js';
 
+const doorOf = (path: string) =>
+  path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops' : 'rest';
+
+async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
+  const principal = ctx.state.principal as { name: string; email: string | null } | undefined;
+  await s.audit.record(
+    { name: principal ? principal.email ?? `token:${principal.name}` : 'anonymous', door: doorOf(ctx.path) },
+    'request.refused', 'route', `${ctx.method} ${ctx._matchedRoute ?? ctx.path}`,
+    { status: ctx.status, path: ctx.path, ip: ctx.ip, reason: (ctx.body as { message?: unknown; error?: unknown } | undefined)?.message ?? (ctx.body as { error?: unknown } | undefined)?.error },
+  );
+}
+
 /** Builds the HTTP application (it does not listen). */
 export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
@@ -26,6 +38,8 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
     const start = process.hrtime.bigint();
     try {
       await next();
+      // Every refused request is audited (who, what, through which door), whoever refused it.
+      if (ctx.status === 401 || ctx.status === 403) await auditRefusal(s, ctx).catch((err) => s.log.warn({ err }, 'auditing a refused request failed'));
     } finally {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const routeLabel = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';

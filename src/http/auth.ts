@@ -25,6 +25,7 @@ export async function authenticate(ctx: Context, tokens: TokenService, roles: re
     ctx.set('WWW-Authenticate', 'Bearer error="invalid_token"');
     throw unauthenticated('Invalid or revoked token');
   }
+  ctx.state.principal = principal;
   requireRole(principal, roles);
   return principal;
 }

@@ -1,4 +1,4 @@
-import type { FilterQuery, MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { Run } from '../../db/entities/run.js';
 
 export interface RunFilter {
@@ -21,7 +21,7 @@ export interface RunFilter {
 const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** One page of a project's runs, newest first, with the total count of matches. */
-export async function listRuns(orm: MikroORM, f: RunFilter): Promise<{ runs: Run[]; total: number }> {
+export async function listRuns(orm: MikroORM, f: RunFilter): Promise<{ runs: Run[]; total: number; estimated: boolean }> {
   const where: Record<string, unknown> = { repositoryIdentifier: f.repositoryIdentifier };
   if (f.executionMode) where.executionMode = f.executionMode;
   if (f.category) where.category = f.category;
@@ -40,12 +40,25 @@ export async function listRuns(orm: MikroORM, f: RunFilter): Promise<{ runs: Run
   }
   if (Object.keys(created).length) where.createdAt = created;
   if (!f.includeScheduled) where.schedulePath = null;
-  const [runs, total] = await orm.em.fork().findAndCount(Run, where as FilterQuery<Run>, {
-    orderBy: { createdAt: 'desc', id: 'desc' },
-    limit: f.limit,
-    offset: (f.page - 1) * f.limit,
-  });
-  return { runs, total };
+  const em = orm.em.fork();
+  const [runs, counted] = await Promise.all([
+    em.find(Run, where as FilterQuery<Run>, { orderBy: { createdAt: 'desc', id: 'desc' }, limit: f.limit, offset: (f.page - 1) * f.limit }),
+    countMatches(em, where),
+  ]);
+  return { runs, total: counted.total, estimated: counted.estimated };
+}
+
+/** Exact up to this many matches; beyond it the planner's estimate (counting millions costs seconds). */
+export const EXACT_COUNT_LIMIT = 10_000;
+
+async function countMatches(em: EntityManager, where: Record<string, unknown>): Promise<{ total: number; estimated: boolean }> {
+  const bounded = em.createQueryBuilder(Run).select('id').where(where).limit(EXACT_COUNT_LIMIT + 1).getFormattedQuery();
+  const conn = em.getConnection();
+  const [{ n }] = await conn.execute<{ n: number }[]>(`select count(*)::int as n from (${bounded}) t`);
+  if (n <= EXACT_COUNT_LIMIT) return { total: n, estimated: false };
+  const all = em.createQueryBuilder(Run).select('id').where(where).getFormattedQuery();
+  const [plan] = await conn.execute<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }[]>(`explain (format json) ${all}`);
+  return { total: Math.max(n, Math.round(plan['QUERY PLAN'][0].Plan['Plan Rows'])), estimated: true };
 }
 
 /** `24h`, `30m`, `7d`, `2w` or an ISO-8601 timestamp → the instant it means (relative to `now`). */

@@ -39,8 +39,8 @@ export function runRoutes(s: Services) {
           since = parseSince(query.since);
           if (!since) throw validationFailed([{ field: 'since', message: 'must be ISO-8601 (2024-01-15T00:00:00Z) or relative (30m, 24h, 7d)', location: 'query' }]);
         }
-        const { runs, total } = await listRuns(s.orm, { ...query, since });
-        return { body: { runs: runs.map(presentRunSummary), count: runs.length, totalCount: total, page: query.page } };
+        const { runs, total, estimated } = await listRuns(s.orm, { ...query, since });
+        return { body: { runs: runs.map(presentRunSummary), count: runs.length, totalCount: total, page: query.page, ...(estimated ? { totalCountIsEstimate: true } : {}) } };
       },
     }),
   ];
