@@ -32,3 +32,6 @@ export function presentApproval(a: Approval, owners: string[] | null) {
     decisions: a.decisions,
   };
 }
+
+/** An approval as notices and API responses carry it. */
+export type PresentedApproval = ReturnType<typeof presentApproval>;

@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { ChatRef } from '../../db/entities/approval.js';
+import type { PresentedApproval } from '../approvals/present-approval.js';
 import type { Callback } from '../../db/entities/run.js';
 import type { Destination } from './destination.js';
 
@@ -29,7 +30,7 @@ export interface Notice {
   runId?: string | null;
   taskType?: string;
   repositoryIdentifier?: string | null;
-  approval?: Record<string, unknown>;
+  approval?: PresentedApproval;
   run?: NoticeRun;
   status?: string;
   message?: string;
