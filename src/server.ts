@@ -42,7 +42,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   setInboundDeps(orm, log);
   const { doors, off } = createDoors(services);
   for (const door of doors) if (door.destination) services.notifier.register(door.destination);
-  for (const door of off) log.info(`${door} door is off`);
+  for (const door of off) log.info(`Door off: ${door}`);
 
   const generated = await services.tokens.ensureAdmin(config.adminToken);
   if (generated) {

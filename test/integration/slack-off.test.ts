@@ -26,7 +26,7 @@ afterAll(async () => {
 
 test('the door is off, says so at start, and /slack/events does not exist', async () => {
   expect(server.services.config.slack).toBeUndefined();
-  expect(lines).toContain('Slack (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on) door is off');
+  expect(lines).toContain('Door off: Slack (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)');
   const { doors, off } = createDoors(server.services);
   expect(doors.map((d) => d.name)).not.toContain('slack');
   expect(off.filter((o) => o.startsWith('Slack'))).toEqual(['Slack (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to turn it on)']);
