@@ -60,9 +60,12 @@ export const engineUnavailable = (message = 'Flow engine unavailable') => new Ap
  */
 export function isDatabaseUnavailable(err: unknown): boolean {
   const e = err as { code?: string; cause?: { code?: string }; message?: string } | null;
-  const codes = [e?.code, e?.cause?.code];
+  // A refused socket is the database's only when the database driver says so (top-level code);
+  // a `fetch` to some other service fails with it as its cause and must not read as an outage.
+  const sqlState = ['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'];
   return (
-    codes.some((c) => c !== undefined && ['ECONNREFUSED', 'ECONNRESET', '57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'].includes(c)) ||
+    (e?.code !== undefined && ['ECONNREFUSED', 'ECONNRESET', ...sqlState].includes(e.code)) ||
+    (e?.cause?.code !== undefined && sqlState.includes(e.cause.code)) ||
     /Connection terminated|terminating connection|timeout exceeded when trying to connect|Client has encountered a connection error|database system is (shutting down|starting up)|Transaction query already complete|Knex: Timeout acquiring a connection|connect ECONNREFUSED/i.test(String(e?.message ?? ''))
   );
 }

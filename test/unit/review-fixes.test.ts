@@ -44,3 +44,12 @@ test('parseSince rejects impossible days and reads a time without offset as UTC'
   expect(parseSince('2026-01-02 10:00')!.toISOString()).toBe('2026-01-02T10:00:00.000Z');
   expect(parseSince('2026-01-02T10:00:00+02:00')!.toISOString()).toBe('2026-01-02T08:00:00.000Z');
 });
+
+test('a failed fetch to another service is not a database outage; driver errors are', async () => {
+  const { isDatabaseUnavailable } = await import('../../src/errors.js');
+  const fetchFailure = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
+  expect(isDatabaseUnavailable(fetchFailure)).toBe(false);
+  expect(isDatabaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe(true);
+  expect(isDatabaseUnavailable(Object.assign(new Error('x'), { cause: { code: '57P01' } }))).toBe(true);
+  expect(isDatabaseUnavailable(new Error('insert into runs … - terminating connection due to administrator command'))).toBe(true);
+});
