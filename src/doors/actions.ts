@@ -16,6 +16,8 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; text: string };
 export async function startRunForPerson(s: Services, input: {
   flowType: string; params: Record<string, string>; repositoryIdentifier: string; person: Person;
   callback: Callback; workItemRef?: WorkItemRef | null; deliveryId: string; door: string;
+  /** Check everything and phrase every problem as a start would, but store and start nothing. */
+  dryRun?: boolean;
 }): Promise<Outcome<Run>> {
   const def = s.registry.find(input.flowType);
   if (!def) {
@@ -25,10 +27,13 @@ export async function startRunForPerson(s: Services, input: {
   const { params, problems } = coerceParams(def, input.params);
   if (problems.length) return { ok: false, text: `Invalid parameters for ${def.id}:\n${problems.join('\n')}\n\nParameters of ${def.id}:\n${describeParameters(def)}` };
   try {
-    const run = await s.runs.start({
+    const request = {
       id: idFrom(`${input.door}:${input.deliveryId}`), payload: { ...params, id: def.id }, repositoryIdentifier: input.repositoryIdentifier,
       triggeredBy: input.person.email, callback: input.callback, workItemRef: input.workItemRef ?? null,
-    }, { name: input.person.email, door: input.door });
+    };
+    const run = input.dryRun
+      ? await s.runs.prepare(request, { dispatchCicd: true })
+      : await s.runs.start(request, { name: input.person.email, door: input.door });
     return { ok: true, value: run };
   } catch (err) {
     if (err instanceof AppError && err.status < 500) {

@@ -1,4 +1,4 @@
-import type { Approval } from '../../db/entities/approval.js';
+import type { Approval, ChatRef } from '../../db/entities/approval.js';
 import { approvalCount } from './approval-rules.js';
 
 /**
@@ -19,12 +19,12 @@ export function presentApproval(a: Approval, owners: string[] | null) {
     requestedAt: a.requestedAt.toISOString(),
     expiresAt: a.expiresAt.toISOString(),
     approvers: a.approvers ?? owners ?? [],
-    approversSource: a.approvers ? 'explicit' : 'owners',
+    approversSource: (a.approvers ? 'explicit' : 'owners') as 'explicit' | 'owners',
     quorum: a.quorum,
     approvalsReceived: approvalCount(a),
     allowSelfApproval: a.allowSelfApproval,
     message: a.message ?? undefined,
-    context: { ...a.context, ...(cb ? { callback: { type: cb.type, ...a.chat } } : {}) },
+    context: { ...a.context, ...(cb ? { callback: { type: cb.type, ...a.chat } } : {}) } as Record<string, unknown> & { callback?: { type: string } & ChatRef },
     status: a.status,
     resolvedBy: a.resolvedBy ?? undefined,
     resolvedAt: a.resolvedAt?.toISOString(),

@@ -27,7 +27,7 @@ export function targetOf(callback: Callback, fallbackRepository: string | null |
 
 /** Approvers for display: explicit ones, or the project's owners looked up now. */
 async function approvalView(notice: Notice, projects: ProjectService): Promise<ApprovalView> {
-  const a = notice.approval as unknown as ApprovalView & { repositoryIdentifier?: string; executionId?: string };
+  const a: ApprovalView & { repositoryIdentifier?: string; executionId?: string } = notice.approval!;
   let approvers = a.approvers ?? [];
   if (a.approversSource === 'owners' && !approvers.length && (a.repositoryIdentifier ?? notice.repositoryIdentifier))
     approvers = (await projects.find((a.repositoryIdentifier ?? notice.repositoryIdentifier)!))?.owners ?? [];
@@ -44,7 +44,7 @@ export function azureDevOpsDestination(client: AdoClient, settings: AzureDevOpsS
   return {
     type: 'azure-devops',
     async notify(callback: Callback, notice: Notice): Promise<NoticeOutcome> {
-      const target = targetOf(callback, notice.repositoryIdentifier ?? (notice.approval?.repositoryIdentifier as string | undefined));
+      const target = targetOf(callback, notice.repositoryIdentifier ?? notice.approval?.repositoryIdentifier);
       if (typeof target === 'string') return { delivered: false, reason: target };
       const ownOrg = splitIdentifier(target.repositoryIdentifier)?.org;
       if (ownOrg && ownOrg.toLowerCase() !== org.toLowerCase())

@@ -1,4 +1,5 @@
 import type { Services } from '../../container.js';
+import type { PresentedApproval } from '../../core/approvals/present-approval.js';
 import type { Destination } from '../../core/notify/destination.js';
 import type { Notice, NoticeOutcome } from '../../core/notify/notifier.js';
 import type { Callback } from '../../db/entities/run.js';
@@ -6,24 +7,7 @@ import type { GithubClient, Thread } from './client.js';
 import { renderApproval, renderRunFinished, renderRunMessage, type ApprovalView, type RunView, type Who } from './render.js';
 import { threadOfCallback } from './thread.js';
 
-/** The approval as notices carry it (presentApproval). */
-interface NoticeApproval {
-  id: string;
-  executionId?: string;
-  repositoryIdentifier?: string;
-  requestedBy: string;
-  approvers: string[];
-  approversSource: 'explicit' | 'owners';
-  quorum: number;
-  approvalsReceived: number;
-  allowSelfApproval: boolean;
-  message?: string;
-  context: Record<string, unknown> & { callback?: { github?: { commentId?: number } } };
-  status: string;
-  resolvedAt?: string;
-  expiresAt: string;
-  decisions: { email: string; verdict: 'approve' | 'reject'; reason?: string | null; at: string }[];
-}
+type NoticeApproval = PresentedApproval;
 
 /**
  * Runs whose callback is a GitHub issue or pull request talk back there: the approval request is a
@@ -41,12 +25,12 @@ export class GithubDestination implements Destination {
     if (!thread) return { delivered: false, reason: 'the github callback names no repositoryIdentifier and issueNumber' };
     switch (notice.event) {
       case 'approval.requested': {
-        const approval = notice.approval as unknown as NoticeApproval;
+        const approval = notice.approval!;
         const posted = await this.gh.comment(thread, renderApproval(await this.approvalView(approval, notice.taskType, thread)));
         return { delivered: true, posted: { github: { repositoryIdentifier: thread.repositoryIdentifier, issueNumber: thread.issueNumber, commentId: posted.id } } };
       }
       case 'approval.updated': {
-        const approval = notice.approval as unknown as NoticeApproval;
+        const approval = notice.approval!;
         const body = renderApproval(await this.approvalView(approval, notice.taskType, thread));
         const commentId = Number(approval.context.callback?.github?.commentId);
         if (Number.isInteger(commentId) && commentId > 0) await this.gh.editComment(thread, commentId, body);

@@ -65,7 +65,7 @@ export function slackJobs(d: Deps) {
     const checked = await step('check', async () => {
       const repo = c.repo ?? (await d.s.projects.list(null)).find((p) => p.slackChannel === job.channel)?.repositoryIdentifier;
       if (!repo) return { ok: false as const, text: `Which project? Add repo=&lt;owner/repo&gt;, or make this channel a project's default (its slackChannel ${job.channel}).` };
-      const dry = await startRunForPerson(dryRun(d.s), { ...input, repositoryIdentifier: repo, callback: { type: 'slack', slack: { channel: job.channel } } });
+      const dry = await startRunForPerson(d.s, { ...input, repositoryIdentifier: repo, callback: { type: 'slack', slack: { channel: job.channel } }, dryRun: true });
       return dry.ok ? { ok: true as const, repo, run: noticeRun(dry.value) } : { ok: false as const, text: esc(dry.text) };
     });
     if (!checked.ok) return reply(to, checked.text);
@@ -149,11 +149,3 @@ async function findRun(s: Services, id: string): Promise<Run | null> {
   }
 }
 
-/**
- * The services with `runs.start` replaced by `runs.prepare`: `startRunForPerson` then performs
- * every check and phrases every problem as it would, and stores nothing. The prepared run has
- * the id the real start will give it (both derive it from the delivery).
- */
-function dryRun(s: Services): Services {
-  return { ...s, runs: { start: (input: Parameters<Services['runs']['prepare']>[0]) => s.runs.prepare(input, { dispatchCicd: true }) } } as unknown as Services;
-}

@@ -81,7 +81,7 @@ export function approvalRoutes(s: Services) {
 
   /** An orchestrator has no approval of its own: its view is its children's approvals. */
   async function orchestratorView(id: string, p: Principal) {
-    const run = isUuid(id) || id.startsWith('run-') ? await s.store.findByIdOrEngineId(id) : null;
+    const run = await s.store.findByIdOrEngineId(id);
     if (!run) return undefined;
     requireProjectAccess(p, run.repositoryIdentifier);
     if (!(await s.store.children(run.id)).length) return undefined;
