@@ -29,6 +29,7 @@ const envSchema = z.object({
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Slack door
   SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, 'must be a Slack bot token (xoxb-…)').optional(),
@@ -95,6 +96,8 @@ export interface Config {
   sweepIntervalMs: number;
   /** How soon schedule changes (new, paused, resumed, new expression) take effect. */
   schedulerPollMs: number;
+  /** Runs this process starts at once; more wait, `queued`, in arrival order. */
+  activeRuns: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
   slack?: SlackSettings;
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
+    activeRuns: e.FLOWGATE_ACTIVE_RUNS,
     logLevel: e.LOG_LEVEL,
     credentials,
     slack,

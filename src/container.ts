@@ -17,6 +17,7 @@ import { Notifier } from './core/notify/notifier.js';
 import { ProjectService } from './core/projects/projects.js';
 import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
+import { RunLauncher } from './core/runs/run-launcher.js';
 import { RunService } from './core/runs/run-service.js';
 import { RunStore } from './core/runs/run-store.js';
 import { ExternalRuns } from './core/runs/external-runs.js';
@@ -54,6 +55,7 @@ export interface Services {
   schedules: ScheduleService;
   externalRuns: ExternalRuns;
   locks: RunLocks;
+  launcher: RunLauncher;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -86,10 +88,15 @@ export function createServices(input: {
     { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
   );
   setCicdDeps({ cicd });
-  const runs = new RunService(store, registry, projects, engine, logs, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd);
+  const launcher = new RunLauncher(engine, {
+    limit: config.activeRuns, holdMs: 2_000,
+    onError: (run, err) => log.warn({ runId: run.id, err: (err as Error).message }, 'run not handed to the engine yet; the orphan sweep retries'),
+  });
+  const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd);
   const engineDeps: EngineDeps = {
     store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials,
-    runFinished: (status) => metrics.runsFinished.inc({ status }),
+    runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
+    runParked: (runId) => launcher.release(runId),
   };
   return {
     config, version: input.version, log, orm, audit, tokens, projects, registry, store, runs, logs, notifier,
@@ -97,6 +104,6 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     locks: new RunLocks(orm, audit),
-    cicd,
+    cicd, launcher,
   };
 }

@@ -2,6 +2,7 @@ import { DBOS } from '@dbos-inc/dbos-sdk';
 import type { EnginePort } from '../core/runs/engine-port.js';
 import { engineUnavailable } from '../errors.js';
 import { withTimeout } from '../util/with-timeout.js';
+import { outsideWorkflow } from './outside-workflow.js';
 import type { EngineDeps } from './engine-deps.js';
 import { setScheduleDeps } from './scheduled-workflow.js';
 import { runWorkflow, setEngineDeps } from './workflows.js';
@@ -54,7 +55,8 @@ export class DbosEngine implements EnginePort {
     if (!this.launched) throw engineUnavailable('Flow engine is not running');
     try {
       // The engine retries a lost database for ever; a request must not wait with it.
-      await withTimeout(DBOS.startWorkflow(runWorkflow, { workflowID: run.engineRunId })(run.id), ENGINE_CALL_TIMEOUT_MS, 'starting the run');
+      // Top-level whoever asks (a door's delivery workflow included): the run is nobody's child step.
+      await withTimeout(outsideWorkflow(() => DBOS.startWorkflow(runWorkflow, { workflowID: run.engineRunId })(run.id)), ENGINE_CALL_TIMEOUT_MS, 'starting the run');
     } catch (err) {
       throw engineUnavailable(`Flow engine unavailable: ${(err as Error).message.split('\n')[0]}`);
     }
@@ -76,6 +78,10 @@ export class DbosEngine implements EnginePort {
 
   async knows(engineRunId: string): Promise<boolean> {
     return (await DBOS.getWorkflowStatus(engineRunId)) !== null;
+  }
+
+  isRunning(): boolean {
+    return this.launched;
   }
 
   async isReady(): Promise<boolean> {

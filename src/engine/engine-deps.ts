@@ -16,5 +16,7 @@ export interface EngineDeps {
   approvals: ApprovalService;
   audit: AuditLog;
   credentials: Record<string, string>;
-  runFinished(status: string): void;
+  runFinished(runId: string, status: string): void;
+  /** The run waits for a person or an event: it no longer needs a launch slot. */
+  runParked(runId: string): void;
 }

@@ -19,6 +19,7 @@ import { sleepStep } from './steps/sleep.js';
 import type { StepExecution, StepKind } from './steps/step-kind.js';
 import { waitForEventStep } from './steps/wait-for-event.js';
 import { render } from './templates.js';
+import type { NewLogLine } from '../core/logs/run-logs.js';
 
 /** Topic on which step workflows report to their run workflow. */
 const STEP_DONE = 'flowgate.step-done';
@@ -42,8 +43,13 @@ function services(): EngineDeps {
 async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
   const d = services();
   const step = run.definition.steps.find((s) => s.ref === ref)!;
-  const done = async (o: StepOutcome) => {
-    await durableStep(() => d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired), { name: `${ref}.finish` });
+  const line = (level: NewLogLine['level'], message: string): NewLogLine => ({ level, source: `step:${ref}`, group: step.type, message });
+  // The step's end and its last log line are one durable step: one checkpoint, two statements.
+  const done = async (o: StepOutcome, last?: NewLogLine) => {
+    await durableStep(async () => {
+      if (last) await d.logs.append(run.id, [last]);
+      await d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired);
+    }, { name: `${ref}.finish` });
     await DBOS.send(run.engineRunId, o, STEP_DONE);
     return o;
   };
@@ -57,39 +63,33 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
         }
       }, { name: `${ref}.condition` });
       if (verdict.error) return await done({ ref, status: 'failed', output: null, error: `condition failed: ${verdict.error}` });
-      if (!verdict.run) {
-        await durableStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Skipped: condition "${step.if}" is false` }]), { name: `${ref}.skip-log` });
-        return await done({ ref, status: 'skipped', output: null, error: null });
-      }
+      if (!verdict.run) return await done({ ref, status: 'skipped', output: null, error: null }, line('info', `Skipped: condition "${step.if}" is false`));
     }
     const attempts = (step.retry?.attempts ?? 0) + 1;
-    const start = await DBOS.now();
-    const deadline = step.timeout ? start + step.timeout * 1000 : undefined;
+    // The clock is read (and checkpointed) only when a timeout needs it.
+    const deadline = step.timeout ? (await DBOS.now()) + step.timeout * 1000 : undefined;
     const kind = KINDS[step.type];
     for (let attempt = 1; ; attempt++) {
       await durableStep(async () => {
         await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired);
-        await d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}` }]);
+        await d.logs.append(run.id, [line('info', `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`)]);
       }, { name: `${ref}.start#${attempt}` });
       try {
         const x: StepExecution = { deps: d, run, step, stepWorkflowId: DBOS.workflowID!, attempt, deadline };
         const output = await kind(x);
-        await durableStep(() => d.logs.append(run.id, [{ level: 'info', source: `step:${ref}`, group: step.type, message: `Step ${ref} completed` }]), { name: `${ref}.done-log#${attempt}` });
-        return await done({ ref, status: 'completed', output: output ?? null, error: null });
+        return await done({ ref, status: 'completed', output: output ?? null, error: null }, line('info', `Step ${ref} completed`));
       } catch (err) {
         if (isCancellation(err)) throw err;
         const retryable = !(err instanceof StepFailure) || err.retryable;
         const reason = messageOf(err);
-        const now = await DBOS.now();
-        const timedOut = deadline !== undefined && now >= deadline;
+        const now = deadline !== undefined ? await DBOS.now() : undefined;
+        const timedOut = deadline !== undefined && now! >= deadline;
         const canRetry = retryable && !timedOut && attempt < attempts;
         const backoff = canRetry ? (step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1)) * 1000 : 0;
-        await durableStep(() => d.logs.append(run.id, [{
-          level: 'error', source: `step:${ref}`, group: step.type,
-          message: `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`,
-        }]), { name: `${ref}.fail-log#${attempt}` });
-        if (!canRetry) return await done({ ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason });
-        await DBOS.sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - now)) : backoff);
+        const failed = line('error', `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`);
+        if (!canRetry) return await done({ ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason }, failed);
+        await durableStep(() => d.logs.append(run.id, [failed]), { name: `${ref}.fail-log#${attempt}` });
+        await DBOS.sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - now!)) : backoff);
       }
     }
   } catch (err) {
@@ -105,14 +105,7 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
  */
 async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   const d = services();
-  const run = await durableStep(async (): Promise<EngineRun | null> => {
-    const r = await d.store.findById(runId, true);
-    if (!r || !(await d.store.markStarted(runId))) return null;
-    return {
-      id: r.id, engineRunId: r.engineRunId, taskType: r.taskType, repositoryIdentifier: r.repositoryIdentifier,
-      triggeredBy: r.triggeredBy, parentRunId: r.parentRunId ?? null, payload: r.payload, callback: r.callback ?? null, definition: r.definition,
-    };
-  }, { name: 'load' });
+  const run = await durableStep(() => d.store.claimForEngine(runId), { name: 'load' });
   if (!run) {
     const r = await durableStep(async () => { const x = await d.store.findById(runId); return x ? { status: x.status, result: x.result, error: x.error ?? null } : null; }, { name: 'load-final' });
     return r ?? { status: 'failed', result: {}, error: 'run not found' };
@@ -160,24 +153,27 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     }
     const changed = await d.store.finish(run.id, status, result, error, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
     // An approval still pending when its run ends some other way can no longer matter.
-    await d.approvals.closeForRuns([run.id], 'stale', { name: 'system', door: 'engine' });
+    if (run.definition.steps.some((s) => s.type === 'approval')) await d.approvals.closeForRuns([run.id], 'stale', { name: 'system', door: 'engine' });
     if (!changed) {
       const current = await d.store.findById(run.id);
       return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
     }
     await d.audit.record({ name: 'system', door: 'engine' }, `run.${status}`, 'run', run.id, error ? { error } : undefined);
-    d.runFinished(status);
+    d.runFinished(run.id, status);
     return { status, result, error };
   }, { name: 'finish' });
 
-  await durableStep(async () => {
-    try {
-      const stored = await d.store.findById(run.id);
-      await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error, run: stored ? noticeRun(stored) : undefined });
-    } catch (err) {
-      await d.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'notify', message: `Result not delivered: ${messageOf(err)}` }]);
-    }
-  }, { name: 'notify-finished' });
+  // Without a callback there is nobody to tell (and no checkpoint to write).
+  if (run.callback && run.callback.type !== 'none') {
+    await durableStep(async () => {
+      try {
+        const stored = await d.store.findById(run.id);
+        await d.notifier.notify(run.callback, { event: 'run.finished', runId: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, status: final.status, result: final.result, error: final.error, run: stored ? noticeRun(stored) : undefined });
+      } catch (err) {
+        await d.logs.append(run.id, [{ level: 'warn', source: 'engine', group: 'notify', message: `Result not delivered: ${messageOf(err)}` }]);
+      }
+    }, { name: 'notify-finished' });
+  }
   return final;
 }
 

@@ -1,6 +1,12 @@
 import { orphanSweep } from '../../src/core/runs/orphan-sweep.js';
 import { createProject, startTestServer, type TestServer } from '../support/server.js';
 
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 15_000) {
+  for (const until = Date.now() + timeoutMs; !(await check()); await new Promise((r) => setTimeout(r, 50))) {
+    if (Date.now() > until) throw new Error('timed out');
+  }
+}
+
 let server: TestServer;
 beforeAll(async () => {
   server = await startTestServer();
@@ -8,19 +14,26 @@ beforeAll(async () => {
 });
 afterAll(async () => { await server?.stop(); });
 
-test('a run recorded but never handed to the engine is failed by the sweep; a started one is left alone', async () => {
+test('a run committed but never handed to the engine is handed over by the sweep; a young one is left to its launcher', async () => {
   const s = server.services;
   const orphan = await s.runs.prepare({ payload: { id: 'waiter' }, repositoryIdentifier: 'acme/app', triggeredBy: 'x' });
   orphan.createdAt = new Date(Date.now() - 5 * 60_000);
   await s.store.insert(orphan);
   const young = await s.runs.prepare({ payload: { id: 'waiter' }, repositoryIdentifier: 'acme/app', triggeredBy: 'x' });
   await s.store.insert(young);
-  const started = await s.runs.start({ payload: { id: 'waiter' }, repositoryIdentifier: 'acme/app', triggeredBy: 'x' }, { name: 'x', door: 'rest' });
+  expect(await s.engine.knows(orphan.engineRunId)).toBe(false);
 
-  await orphanSweep(s.orm, s.store, s.engine).run();
-  expect((await s.store.findById(orphan.id))!.status).toBe('failed');
-  expect((await s.store.findById(orphan.id))!.error).toMatch(/never started/);
+  await orphanSweep(s.orm, s.launcher, s.engine).run();
+  // The orphan now runs: the waiter flow parks at its event.
+  await waitFor(async () => (await s.store.findById(orphan.id))!.status === 'waiting');
+  expect(await s.engine.knows(orphan.engineRunId)).toBe(true);
+  expect(await s.engine.knows(young.engineRunId)).toBe(false);
   expect((await s.store.findById(young.id))!.status).toBe('queued');
-  expect((await s.store.findById(started.id))!.status).not.toBe('failed');
-  await s.runs.cancel((await s.store.findById(started.id))!, { name: 'x', door: 'rest' });
+
+  // A second sweep (or another replica's) does not start it twice.
+  await orphanSweep(s.orm, s.launcher, s.engine).run();
+  await new Promise((r) => setTimeout(r, 300));
+  const started = (await s.logs.list(orphan.id)).filter((l) => l.message.startsWith('Step wait (wait_for_event) started'));
+  expect(started).toHaveLength(1);
+  await s.runs.cancel((await s.store.findById(orphan.id))!, { name: 'x', door: 'rest' });
 });

@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AuditEvent } from '../../db/entities/audit-event.js';
 import { newId } from '../ids.js';
 
@@ -14,8 +14,8 @@ export const SYSTEM: Actor = { name: 'system', door: 'engine' };
 export class AuditLog {
   constructor(private readonly orm: MikroORM) {}
 
-  async record(actor: Actor, action: string, targetType: string, targetId: string, details?: Record<string, unknown>): Promise<void> {
-    const em = this.orm.em.fork();
+  /** With `em`, the record is written in that entity manager's transaction. */
+  async record(actor: Actor, action: string, targetType: string, targetId: string, details?: Record<string, unknown>, em: EntityManager = this.orm.em.fork()): Promise<void> {
     const event = Object.assign(new AuditEvent(), {
       id: newId(), at: new Date(), actor: actor.name, door: actor.door, action, targetType, targetId, details: details ?? null,
     });

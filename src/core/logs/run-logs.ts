@@ -11,22 +11,31 @@ export interface NewLogLine {
 const MAX_MESSAGE = 16_000;
 
 /**
- * Appends lines inside the caller's transaction. The counter row is locked until commit, so
+ * Appends lines (inside the caller's transaction, if it has one). The counter row is locked until commit, so
  * lines commit in sequence order and a reader that has seen seq N never later finds a line
  * below N appear. Writing a run's last line in the transaction that ends the run means a
  * reader that sees the run ended has every line it will have.
  */
-export async function appendLines(tx: EntityManager, runId: string, lines: NewLogLine[]): Promise<void> {
+export async function appendLines(em: EntityManager, runId: string, lines: NewLogLine[]): Promise<void> {
   if (!lines.length) return;
-  const rows = await tx.getConnection().execute<{ log_seq: number }[]>(
-    'update runs set log_seq = log_seq + ? where id = ? returning log_seq', [lines.length, runId], 'all', tx.getTransactionContext(),
+  // One statement: the counter bump and the inserts commit together even outside a transaction,
+  // and a hot path (every step start and end) pays one round trip instead of four.
+  await em.getConnection().execute(
+    `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq) ${INSERT_COUNTED_LINES}`,
+    [lines.length, runId, ...countedLinesParams(lines)], 'run', em.getTransactionContext(),
   );
-  if (!rows.length) return;
-  const first = rows[0].log_seq - lines.length + 1;
-  const now = new Date();
-  await tx.insertMany(LogLine, lines.map((l, i) => Object.assign(new LogLine(), {
-    runId, seq: first + i, at: now, level: l.level, source: l.source, group: l.group, message: l.message.slice(0, MAX_MESSAGE),
-  })));
+}
+
+/**
+ * Inserts lines after a `counter` CTE (columns `id`, `log_seq`) that has bumped a run's
+ * `log_seq` by their number; its parameters are `countedLinesParams(lines)`.
+ */
+export const INSERT_COUNTED_LINES = `insert into log_lines (run_id, seq, at, level, source, log_group, message)
+  select counter.id, counter.log_seq - ? + l.i, now(), l.level, l.source, l."group", l.message
+  from counter, jsonb_to_recordset(?::jsonb) as l(i int, level text, source text, "group" text, message text)`;
+
+export function countedLinesParams(lines: NewLogLine[]): [number, string] {
+  return [lines.length, JSON.stringify(lines.map((l, i) => ({ i: i + 1, level: l.level, source: l.source, group: l.group, message: l.message.slice(0, MAX_MESSAGE) })))];
 }
 
 /** A run's ordered log. Sequence numbers are dense per run so readers can follow by offset. */
@@ -35,7 +44,7 @@ export class RunLogs {
 
   async append(runId: string, lines: NewLogLine[]): Promise<void> {
     if (!lines.length) return;
-    await this.orm.em.fork().transactional((tx) => appendLines(tx, runId, lines));
+    await appendLines(this.orm.em.fork(), runId, lines);
   }
 
   /** Lines after `afterSeq` (0 = from the start), oldest first. */

@@ -7,6 +7,8 @@ export interface EnginePort {
   /** Delivers a message to a step that waits for it. */
   send(stepWorkflowId: string, topic: string, message: unknown, idempotencyKey?: string): Promise<void>;
   isReady(): Promise<boolean>;
+  /** Whether this process's engine is running (cheap: no database call). */
+  isRunning(): boolean;
   /** Whether the engine knows the run's workflow at all. */
   knows(engineRunId: string): Promise<boolean>;
 }

@@ -1,16 +1,17 @@
 import { Run, type Callback, type WorkItemRef } from '../../db/entities/run.js';
-import { AppError, badRequest, notFound } from '../../errors.js';
+import { AppError, badRequest, engineUnavailable, notFound } from '../../errors.js';
 import type { ApprovalService } from '../approvals/approval-service.js';
 import type { CicdService } from '../cicd/cicd-service.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { Principal } from '../identity/principal.js';
 import { requireProjectAccess } from '../identity/principal.js';
-import type { RunLogs } from '../logs/run-logs.js';
+import type { NewLogLine } from '../logs/run-logs.js';
 import type { ProjectService } from '../projects/projects.js';
 import type { FlowRegistry } from '../registry/registry.js';
 import { isTerminalRun } from '../status.js';
 import type { EnginePort } from './engine-port.js';
+import type { RunLauncher } from './run-launcher.js';
 import type { RunStore } from './run-store.js';
 
 export interface StartRunInput {
@@ -38,7 +39,7 @@ export class RunService {
     private readonly registry: FlowRegistry,
     private readonly projects: ProjectService,
     private readonly engine: EnginePort,
-    private readonly logs: RunLogs,
+    private readonly launcher: RunLauncher,
     private readonly audit: AuditLog,
     private readonly approvals: ApprovalService,
     private readonly metrics: RunMetrics,
@@ -100,26 +101,35 @@ export class RunService {
     } satisfies Partial<Run>);
   }
 
+  /**
+   * Records a run and answers: the run row, its first log line and the audit record commit
+   * together, and the launcher hands the run to the engine right after (a cicd run is dispatched
+   * before answering, so a dispatch that cannot be made is the caller's error).
+   */
   async start(input: StartRunInput, actor: Actor): Promise<Run> {
     const run = await this.prepare(input, { dispatchCicd: true });
+    // A process whose engine is stopped (shutting down) refuses rather than queue work it cannot start.
+    if (!this.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
+    // Written with the run: a fast run must not end before its first line.
+    const opening: NewLogLine = { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` };
     try {
-      await this.store.insert(run);
+      await this.store.insert(run, opening, (tx) => this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType }, tx));
     } catch (err) {
       // A preset id seen before: a replayed door delivery gets the run it already started.
       if (!input.id || (err as { code?: string }).code !== '23505') throw err;
       const existing = (await this.store.findById(input.id))!;
-      if (existing.executionMode === 'flow' && existing.engine === 'flowgate') await this.engine.startRun(existing);
+      if (existing.executionMode === 'flow' && existing.engine === 'flowgate' && existing.status === 'queued') this.launcher.submit(existing);
       return existing;
     }
-    // Written before the engine can start it: a fast run must not end before its first line.
-    await this.logs.append(run.id, [{ level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` }]);
-    // Recorded before the engine takes the run: once it has, nothing may fail the request.
-    await this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType });
-    try {
-      await (run.executionMode === 'cicd' ? this.cicd.start(run) : this.engine.startRun(run));
-    } catch (err) {
-      await this.store.finish(run.id, 'failed', undefined, 'Flow engine unavailable: the run could not be started');
-      throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
+    if (run.executionMode === 'cicd') {
+      try {
+        await this.cicd.start(run);
+      } catch (err) {
+        await this.store.finish(run.id, 'failed', undefined, 'Flow engine unavailable: the run could not be started');
+        throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
+      }
+    } else {
+      this.launcher.submit(run);
     }
     this.metrics.runStarted(run.taskType);
     return run;

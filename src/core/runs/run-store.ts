@@ -1,13 +1,15 @@
-import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { Run } from '../../db/entities/run.js';
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
+import { LogLine } from '../../db/entities/log-line.js';
+import { Run, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
 import { isUuid, newId } from '../ids.js';
 import { deepMerge } from './deep-merge.js';
-import { appendLines, type NewLogLine } from '../logs/run-logs.js';
+import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
 const notTerminalRun = { $nin: [...TERMINAL_RUN_STATUSES] };
 const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
+const TERMINAL_SQL = TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(',');
 const OUTPUT_LIMIT = 64 * 1024;
 
 /** Caps what is stored of a step's output: a huge HTTP body must not bloat every later read. */
@@ -18,6 +20,12 @@ export function capOutput(output: unknown): unknown {
   return { truncated: true, size: text.length, preview: text.slice(0, 4096) };
 }
 
+/** What a run's workflow carries, read when the engine takes the run. */
+export type ClaimedRun = Pick<Run, 'id' | 'engineRunId' | 'taskType' | 'repositoryIdentifier' | 'triggeredBy' | 'payload' | 'definition'> & {
+  parentRunId: string | null;
+  callback: Callback | null;
+};
+
 /** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
@@ -26,8 +34,20 @@ export class RunStore {
     return this.orm.em.fork();
   }
 
-  async insert(run: Run): Promise<void> {
-    await this.em().insert(Run, run);
+  /**
+   * Records a new run; with `opening`, also its first log line and whatever `alongside` writes
+   * (an audit record), in one transaction.
+   */
+  async insert(run: Run, opening?: NewLogLine, alongside?: (tx: EntityManager) => Promise<void>): Promise<void> {
+    if (!opening) {
+      await this.em().insert(Run, run);
+      return;
+    }
+    await this.em().transactional(async (tx) => {
+      await tx.insert(Run, { ...run, logSeq: 1 });
+      await tx.insert(LogLine, { runId: run.id, seq: 1, at: new Date(), level: opening.level, source: opening.source, group: opening.group, message: opening.message });
+      await alongside?.(tx);
+    });
   }
 
   findById(id: string, withDefinition = false): Promise<Run | null> {
@@ -78,24 +98,34 @@ export class RunStore {
     return n > 0;
   }
 
-  /** Marks a run started (first time only sets startedAt). Returns false when the run is already terminal. */
-  async markStarted(runId: string): Promise<boolean> {
-    const rows = await this.em().getConnection().execute(
-      `update runs set status = case when status in ('queued') then 'running' else status end,
+  /**
+   * Marks a run started (the first time) and returns what its workflow carries, in one statement;
+   * null when the run is missing or already ended.
+   */
+  async claimForEngine(runId: string): Promise<ClaimedRun | null> {
+    const rows = await this.em().getConnection().execute<Record<string, any>[]>(
+      `update runs set status = case when status = 'queued' then 'running' else status end,
          started_at = coalesce(started_at, now()), updated_at = now()
-       where id = ? and status not in ('completed','partial','failed','cancelled','timed_out') returning id`, [runId]);
-    return rows.length > 0;
+       where id = ? and status not in (${TERMINAL_SQL})
+       returning id, engine_run_id, task_type, repository_identifier, triggered_by, parent_run_id, payload, callback, definition`, [runId]);
+    const r = rows[0];
+    if (!r) return null;
+    return {
+      id: r.id, engineRunId: r.engine_run_id, taskType: r.task_type, repositoryIdentifier: r.repository_identifier,
+      triggeredBy: r.triggered_by, parentRunId: r.parent_run_id ?? null, payload: r.payload, callback: r.callback ?? null, definition: r.definition,
+    };
   }
 
-  /** Ends a run (if it has not ended) and writes its closing log lines in the same transaction. */
+  /** Ends a run (if it has not ended) and writes its closing log lines in the same statement. */
   async finish(runId: string, status: RunStatus, result: Record<string, unknown> | undefined, error: string | null, lines: NewLogLine[] = []): Promise<boolean> {
-    const patch: Partial<Run> = { status, finishedAt: new Date(), error };
-    if (result !== undefined) patch.result = capOutput(result) as Record<string, unknown>;
-    return this.em().transactional(async (tx) => {
-      if (!(await tx.nativeUpdate(Run, { id: runId, status: notTerminalRun }, patch))) return false;
-      await appendLines(tx, runId, lines);
-      return true;
-    });
+    const [n, linesJson] = countedLinesParams(lines);
+    const rows = await this.em().getConnection().execute<{ n: number }[]>(
+      `with counter as (update runs set status = ?, finished_at = now(), updated_at = now(), error = ?, result = coalesce(?::jsonb, result), log_seq = log_seq + ?
+         where id = ? and status not in (${TERMINAL_SQL}) returning id, log_seq),
+       logged as (${INSERT_COUNTED_LINES})
+       select count(*)::int as n from counter`,
+      [status, error, result === undefined ? null : JSON.stringify(capOutput(result)), n, runId, n, linesJson]);
+    return rows[0].n > 0;
   }
 
   /** Cancels runs and their unfinished steps; returns the ids that were actually cancelled. */

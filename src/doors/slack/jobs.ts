@@ -1,5 +1,5 @@
-import { AsyncResource } from 'node:async_hooks';
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import { coreStep } from '../../engine/outside-workflow.js';
 import type { Services } from '../../container.js';
 import type { Person, Verdict } from '../../core/approvals/approval-rules.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
@@ -26,16 +26,6 @@ const DOOR = 'slack';
 /** A checkpointed step: after a crash its recorded result is returned, not run again. */
 const step = <T>(name: string, fn: () => Promise<T>) => DBOS.runStep(fn, { name });
 
-// Created as this module loads, outside any workflow: its async scope carries no engine context.
-const outside = new AsyncResource('flowgate.slack.outside-workflow');
-/**
- * A checkpointed step that calls the core as a REST request would. Starting, cancelling and
- * deciding start workflows of their own (the run, the approval message's update) with
- * deterministic ids; DBOS refuses that inside a step, and in the delivery workflow's body they
- * would run again on recovery. Outside the workflow's context what they start is top-level, and
- * the step records the outcome.
- */
-const coreStep = <T>(name: string, fn: () => Promise<T>) => DBOS.runStep(() => outside.runInAsyncScope(fn), { name });
 
 /**
  * Processes Slack deliveries after Slack has its answer, inside the inbound workflow: every

@@ -39,18 +39,25 @@ export const approvalStep: StepKind = async (x) => {
   await stepLog(x, 'info', `Approval ${opened.id} requested from ${Array.isArray(input.approvers) && input.approvers.length ? input.approvers.join(', ') : 'the project owners'} (quorum ${input.quorum}, expires ${opened.expiresAt})`, 'requested');
   await announce(x, opened.id, 'approval.requested');
 
-  let state = opened;
+  if (opened.status === 'pending') x.deps.runParked(x.run.id);
+
+  // Once decided (or expired), the step resumes the run and logs the outcome in the same durable
+  // step that read the decision: one checkpoint between the wake-up and the step's end.
+  const settled = async (a: Snapshot): Promise<Snapshot> => {
+    if (a.status === 'pending') return a;
+    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
+    await x.deps.store.setStatus(x.run.id, 'running', ['suspended']);
+    const verdict = a.status === 'approved' || a.status === 'rejected' ? ` by ${a.resolvedBy ?? 'nobody'}` : '';
+    await x.deps.logs.append(x.run.id, [{ level: a.status === 'approved' ? 'info' : 'warn', source: `step:${x.step.ref}`, group: x.step.type, message: `Approval ${a.status}${verdict}${a.reason ? `: ${a.reason}` : ''}` }]);
+    return a;
+  };
+  let state = opened.status === 'pending' ? opened : await durableStep(() => settled(opened), { name: `${x.step.ref}.resume#${x.attempt}` });
   while (state.status === 'pending') {
     const left = (Date.parse(state.expiresAt) - (await DBOS.now())) / 1000;
     const woke = left > 0 ? await DBOS.recv<{ approvalId: string }>(APPROVAL_TOPIC, { timeoutSeconds: left }) : null;
-    state = await durableStep(async () => snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id)), { name: `${x.step.ref}.check#${x.attempt}` });
+    state = await durableStep(async () => settled(snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id))), { name: `${x.step.ref}.check#${x.attempt}` });
   }
-  await durableStep(async () => {
-    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
-    await x.deps.store.setStatus(x.run.id, 'running', ['suspended']);
-  }, { name: `${x.step.ref}.resume#${x.attempt}` });
   const who = state.resolvedBy ?? 'nobody';
-  await stepLog(x, state.status === 'approved' ? 'info' : 'warn', `Approval ${state.status}${state.status === 'approved' || state.status === 'rejected' ? ` by ${who}` : ''}${state.reason ? `: ${state.reason}` : ''}`, 'decided');
   if (state.status === 'approved') {
     return { approvalId: state.id, status: 'approved', approvedBy: state.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email), decisions: state.decisions };
   }

@@ -19,6 +19,7 @@ export const waitForEventStep: StepKind = async (x) => {
     await x.deps.store.stepWaiting(x.run.id, x.step.ref, topic);
     await x.deps.store.setStatus(x.run.id, 'waiting', ['running', 'queued']);
   }, { name: `${x.step.ref}.park#${x.attempt}` });
+  x.deps.runParked(x.run.id);
   await stepLog(x, 'info', `Waiting for event "${input.event}"`, 'wait');
   const message = await DBOS.recv<{ payload: unknown; sentBy: string }>(topic, { timeoutSeconds });
   await durableStep(async () => {
