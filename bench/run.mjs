@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,10 +8,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../dist/db/embedded-postgres.js';
+import { githubIntake, registerDoorProjects, slackApprovals, startDoorFakes } from './doors.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 const ONLY_LISTING = process.argv.includes('--listing');
+const ONLY_DOORS = process.argv.includes('--doors');
 const INTAKE_SECONDS = QUICK ? 5 : 20;
 const CONCURRENCY = 32;
 const SEED_ROWS = QUICK ? 100_000 : 1_000_000;
@@ -28,6 +30,9 @@ async function freePort() {
   return new Promise((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); }); });
 }
 
+// Servers still running: stopped when the benchmark ends, however it ends.
+const live = new Set();
+
 async function startServer(dataDir, pgPort, extraEnv = {}) {
   const port = await freePort();
   const t0 = Date.now();
@@ -35,6 +40,8 @@ async function startServer(dataDir, pgPort, extraEnv = {}) {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', ...extraEnv },
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   const url = `http://127.0.0.1:${port}`;
   for (;;) {
     try { if ((await fetch(`${url}/readyz`)).ok) break; } catch { /* not yet */ }
@@ -43,7 +50,15 @@ async function startServer(dataDir, pgPort, extraEnv = {}) {
   }
   return { child, url, readyMs: Date.now() - t0 };
 }
-const stopServer = async (s) => { s.child.kill('SIGTERM'); await new Promise((r) => s.child.once('exit', r)); };
+async function stopChild(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  await exited;
+  clearTimeout(timer);
+}
+const stopServer = (s) => stopChild(s.child);
 const rssMb = (pid) => { const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
 const call = (url, method, p, body, headers = H) => fetch(url + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 
@@ -170,11 +185,64 @@ async function listing(server) {
   return { out, plan, seqScan: /Seq Scan on runs/.test(plan) };
 }
 
+/** Both doors on, against the fakes: a server of its own, started with their settings. */
+async function doors(dataDir, pgPort) {
+  const fakes = await startDoorFakes();
+  try {
+    const server = await startServer(dataDir, pgPort, fakes.env);
+    try {
+      server.dbUrl = await new EmbeddedPostgres(dataDir, pgPort).start();
+      await registerDoorProjects(server.url, H);
+      // In this order: the approvals are timed on a server not yet busy with the intake's runs.
+      return {
+        slackApprovals: await slackApprovals(server, fakes, { runs: APPROVALS, concurrency: 20 }),
+        githubIntake: await githubIntake(server, fakes, { seconds: INTAKE_SECONDS, clients: CONCURRENCY }),
+      };
+    } finally {
+      await stopServer(server);
+    }
+  } finally {
+    await fakes.stop();
+  }
+}
+
+function doorRows({ slackApprovals: s, githubIntake: g }) {
+  const spread = (x) => `p50 ${round(x.p50)} · p95 ${round(x.p95)} · p99 ${round(x.p99)} ms`;
+  return [
+    ['Slack Approve click → HTTP ack (20 at a time)', spread(s.ack), '', '', ''],
+    ['Slack Approve click → approval decided', spread(s.decided), '', '', ''],
+    ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
+    ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],
+    ['GitHub comment intake (32 clients)', `${round(g.perS)} deliveries/s acknowledged${g.errors ? ` (${g.errors} refused)` : ''}`, '', '', ''],
+    ['GitHub delivery ack latency', `p50 ${round(g.p50)} ms · p99 ${round(g.p99)} ms`, '', '', ''],
+    ['GitHub deliveries without exactly one run', `${g.mismatches} of ${g.acked} (${g.missing} missing, ${g.extra} extra; all recorded ${round(g.recordedS)} s after the intake)`, '', '', '0'],
+    ['GitHub runs completed', `${g.completed} of ${g.acked}, ${round(g.doneS)} s after the intake${g.failedDeliveries ? ` (${g.failedDeliveries} deliveries failed)` : ''}`, '', '', ''],
+  ];
+}
+
+const HEADER = '| measure | Flowgate | raw PostgreSQL reference | ratio | target |\n| --- | --- | --- | --- | --- |';
+
 async function main() {
   execBuild();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-bench-'));
   fs.chmodSync(dataDir, 0o755);
   const pgPort = await freePort();
+  try {
+    await measure(dataDir, pgPort);
+  } finally {
+    await Promise.all([...live].map(stopChild));
+    await new EmbeddedPostgres(dataDir, pgPort).stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function measure(dataDir, pgPort) {
+  if (ONLY_DOORS) {
+    const door = await doors(dataDir, pgPort);
+    console.log(HEADER);
+    for (const r of doorRows(door)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   let server = await startServer(dataDir, pgPort);
   const coldStartMs = server.readyMs;
   server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
@@ -186,8 +254,6 @@ async function main() {
     for (const l of list.out) console.log(`| List runs: ${l.name} | p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms |`);
     console.log(list.plan);
     await stopServer(server);
-    await new EmbeddedPostgres(dataDir, pgPort).stop();
-    fs.rmSync(dataDir, { recursive: true, force: true });
     return;
   }
   const reference = await insertReference(server.dbUrl);
@@ -198,10 +264,9 @@ async function main() {
   server = await startServer(dataDir, pgPort);
   const warmStartMs = server.readyMs;
   await stopServer(server);
-  await new EmbeddedPostgres(dataDir, pgPort).stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  const door = await doors(dataDir, pgPort);
 
-  const results = { machine: { cpus: os.cpus().length, node: process.version }, quick: QUICK, reference, load, appr, list, idleRss, coldStartMs, warmStartMs };
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, quick: QUICK, reference, load, appr, list, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ['Run intake (32 clients)', `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
@@ -209,12 +274,13 @@ async function main() {
     ['Runs completed', `${round(load.completedPerS)} runs/s`, '', '', ''],
     ['Approve → HTTP answer (20 at a time)', `p50 ${round(appr.ackP50)} ms · p99 ${round(appr.ackP99)} ms`, '', '', ''],
     ['Approve → run finished', `p50 ${round(appr.doneP50)} · p95 ${round(appr.doneP95)} · p99 ${round(appr.doneP99)} ms`, '', '', 'p99 ≤ 100 ms'],
+    ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
     ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],
     ['Memory idle / peak under intake', `${round(idleRss)} MB / ${round(load.peakRss)} MB`, '', '', '≤ 300 MB'],
     ['Start to ready: empty / existing data dir', `${coldStartMs} ms / ${warmStartMs} ms`, '', '', ''],
   ];
-  console.log('| measure | Flowgate | raw PostgreSQL reference | ratio | target |\n| --- | --- | --- | --- | --- |');
+  console.log(HEADER);
   for (const r of rows) console.log(`| ${r.join(' | ')} |`);
   console.log(`\nListing plan (repository + taskType):\n\n\`\`\`\n${list.plan}\n\`\`\``);
 }

@@ -7,6 +7,7 @@ import { Migration20261122020000 } from './migrations/Migration20261122020000.js
 import { Migration20261122030000 } from './migrations/Migration20261122030000.js';
 import { Migration20261122040000 } from './migrations/Migration20261122040000.js';
 import { Migration20261122050000 } from './migrations/Migration20261122050000.js';
+import { Migration20261122060000 } from './migrations/Migration20261122060000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -16,6 +17,7 @@ const migrationsList = [
   { name: 'Migration20261122030000', class: Migration20261122030000 },
   { name: 'Migration20261122040000', class: Migration20261122040000 },
   { name: 'Migration20261122050000', class: Migration20261122050000 },
+  { name: 'Migration20261122060000', class: Migration20261122060000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

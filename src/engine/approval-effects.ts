@@ -4,7 +4,7 @@ import { stepWorkflowId, type EnginePort } from '../core/runs/engine-port.js';
 import type { RunStore } from '../core/runs/run-store.js';
 import { deliverApproval } from './approval-delivery.js';
 import { approvalUpdate, sendApprovalUpdate } from './approval-update.js';
-import { APPROVAL_TOPIC } from './steps/approval.js';
+import { approvalTopic } from './steps/approval.js';
 
 /**
  * After a decision: wake the waiting approval step (one message per approval, deduplicated by
@@ -16,7 +16,9 @@ export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEf
     async decided(a) {
       if (a.runId && a.stepRef) {
         const run = await store.findById(a.runId);
-        if (run) await engine.send(stepWorkflowId(run.engineRunId, a.stepRef), APPROVAL_TOPIC, { approvalId: a.id }, `approval-decided:${a.id}`);
+        if (!run) return;
+        const mailbox = (await store.stepWorkflow(a.runId, a.stepRef)) ?? stepWorkflowId(run.engineRunId, a.stepRef);
+        await engine.send(mailbox, approvalTopic(a.stepRef), { approvalId: a.id }, `approval-decided:${a.id}`);
         return;
       }
       if (a.callback?.type === 'webhook') await DBOS.startWorkflow(deliverApproval, { workflowID: `deliver-approval-${a.id}` })(a.id);

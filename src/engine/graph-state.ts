@@ -69,6 +69,11 @@ export function planNext(state: GraphState): Plan {
   return plan;
 }
 
+/** The plan starts one step and no other is running: it can run in the run's own workflow. */
+export function runsAlone(state: GraphState, plan: Plan): boolean {
+  return plan.start.length === 1 && Object.values(state.status).filter((v) => v === 'running').length === 1;
+}
+
 /** Applies one step's outcome; returns the refs of running steps to cancel (fail_workflow). */
 export function settle(state: GraphState, outcome: StepOutcome): string[] {
   if (state.status[outcome.ref] !== 'running') return [];

@@ -7,7 +7,7 @@ import { expressionContext } from './context.js';
 import type { EngineDeps } from './engine-deps.js';
 import type { EngineRun } from './engine-run.js';
 import { evaluateCondition } from './expressions.js';
-import { planNext, settle, summarize, type GraphState } from './graph-state.js';
+import { planNext, runsAlone, settle, summarize, type GraphState } from './graph-state.js';
 import type { RunOutcome, StepOutcome } from './run-outcome.js';
 import { isCancellation, messageOf, StepFailure } from './step-failure.js';
 import { approvalStep } from './steps/approval.js';
@@ -37,10 +37,11 @@ function services(): EngineDeps {
 }
 
 /**
- * One step of a run: evaluates its condition, runs its kind with retries and backoff, records
- * the StepRun, and reports to the run workflow. Any failure becomes a `failed` outcome.
+ * One step of a run: evaluates its condition, runs its kind with retries and backoff, and records
+ * the StepRun. Any failure becomes a `failed` outcome. Runs in whichever workflow hosts the step:
+ * its own child workflow, or the run's when the step runs alone.
  */
-async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
+async function executeStep(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
   const d = services();
   const step = run.definition.steps.find((s) => s.ref === ref)!;
   const line = (level: NewLogLine['level'], message: string): NewLogLine => ({ level, source: `step:${ref}`, group: step.type, message });
@@ -50,7 +51,6 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
       if (last) await d.logs.append(run.id, [last]);
       await d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired);
     }, { name: `${ref}.finish` });
-    await DBOS.send(run.engineRunId, o, STEP_DONE);
     return o;
   };
   try {
@@ -71,7 +71,7 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
     const kind = KINDS[step.type];
     for (let attempt = 1; ; attempt++) {
       await durableStep(async () => {
-        await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired);
+        await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired, DBOS.workflowID!);
         await d.logs.append(run.id, [line('info', `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`)]);
       }, { name: `${ref}.start#${attempt}` });
       try {
@@ -98,6 +98,13 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
   }
 }
 
+/** A step beside others: its own workflow, reporting its outcome to the run's. */
+async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
+  const outcome = await executeStep(run, ref, depsRequired);
+  await DBOS.send(run.engineRunId, outcome, STEP_DONE);
+  return outcome;
+}
+
 /**
  * A run: interprets the flow's step graph. Runnable steps start as child workflows (so they run
  * in parallel and recover independently); their completions arrive as messages, whose order is
@@ -117,11 +124,18 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     for (const blocked of plan.block) {
       await durableStep(() => d.store.stepFinished(run.id, blocked.ref, blocked.kind, blocked.status, null, blocked.reason, blocked.depsRequired), { name: `${blocked.ref}.blocked` });
     }
-    for (const s of plan.start) {
-      await DBOS.startWorkflow(stepWorkflow, { workflowID: stepWorkflowId(run.engineRunId, s.ref) })(run, s.ref, s.dependsOn.length);
+    let outcome: StepOutcome | null;
+    if (runsAlone(state, plan)) {
+      // Nothing else can run meanwhile: no child workflow, no messages, no wake-up hop.
+      const s = plan.start[0];
+      outcome = await executeStep(run, s.ref, s.dependsOn.length);
+    } else {
+      for (const s of plan.start) {
+        await DBOS.startWorkflow(stepWorkflow, { workflowID: stepWorkflowId(run.engineRunId, s.ref) })(run, s.ref, s.dependsOn.length);
+      }
+      if (plan.finished) break;
+      outcome = await DBOS.recv<StepOutcome>(STEP_DONE, { timeoutSeconds: RECV_SECONDS });
     }
-    if (plan.finished) break;
-    const outcome = await DBOS.recv<StepOutcome>(STEP_DONE, { timeoutSeconds: RECV_SECONDS });
     if (!outcome) continue;
     const toCancel = settle(state, outcome);
     if (toCancel.length) {

@@ -1,5 +1,5 @@
 import { Recorder } from '../support/recorder.js';
-import { createProject, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 let server: TestServer;
 const target = new Recorder();
@@ -92,6 +92,23 @@ test('wait_for_event parks the step until the event is delivered through the API
   const run = await waitForRun(server, id);
   expect(run.status).toBe('Completed');
   expect(step(run, 'done').output.message).toBe('got green');
+});
+
+test('a step alone runs in the run workflow, steps side by side in their own; decisions and events find either', async () => {
+  const id = await start('gate-and-wait', { approvers: ['owner@acme.io'] });
+  const engineRunId = (await server.services.store.findById(id))!.engineRunId;
+  const approval = await eventually(async () => (await server.services.orm.em.fork().getConnection()
+    .execute<{ id: string }[]>(`select id from approvals where run_id = ? and status = 'pending'`, [id]))[0]?.id);
+  await eventually(async () => (await server.services.store.findWaitingStep(id, 'event:go')) ?? undefined);
+  const ownerToken = await createToken(server, { name: 'owner', role: 'owner', email: 'owner@acme.io' });
+  const decided = await server.call('POST', `/sfp/api/flows/approvals/${approval}/approve`, { approver: 'owner', approverEmail: 'owner@acme.io' }, ownerToken);
+  expect(decided.status).toBe(200);
+  expect((await server.call('POST', `/api/v1/runs/${id}/events`, { event: 'go', payload: { value: 'blue' } })).status).toBe(202);
+  const run = await waitForRun(server, id);
+  expect(run.status).toBe('Completed');
+  expect(step(run, 'join').output.message).toBe('approved and got blue');
+  const hosts = Object.fromEntries((await server.services.store.steps(id)).map((x) => [x.stepRef, x.workflowId]));
+  expect(hosts).toEqual({ approve: `${engineRunId}::approve`, wait: `${engineRunId}::wait`, join: engineRunId });
 });
 
 test('wait_for_event fails the step when the event does not come in time', async () => {

@@ -1,5 +1,5 @@
 import { stepSchema, type StepDefinition } from '../../src/core/registry/manifest-schema.js';
-import { planNext, settle, summarize, type GraphState } from '../../src/engine/graph-state.js';
+import { planNext, runsAlone, settle, summarize, type GraphState } from '../../src/engine/graph-state.js';
 import type { StepOutcome } from '../../src/engine/run-outcome.js';
 
 type OnFailure = StepDefinition['onFailure'];
@@ -240,5 +240,29 @@ describe('settle', () => {
       return JSON.stringify(log);
     };
     expect(runOnce()).toBe(runOnce());
+  });
+});
+
+describe('runsAlone', () => {
+  test('a chain runs each step alone; parallel branches do not, nor a step starting while another runs', () => {
+    const chain = state(step('a'), step('b', ['a']));
+    expect(runsAlone(chain, planNext(chain))).toBe(true);
+    settle(chain, done('a'));
+    expect(runsAlone(chain, planNext(chain))).toBe(true);
+
+    const fan = state(step('a'), step('b'), step('c', ['a']));
+    expect(runsAlone(fan, planNext(fan))).toBe(false);
+    settle(fan, done('a'));
+    // c may start, but b still runs beside it.
+    const plan = planNext(fan);
+    expect(refs(plan.start)).toEqual(['c']);
+    expect(runsAlone(fan, plan)).toBe(false);
+  });
+
+  test('a finished plan has nothing to run alone', () => {
+    const s = state(step('a'));
+    planNext(s);
+    settle(s, done('a'));
+    expect(runsAlone(s, planNext(s))).toBe(false);
   });
 });

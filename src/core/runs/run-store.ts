@@ -146,14 +146,20 @@ export class RunStore {
     });
   }
 
-  async stepStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number): Promise<void> {
+  async stepStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number, workflowId: string): Promise<void> {
     await this.em().getConnection().execute(
-      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, started_at)
-       values (?, ?, ?, ?, 'running', ?, ?, ?, now())
+      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, started_at, workflow_id)
+       values (?, ?, ?, ?, 'running', ?, ?, ?, now(), ?)
        on conflict (run_id, step_ref) do update set status = 'running', attempt = excluded.attempt, error = null,
-         started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = null
+         started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = null, workflow_id = excluded.workflow_id
        where step_runs.status not in ('completed','failed','skipped','cancelled')`,
-      [newId(), runId, ref, kind, attempt, depsRequired, depsRequired]);
+      [newId(), runId, ref, kind, attempt, depsRequired, depsRequired, workflowId]);
+  }
+
+  /** The workflow a started step runs in, where messages for it go. */
+  async stepWorkflow(runId: string, ref: string): Promise<string | null> {
+    const step = await this.em().findOne(StepRun, { runId, stepRef: ref }, { fields: ['workflowId'] });
+    return step?.workflowId ?? null;
   }
 
   async stepWaiting(runId: string, ref: string, waitingFor: string | null): Promise<void> {

@@ -14,6 +14,8 @@ export class StepRun {
   error?: string | null;
   /** What a waiting step waits for, e.g. `event:deploy-finished`. */
   waitingFor?: string | null;
+  /** The workflow the step runs in (its own, or its run's when it runs alone): where its messages go. */
+  workflowId?: string | null;
   startedAt?: Date | null;
   finishedAt?: Date | null;
 }
@@ -34,6 +36,7 @@ export const StepRunSchema = new EntitySchema<StepRun>({
     output: { type: 'json', nullable: true },
     error: { type: 'text', nullable: true },
     waitingFor: { type: 'text', nullable: true },
+    workflowId: { type: 'text', nullable: true },
     startedAt: { type: 'datetime', nullable: true },
     finishedAt: { type: 'datetime', nullable: true },
   },

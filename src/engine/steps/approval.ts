@@ -7,8 +7,8 @@ import { StepFailure } from '../step-failure.js';
 import type { StepKind } from './step-kind.js';
 import { resolveInput, stepLog } from './step-kind.js';
 
-/** Topic on which a decision wakes the approval step. */
-export const APPROVAL_TOPIC = 'flowgate.approval';
+/** Topic on which a decision wakes an approval step (per step: a run's workflow may host several in turn). */
+export const approvalTopic = (stepRef: string) => `flowgate.approval:${stepRef}`;
 export const approvalWaitKey = (approvalId: string) => `approval:${approvalId}`;
 
 type Snapshot = Pick<Approval, 'id' | 'status' | 'resolvedBy' | 'reason' | 'decisions'> & { expiresAt: string };
@@ -54,7 +54,7 @@ export const approvalStep: StepKind = async (x) => {
   let state = opened.status === 'pending' ? opened : await durableStep(() => settled(opened), { name: `${x.step.ref}.resume#${x.attempt}` });
   while (state.status === 'pending') {
     const left = (Date.parse(state.expiresAt) - (await DBOS.now())) / 1000;
-    const woke = left > 0 ? await DBOS.recv<{ approvalId: string }>(APPROVAL_TOPIC, { timeoutSeconds: left }) : null;
+    const woke = left > 0 ? await DBOS.recv<{ approvalId: string }>(approvalTopic(x.step.ref), { timeoutSeconds: left }) : null;
     state = await durableStep(async () => settled(snapshot(woke ? (await x.deps.approvals.get(opened.id))! : await x.deps.approvals.expire(opened.id))), { name: `${x.step.ref}.check#${x.attempt}` });
   }
   const who = state.resolvedBy ?? 'nobody';

@@ -26,7 +26,7 @@ export function eventRoutes(s: Services) {
         const step = await s.store.findWaitingStep(run.id, eventTopic(b.event));
         if (!step) throw conflict(`No step of run ${run.id} is waiting for event "${b.event}"`);
         const actor = actorOf(principal);
-        await s.engine.send(stepWorkflowId(run.engineRunId, step.stepRef), eventTopic(b.event), { payload: b.payload ?? null, sentBy: actor.name }, b.idempotencyKey);
+        await s.engine.send(step.workflowId ?? stepWorkflowId(run.engineRunId, step.stepRef), eventTopic(b.event), { payload: b.payload ?? null, sentBy: actor.name }, b.idempotencyKey);
         await s.audit.record(actor, 'run.event_delivered', 'run', run.id, { event: b.event, step: step.stepRef });
         return { status: 202, body: { runId: run.id, step: step.stepRef, event: b.event, delivered: true } };
       },
