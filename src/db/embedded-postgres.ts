@@ -53,6 +53,9 @@ export class EmbeddedPostgres {
       }
       // A killed postmaster can leave its lock file behind; nothing is running, so it is stale.
       await fs.rm(path.join(this.pgData, 'postmaster.pid'), { force: true });
+      // So can its socket lock, naming a pid that may be a zombie (which PostgreSQL takes as alive).
+      await fs.rm(path.join(this.pgData, `.s.PGSQL.${this.port}.lock`), { force: true });
+      await fs.rm(path.join(this.pgData, `.s.PGSQL.${this.port}`), { force: true });
       await this.pgCtl([
         'start', '-D', this.pgData, '-w', '-t', '60', '-l', path.join(this.pgData, 'server.log'),
         '-o', `-p ${this.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='${this.socketDir() ?? ''}' -c max_connections=200`,

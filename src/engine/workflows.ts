@@ -11,6 +11,7 @@ import { planNext, runsAlone, settle, summarize, type GraphState } from './graph
 import type { RunOutcome, StepOutcome } from './run-outcome.js';
 import { isCancellation, messageOf, StepFailure } from './step-failure.js';
 import { approvalStep } from './steps/approval.js';
+import { preResolve } from './steps/step-kind.js';
 import { flowStep } from './steps/flow.js';
 import { httpRequestStep } from './steps/http-request.js';
 import { logStep } from './steps/log.js';
@@ -45,10 +46,13 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
   const d = services();
   const step = run.definition.steps.find((s) => s.ref === ref)!;
   const line = (level: NewLogLine['level'], message: string): NewLogLine => ({ level, source: `step:${ref}`, group: step.type, message });
-  // The step's end and its last log line are one durable step: one checkpoint, two statements.
+  // Lines a kind noted during this attempt: written with the attempt's end, in its checkpoint.
+  let notes: NewLogLine[] = [];
+  // The step's end and its last log lines are one durable step: one checkpoint, two statements.
   const done = async (o: StepOutcome, last?: NewLogLine) => {
+    const lines = last ? [...notes, last] : notes;
     await durableStep(async () => {
-      if (last) await d.logs.append(run.id, [last]);
+      await d.logs.append(run.id, lines);
       await d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired);
     }, { name: `${ref}.finish` });
     return o;
@@ -70,12 +74,18 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
     const deadline = step.timeout ? (await DBOS.now()) + step.timeout * 1000 : undefined;
     const kind = KINDS[step.type];
     for (let attempt = 1; ; attempt++) {
-      await durableStep(async () => {
+      notes = [];
+      const x: StepExecution = {
+        deps: d, run, step, stepWorkflowId: DBOS.workflowID!, attempt, deadline,
+        note: (level, message) => { notes.push(line(level, message)); },
+      };
+      // The start also renders the step's input: one checkpoint instead of two.
+      x.resolved = await durableStep(async () => {
         await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired, DBOS.workflowID!);
         await d.logs.append(run.id, [line('info', `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`)]);
+        return preResolve(x);
       }, { name: `${ref}.start#${attempt}` });
       try {
-        const x: StepExecution = { deps: d, run, step, stepWorkflowId: DBOS.workflowID!, attempt, deadline };
         const output = await kind(x);
         return await done({ ref, status: 'completed', output: output ?? null, error: null }, line('info', `Step ${ref} completed`));
       } catch (err) {
@@ -88,7 +98,8 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
         const backoff = canRetry ? (step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1)) * 1000 : 0;
         const failed = line('error', `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`);
         if (!canRetry) return await done({ ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason }, failed);
-        await durableStep(() => d.logs.append(run.id, [failed]), { name: `${ref}.fail-log#${attempt}` });
+        const lines = [...notes, failed];
+        await durableStep(() => d.logs.append(run.id, lines), { name: `${ref}.fail-log#${attempt}` });
         await DBOS.sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - now!)) : backoff);
       }
     }

@@ -41,8 +41,10 @@ const gone = (pid: number) => {
 
 test('initialises once, adopts a server left running, survives a killed postmaster, stops cleanly', async () => {
   const first = await new EmbeddedPostgres(dir, port).start();
-  expect(first).toMatch(new RegExp(`^postgres://flowgate:[^@]+@127.0.0.1:${port}/flowgate$`));
+  // Local clients get the Unix socket in the data directory; TCP on 127.0.0.1 answers too.
+  expect(first).toMatch(new RegExp(`^postgres://flowgate:[^@]+@${encodeURIComponent(path.join(dir, 'pg'))}:${port}/flowgate$`));
   expect(await query(first)).toBe(1);
+  expect(await query(first.replace(/@[^@:]+:/, '@127.0.0.1:'))).toBe(1);
   const pid = postmasterPid();
   expect(fs.statSync(path.join(dir, 'pg-password')).mode & 0o777).toBe(0o600);
 
@@ -61,4 +63,18 @@ test('initialises once, adopts a server left running, survives a killed postmast
 
   await new EmbeddedPostgres(dir, port).stop();
   expect(fs.existsSync(pidFile())).toBe(false);
+}, TIMEOUT);
+
+test('a data directory whose socket path would be too long is reached over TCP', async () => {
+  const deep = path.join(dir, 'x'.repeat(90));
+  fs.mkdirSync(deep, { mode: 0o755 });
+  const deepPort = await freePort();
+  const pgServer = new EmbeddedPostgres(deep, deepPort);
+  try {
+    const url = await pgServer.start();
+    expect(url).toMatch(new RegExp(`@127.0.0.1:${deepPort}/flowgate$`));
+    expect(await query(url)).toBe(1);
+  } finally {
+    await pgServer.stop();
+  }
 }, TIMEOUT);

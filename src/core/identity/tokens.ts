@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApiToken, type Role } from '../../db/entities/api-token.js';
+import { sql } from '../../db/sql.js';
 import { notFound, unauthenticated } from '../../errors.js';
 import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
@@ -17,6 +18,12 @@ export interface NewToken {
 }
 
 /** API tokens: only a hash is stored; the secret is shown once, at creation. */
+interface TokenRow {
+  id: string; name: string; role: Role; email: string | null; projects: string[] | null;
+  // Timestamps arrive as text on the ORM's connections (the ORM parses its own dates).
+  run_id: string | null; expires_at: string | null; last_used_at: string | null;
+}
+
 export class TokenService {
   constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {}
 
@@ -48,15 +55,16 @@ export class TokenService {
 
   /** The caller behind a secret; unknown or revoked tokens give undefined, an expired one a 401 saying so. */
   async authenticate(secret: string): Promise<Principal | undefined> {
-    const em = this.orm.em.fork();
-    const token = await em.findOne(ApiToken, { tokenHash: hash(secret) });
+    // Every request passes here: plain SQL, not the ORM.
+    const [token] = await sql<TokenRow>(this.orm, 'select id, name, role, email, projects, run_id, expires_at, last_used_at from api_tokens where token_hash = ?', [hash(secret)]);
     if (!token) return undefined;
     const now = Date.now();
-    if (token.expiresAt && token.expiresAt.getTime() <= now) throw unauthenticated(`Token expired at ${token.expiresAt.toISOString()}`);
-    if (!token.lastUsedAt || now - token.lastUsedAt.getTime() > LAST_USED_GRANULARITY_MS) {
-      await em.nativeUpdate(ApiToken, { id: token.id }, { lastUsedAt: new Date(now) });
+    const expiresAt = token.expires_at ? new Date(token.expires_at) : null;
+    if (expiresAt && expiresAt.getTime() <= now) throw unauthenticated(`Token expired at ${expiresAt.toISOString()}`);
+    if (!token.last_used_at || now - new Date(token.last_used_at).getTime() > LAST_USED_GRANULARITY_MS) {
+      await sql(this.orm, 'update api_tokens set last_used_at = ? where id = ?', [new Date(now), token.id]);
     }
-    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null, runId: token.runId ?? null };
+    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null, runId: token.run_id ?? null };
   }
 
   /** Tokens people and applications hold; per-execution tokens (one per CI/CD run, short-lived) are not listed. */

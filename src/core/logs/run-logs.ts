@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { LogLine, type LogLevel } from '../../db/entities/log-line.js';
+import { sql } from '../../db/sql.js';
 
 export interface NewLogLine {
   level: LogLevel;
@@ -44,7 +45,8 @@ export class RunLogs {
 
   async append(runId: string, lines: NewLogLine[]): Promise<void> {
     if (!lines.length) return;
-    await appendLines(this.orm.em.fork(), runId, lines);
+    // Outside any transaction: plain SQL (every step start and end comes here).
+    await sql(this.orm, `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq) ${INSERT_COUNTED_LINES}`, [lines.length, runId, ...countedLinesParams(lines)]);
   }
 
   /** Lines after `afterSeq` (0 = from the start), oldest first. */

@@ -1,5 +1,6 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Project, type Provider, type WorkItemFlows } from '../../db/entities/project.js';
+import { sql } from '../../db/sql.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import type { FlowRegistry } from '../registry/registry.js';
@@ -17,12 +18,24 @@ export interface ProjectInput {
   labelFlows?: Record<string, string>;
 }
 
+interface ProjectRow {
+  repository_identifier: string; provider: Project['provider']; owners: string[]; members: string[];
+  slack_channel: string | null; settings: Project['settings']; created_at: string; updated_at: string;
+}
+
 /** Registered projects and their per-project flow settings (disabled types, overrides). */
 export class ProjectService {
   constructor(private readonly orm: MikroORM, private readonly registry: FlowRegistry, private readonly audit: AuditLog) {}
 
-  find(repositoryIdentifier: string): Promise<Project | null> {
-    return this.orm.em.fork().findOne(Project, { repositoryIdentifier });
+  /** Read on every start and decision: plain SQL, not the ORM. */
+  async find(repositoryIdentifier: string): Promise<Project | null> {
+    const [row] = await sql<ProjectRow>(this.orm,
+      'select repository_identifier, provider, owners, members, slack_channel, settings, created_at, updated_at from projects where repository_identifier = ?', [repositoryIdentifier]);
+    if (!row) return null;
+    return Object.assign(new Project(), {
+      repositoryIdentifier: row.repository_identifier, provider: row.provider, owners: row.owners, members: row.members,
+      slackChannel: row.slack_channel, settings: row.settings, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
+    });
   }
 
   async get(repositoryIdentifier: string): Promise<Project> {

@@ -113,7 +113,7 @@ export class RunService {
     // Written with the run: a fast run must not end before its first line.
     const opening: NewLogLine = { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` };
     try {
-      await this.store.insert(run, opening, (tx) => this.audit.record(actor, 'run.started', 'run', run.id, { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType }, tx));
+      await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } });
     } catch (err) {
       // A preset id seen before: a replayed door delivery gets the run it already started.
       if (!input.id || (err as { code?: string }).code !== '23505') throw err;

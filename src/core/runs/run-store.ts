@@ -1,7 +1,8 @@
-import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
-import { LogLine } from '../../db/entities/log-line.js';
+import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
+import { sql } from '../../db/sql.js';
 import { Run, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
+import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
 import { isUuid, newId } from '../ids.js';
 import { deepMerge } from './deep-merge.js';
 import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine } from '../logs/run-logs.js';
@@ -34,20 +35,32 @@ export class RunStore {
     return this.orm.em.fork();
   }
 
+  /** Records a new run (a child or a scheduled run: its workflow writes its first lines). */
+  async insert(run: Run): Promise<void> {
+    await this.em().insert(Run, run);
+  }
+
   /**
-   * Records a new run; with `opening`, also its first log line and whatever `alongside` writes
-   * (an audit record), in one transaction.
+   * Records a run started by a request, its first log line and its audit record in one statement:
+   * every start comes here, so it is one round trip and no ORM.
    */
-  async insert(run: Run, opening?: NewLogLine, alongside?: (tx: EntityManager) => Promise<void>): Promise<void> {
-    if (!opening) {
-      await this.em().insert(Run, run);
-      return;
-    }
-    await this.em().transactional(async (tx) => {
-      await tx.insert(Run, { ...run, logSeq: 1 });
-      await tx.insert(LogLine, { runId: run.id, seq: 1, at: new Date(), level: opening.level, source: opening.source, group: opening.group, message: opening.message });
-      await alongside?.(tx);
-    });
+  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry): Promise<void> {
+    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+    await sql(this.orm,
+      `with r as (
+         insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
+           payload, result, definition, triggered_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
+           engine, log_seq, created_at, updated_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?)
+         returning id),
+       opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r)
+       ${AUDIT_INSERT_SELECT} from r`,
+      [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
+        json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
+        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt,
+        opening.level, opening.source, opening.group, opening.message,
+        ...auditParams(audit, 'run')]);
+    run.logSeq = 1;
   }
 
   findById(id: string, withDefinition = false): Promise<Run | null> {
@@ -64,7 +77,7 @@ export class RunStore {
 
   /** The run and all its descendants (children, grandchildren, ...). */
   async subtreeIds(rootId: string): Promise<string[]> {
-    const rows = await this.em().getConnection().execute<{ id: string }[]>(
+    const rows = await sql<{ id: string }>(this.orm,
       `with recursive tree as (select id from runs where id = ? union all select r.id from runs r join tree t on r.parent_run_id = t.id)
        select id from tree`, [rootId]);
     return rows.map((r) => r.id);
@@ -103,7 +116,7 @@ export class RunStore {
    * null when the run is missing or already ended.
    */
   async claimForEngine(runId: string): Promise<ClaimedRun | null> {
-    const rows = await this.em().getConnection().execute<Record<string, any>[]>(
+    const rows = await sql<Record<string, any>>(this.orm,
       `update runs set status = case when status = 'queued' then 'running' else status end,
          started_at = coalesce(started_at, now()), updated_at = now()
        where id = ? and status not in (${TERMINAL_SQL})
@@ -119,7 +132,7 @@ export class RunStore {
   /** Ends a run (if it has not ended) and writes its closing log lines in the same statement. */
   async finish(runId: string, status: RunStatus, result: Record<string, unknown> | undefined, error: string | null, lines: NewLogLine[] = []): Promise<boolean> {
     const [n, linesJson] = countedLinesParams(lines);
-    const rows = await this.em().getConnection().execute<{ n: number }[]>(
+    const rows = await sql<{ n: number }>(this.orm,
       `with counter as (update runs set status = ?, finished_at = now(), updated_at = now(), error = ?, result = coalesce(?::jsonb, result), log_seq = log_seq + ?
          where id = ? and status not in (${TERMINAL_SQL}) returning id, log_seq),
        logged as (${INSERT_COUNTED_LINES})
@@ -147,7 +160,7 @@ export class RunStore {
   }
 
   async stepStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number, workflowId: string): Promise<void> {
-    await this.em().getConnection().execute(
+    await sql(this.orm,
       `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, started_at, workflow_id)
        values (?, ?, ?, ?, 'running', ?, ?, ?, now(), ?)
        on conflict (run_id, step_ref) do update set status = 'running', attempt = excluded.attempt, error = null,
@@ -158,8 +171,8 @@ export class RunStore {
 
   /** The workflow a started step runs in, where messages for it go. */
   async stepWorkflow(runId: string, ref: string): Promise<string | null> {
-    const step = await this.em().findOne(StepRun, { runId, stepRef: ref }, { fields: ['workflowId'] });
-    return step?.workflowId ?? null;
+    const [step] = await sql<{ workflow_id: string | null }>(this.orm, 'select workflow_id from step_runs where run_id = ? and step_ref = ?', [runId, ref]);
+    return step?.workflow_id ?? null;
   }
 
   async stepWaiting(runId: string, ref: string, waitingFor: string | null): Promise<void> {
@@ -169,7 +182,7 @@ export class RunStore {
 
   /** Records a step's end; also creates the row for steps that never started (skipped). */
   async stepFinished(runId: string, ref: string, kind: string, status: StepStatus, output: unknown, error: string | null, depsRequired: number): Promise<void> {
-    await this.em().getConnection().execute(
+    await sql(this.orm,
       `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at)
        values (?, ?, ?, ?, ?, 0, ?, ?, ?::jsonb, ?, null, now())
        on conflict (run_id, step_ref) do update set status = excluded.status, output = excluded.output, error = excluded.error,
@@ -184,7 +197,7 @@ export class RunStore {
 
   /** Outputs of the run's steps so far, for expressions (`steps.<ref>.output`). */
   async stepOutputs(runId: string): Promise<Record<string, { status: StepStatus; output: unknown }>> {
-    const steps = await this.em().find(StepRun, { runId }, { fields: ['stepRef', 'status', 'output'] });
-    return Object.fromEntries(steps.map((s) => [s.stepRef, { status: s.status, output: s.output ?? null }]));
+    const steps = await sql<{ step_ref: string; status: StepStatus; output: unknown }>(this.orm, 'select step_ref, status, output from step_runs where run_id = ?', [runId]);
+    return Object.fromEntries(steps.map((s) => [s.step_ref, { status: s.status, output: s.output ?? null }]));
   }
 }

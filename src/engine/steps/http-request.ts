@@ -1,10 +1,9 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
 import { durableStep } from '../durable-step.js';
 import { expressionContext, redact } from '../context.js';
 import { StepFailure } from '../step-failure.js';
 import { render } from '../templates.js';
 import type { StepKind } from './step-kind.js';
-import { parseInput, remainingMs, stepLog } from './step-kind.js';
+import { parseInput, remainingMs } from './step-kind.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -47,7 +46,7 @@ export const httpRequestStep: StepKind = async (x) => {
     const line = `${target} → ${res.status} (${Date.now() - started} ms)`;
     return { ok: res.ok, line, output, status: res.status };
   }, { name: `${x.step.ref}.request#${x.attempt}` });
-  await stepLog(x, result.ok ? 'info' : 'error', result.line, 'request');
+  x.note(result.ok ? 'info' : 'error', result.line);
   if (!result.ok) throw new StepFailure('output' in result ? `HTTP ${result.status}: ${result.line}` : result.line);
   return result.output;
 };

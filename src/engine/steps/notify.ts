@@ -1,7 +1,6 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
 import { durableStep } from '../durable-step.js';
 import type { StepKind } from './step-kind.js';
-import { resolveInput, stepLog } from './step-kind.js';
+import { resolveInput } from './step-kind.js';
 
 /** Posts a message to the run's thread (its callback destination). */
 export const notifyStep: StepKind = async (x) => {
@@ -12,6 +11,6 @@ export const notifyStep: StepKind = async (x) => {
     }),
     { name: `${x.step.ref}.notify#${x.attempt}`, retriesAllowed: true, maxAttempts: 3, intervalSeconds: 1, backoffRate: 2 },
   );
-  await stepLog(x, outcome.delivered ? 'info' : 'warn', outcome.delivered ? `Notified: ${input.message}` : `Not delivered (${outcome.reason}): ${input.message}`, 'result');
+  x.note(outcome.delivered ? 'info' : 'warn', outcome.delivered ? `Notified: ${input.message}` : `Not delivered (${outcome.reason}): ${input.message}`);
   return { delivered: outcome.delivered, message: input.message, ...(outcome.reason ? { reason: outcome.reason } : {}) };
 };

@@ -18,7 +18,17 @@ export interface StepExecution {
   attempt: number;
   /** Epoch ms at which the step times out, when it has a timeout. */
   deadline?: number;
+  /** The step's rendered input, checkpointed with its start (kinds that render their own have none). */
+  resolved?: Resolution;
+  /** Queues a log line written when the attempt ends (in the same checkpoint); for lines nobody needs sooner. */
+  note(level: LogLevel, message: string): void;
 }
+
+/** A rendered and checked input, or why it could not be (serializable: it is checkpointed). */
+export type Resolution = { input: unknown; error?: undefined } | { input?: undefined; error: string } | null;
+
+/** Kinds whose input is rendered without credentials up front; the others render inside their own steps. */
+const PRE_RESOLVED = new Set<StepKindName>(['log', 'notify', 'sleep', 'wait_for_event', 'approval']);
 
 /** A step kind runs in workflow context: I/O goes in DBOS steps, waits use durable DBOS primitives. */
 export type StepKind = (x: StepExecution) => Promise<unknown>;
@@ -33,18 +43,24 @@ export function parseInput<K extends StepKindName>(kind: K, rendered: unknown): 
   return parsed.data as StepInput<K>;
 }
 
-/** Renders and checks a step's `with` (credentials excluded) as one checkpointed step. */
-export function resolveInput<K extends StepKindName>(x: StepExecution, kind: K): Promise<StepInput<K>> {
-  return durableStep(async () => {
-    const ctx = await expressionContext(x.deps, x.run);
-    let rendered: unknown;
-    try {
-      rendered = render(x.step.with, ctx);
-    } catch (err) {
-      throw new StepFailure((err as Error).message, false);
-    }
-    return parseInput(kind, rendered);
-  }, { name: `${x.step.ref}.resolve#${x.attempt}` });
+/** Renders and checks a step's `with` (credentials excluded); call inside a checkpointed step. */
+export async function preResolve(x: StepExecution): Promise<Resolution> {
+  if (!PRE_RESOLVED.has(x.step.type)) return null;
+  // Reading the context may fail for want of a database: that is retried, not the step's input error.
+  const ctx = await expressionContext(x.deps, x.run);
+  try {
+    return { input: parseInput(x.step.type, render(x.step.with, ctx)) };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+/** The step's input as rendered at its start; a bad one fails the step, naming the field. */
+export async function resolveInput<K extends StepKindName>(x: StepExecution, kind: K): Promise<StepInput<K>> {
+  const resolved = x.resolved ?? (await durableStep(() => preResolve(x), { name: `${x.step.ref}.resolve#${x.attempt}` }));
+  if (!resolved) throw new Error(`step kind ${kind} does not render its input up front`);
+  if (resolved.error !== undefined) throw new StepFailure(resolved.error, false);
+  return resolved.input as StepInput<K>;
 }
 
 /** Appends a line to the run's log as a checkpointed step (it is not written twice on replay). */

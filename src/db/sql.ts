@@ -1,0 +1,33 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+interface PgConnection {
+  query(text: string, params: unknown[]): Promise<{ rows: unknown[] }>;
+}
+interface KnexClient {
+  acquireConnection(): Promise<PgConnection>;
+  releaseConnection(connection: PgConnection): Promise<unknown>;
+}
+
+const numbered = new Map<string, string>();
+
+/**
+ * Runs one statement on a connection of the ORM's own pool, without the ORM's query building
+ * (which costs several times the round trip itself: measured 670 µs of CPU for a `findOne`
+ * against 110 µs here). For the hot paths only: a run's start, its steps, its log, tokens.
+ * Placeholders are `?`, as in the ORM's raw queries; never inside a transaction of the ORM.
+ */
+export async function sql<T = Record<string, unknown>>(orm: MikroORM, text: string, params: unknown[] = []): Promise<T[]> {
+  let query = numbered.get(text);
+  if (!query) {
+    let n = 0;
+    query = text.replace(/\?/g, () => `$${++n}`);
+    numbered.set(text, query);
+  }
+  const client = orm.em.getConnection().getKnex().client as unknown as KnexClient;
+  const connection = await client.acquireConnection();
+  try {
+    return (await connection.query(query, params)).rows as T[];
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
