@@ -64,9 +64,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   // a `fetch` to some other service fails with it as its cause and must not read as an outage.
   const sqlState = ['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001'];
   return (
-    (e?.code !== undefined && ['ECONNREFUSED', 'ECONNRESET', ...sqlState].includes(e.code)) ||
+    (e?.code !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', ...sqlState].includes(e.code)) ||
     (e?.cause?.code !== undefined && sqlState.includes(e.cause.code)) ||
-    /Connection terminated|terminating connection|timeout exceeded when trying to connect|Client has encountered a connection error|database system is (shutting down|starting up)|Transaction query already complete|Knex: Timeout acquiring a connection|connect ECONNREFUSED/i.test(String(e?.message ?? ''))
+    /Connection terminated|terminating connection|timeout exceeded when trying to connect|Client has encountered a connection error|database system is (shutting down|starting up)|Transaction query already complete|Knex: Timeout acquiring a connection|connect ECONNREFUSED|connect ENOENT \S*\.s\.PGSQL\./i.test(String(e?.message ?? ''))
   );
 }
 

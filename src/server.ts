@@ -51,7 +51,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   await services.engine.launch(services.engineDeps);
   await services.schedules.syncManifests(definitions);
-  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine)], log, config.sweepIntervalMs);
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log)], log, config.sweepIntervalMs);
   sweeper.start();
 
   const app = createApp(services, doors);

@@ -15,9 +15,13 @@ export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEf
   return {
     async decided(a) {
       if (a.runId && a.stepRef) {
-        const run = await store.findById(a.runId);
-        if (!run) return;
-        const mailbox = (await store.stepWorkflow(a.runId, a.stepRef)) ?? stepWorkflowId(run.engineRunId, a.stepRef);
+        // Where the step waits; a step row from before that was recorded runs in its own workflow.
+        let mailbox = await store.stepWorkflow(a.runId, a.stepRef);
+        if (!mailbox) {
+          const run = await store.findById(a.runId);
+          if (!run) return;
+          mailbox = stepWorkflowId(run.engineRunId, a.stepRef);
+        }
         await engine.send(mailbox, approvalTopic(a.stepRef), { approvalId: a.id }, `approval-decided:${a.id}`);
         return;
       }

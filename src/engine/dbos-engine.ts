@@ -5,7 +5,8 @@ import { withTimeout } from '../util/with-timeout.js';
 import { outsideWorkflow } from './outside-workflow.js';
 import type { EngineDeps } from './engine-deps.js';
 import { setScheduleDeps } from './scheduled-workflow.js';
-import { runWorkflow, setEngineDeps } from './workflows.js';
+import { isLive } from './live-workflows.js';
+import { RUN_WORKFLOW, runWorkflow, setEngineDeps, STEP_WORKFLOW } from './workflows.js';
 
 const ENGINE_CALL_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 2_000;
@@ -74,6 +75,18 @@ export class DbosEngine implements EnginePort {
     } catch (err) {
       throw engineUnavailable(`Flow engine unavailable: ${(err as Error).message.split('\n')[0]}`);
     }
+  }
+
+  /**
+   * Re-runs this executor's run and step workflows that are PENDING in the database but no longer
+   * executing here (see live-workflows); they replay from their last checkpoint. Returns their ids.
+   */
+  async reviveStalled(): Promise<string[]> {
+    if (!this.launched) return [];
+    const pending = await DBOS.listWorkflows({ status: 'PENDING', executorId: this.options.executorId, workflowName: [RUN_WORKFLOW, STEP_WORKFLOW], loadInput: false, loadOutput: false, limit: 10_000 });
+    const stalled = pending.map((w) => w.workflowID).filter((id) => !isLive(id));
+    for (const id of stalled) await DBOS.resumeWorkflow(id);
+    return stalled;
   }
 
   async knows(engineRunId: string): Promise<boolean> {

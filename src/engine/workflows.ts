@@ -1,5 +1,6 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { durableStep } from './durable-step.js';
+import { tracked } from './live-workflows.js';
 import { stepWorkflowId } from '../core/runs/engine-port.js';
 import type { StepKindName } from '../core/registry/manifest-schema.js';
 import { noticeRun } from '../core/notify/notice-run.js';
@@ -21,6 +22,9 @@ import type { StepExecution, StepKind } from './steps/step-kind.js';
 import { waitForEventStep } from './steps/wait-for-event.js';
 import { render } from './templates.js';
 import type { NewLogLine } from '../core/logs/run-logs.js';
+
+export const RUN_WORKFLOW = 'flowgate.run';
+export const STEP_WORKFLOW = 'flowgate.step';
 
 /** Topic on which step workflows report to their run workflow. */
 const STEP_DONE = 'flowgate.step-done';
@@ -111,9 +115,11 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
 
 /** A step beside others: its own workflow, reporting its outcome to the run's. */
 async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: number): Promise<StepOutcome> {
-  const outcome = await executeStep(run, ref, depsRequired);
-  await DBOS.send(run.engineRunId, outcome, STEP_DONE);
-  return outcome;
+  return tracked(async () => {
+    const outcome = await executeStep(run, ref, depsRequired);
+    await DBOS.send(run.engineRunId, outcome, STEP_DONE);
+    return outcome;
+  });
 }
 
 /**
@@ -202,8 +208,8 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   return final;
 }
 
-export const stepWorkflow = DBOS.registerWorkflow(stepWorkflowImpl, { name: 'flowgate.step' });
-export const runWorkflow = DBOS.registerWorkflow(runWorkflowImpl, { name: 'flowgate.run' });
+export const stepWorkflow = DBOS.registerWorkflow(stepWorkflowImpl, { name: STEP_WORKFLOW });
+export const runWorkflow = DBOS.registerWorkflow((runId: string) => tracked(() => runWorkflowImpl(runId)), { name: RUN_WORKFLOW });
 
 const KINDS: Record<StepKindName, StepKind> = {
   log: logStep,

@@ -23,7 +23,7 @@ test('a run committed but never handed to the engine is handed over by the sweep
   await s.store.insert(young);
   expect(await s.engine.knows(orphan.engineRunId)).toBe(false);
 
-  await orphanSweep(s.orm, s.launcher, s.engine).run();
+  await orphanSweep(s.orm, s.launcher, s.engine, s.log).run();
   // The orphan now runs: the waiter flow parks at its event.
   await waitFor(async () => (await s.store.findById(orphan.id))!.status === 'waiting');
   expect(await s.engine.knows(orphan.engineRunId)).toBe(true);
@@ -31,7 +31,7 @@ test('a run committed but never handed to the engine is handed over by the sweep
   expect((await s.store.findById(young.id))!.status).toBe('queued');
 
   // A second sweep (or another replica's) does not start it twice.
-  await orphanSweep(s.orm, s.launcher, s.engine).run();
+  await orphanSweep(s.orm, s.launcher, s.engine, s.log).run();
   await new Promise((r) => setTimeout(r, 300));
   const started = (await s.logs.list(orphan.id)).filter((l) => l.message.startsWith('Step wait (wait_for_event) started'));
   expect(started).toHaveLength(1);

@@ -82,10 +82,14 @@ test('database outage under load: 503s with a clear message, then recovery; ever
   }
   // Every acknowledged run exists and completes.
   for (const id of accepted) {
+    let seen = '';
     const run = await eventually(async () => {
       const r = await server.call('GET', `${FLOWS}/${id}`);
+      seen = `${r.status} ${r.body?.status}`;
       return r.status === 200 && r.body.status === 'Completed' ? r.body : undefined;
-    }, 60_000, `run ${id} completing`);
+    }, 60_000, `run ${id} completing`).catch((err) => {
+      throw new Error(`${err.message} (last seen: ${seen})\n${server.output().slice(-4000)}`);
+    });
     expect(run.steps[0].status).toBe('completed');
   }
 }, TIMEOUT);

@@ -115,4 +115,10 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(null)).toBe(false);
     expect(isDatabaseUnavailable(undefined)).toBe(false);
   });
+
+  test('a Unix socket to a stopped database counts; another missing file does not', () => {
+    expect(isDatabaseUnavailable(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('connect ENOENT /data/pg/.s.PGSQL.54329'), { code: 'ENOENT' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error("ENOENT: no such file or directory, open 'flows/x.yaml'"), { code: 'ENOENT' }))).toBe(false);
+  });
 });

@@ -9,6 +9,8 @@ export interface EnginePort {
   isReady(): Promise<boolean>;
   /** Whether this process's engine is running (cheap: no database call). */
   isRunning(): boolean;
+  /** Re-runs this process's run and step workflows that stopped without ending (a checkpoint lost to an outage). */
+  reviveStalled(): Promise<string[]>;
   /** Whether the engine knows the run's workflow at all. */
   knows(engineRunId: string): Promise<boolean>;
 }

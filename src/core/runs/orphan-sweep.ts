@@ -1,4 +1,5 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
 import type { SweepTask } from '../maintenance/sweeper.js';
 import type { EnginePort } from './engine-port.js';
 import type { RunLauncher } from './run-launcher.js';
@@ -9,9 +10,10 @@ const GRACE_MS = 10_000;
 /**
  * A run committed but never handed to the engine (its process died, or the engine was down at
  * the time) would stay `queued` for ever. The sweep hands such runs over; the request that
- * recorded them was answered, so they must run.
+ * recorded them was answered, so they must run. It also resumes workflows of this process that
+ * stopped without ending because a checkpoint could not be written.
  */
-export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: EnginePort): SweepTask {
+export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: EnginePort, log: Logger): SweepTask {
   return {
     name: 'orphaned-runs',
     async run() {
@@ -22,6 +24,8 @@ export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: Engine
         if (await engine.knows(r.engine_run_id)) continue;
         launcher.submit({ id: r.id, engineRunId: r.engine_run_id });
       }
+      const revived = await engine.reviveStalled();
+      if (revived.length) log.warn({ workflows: revived.length }, 'workflows stalled by a lost checkpoint were resumed');
     },
   };
 }
