@@ -64,7 +64,11 @@ export function createServices(input: {
 }): Services {
   const { config, orm, log } = input;
   const engine = new DbosEngine({ systemDatabaseUrl: input.systemDatabaseUrl, executorId: config.executorId, applicationVersion: input.version, logLevel: config.logLevel, schedulerPollMs: config.schedulerPollMs });
-  const metrics = new Metrics(() => engine.queueDepth());
+  const launcher = new RunLauncher(engine, {
+    limit: config.activeRuns, holdMs: 2_000,
+    onError: (run, err) => log.warn({ runId: run.id, err: (err as Error).message }, 'run not handed to the engine yet; the orphan sweep retries'),
+  });
+  const metrics = new Metrics(() => engine.queueDepth(), () => launcher.backlog);
   const audit = new AuditLog(orm);
   const registry = new FlowRegistry(input.definitions);
   const projects = new ProjectService(orm, registry, audit);
@@ -88,10 +92,6 @@ export function createServices(input: {
     { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
   );
   setCicdDeps({ cicd });
-  const launcher = new RunLauncher(engine, {
-    limit: config.activeRuns, holdMs: 2_000,
-    onError: (run, err) => log.warn({ runId: run.id, err: (err as Error).message }, 'run not handed to the engine yet; the orphan sweep retries'),
-  });
   const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd);
   const engineDeps: EngineDeps = {
     store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials,

@@ -123,9 +123,10 @@ async function stepWorkflowImpl(run: EngineRun, ref: string, depsRequired: numbe
 }
 
 /**
- * A run: interprets the flow's step graph. Runnable steps start as child workflows (so they run
- * in parallel and recover independently); their completions arrive as messages, whose order is
- * checkpointed, so a recovered run replays the same decisions.
+ * A run: interprets the flow's step graph. A step that runs alone executes here; steps that run
+ * side by side start as child workflows (so they run in parallel and recover independently) and
+ * their completions arrive as messages, whose order is checkpointed, so a recovered run replays
+ * the same decisions.
  */
 async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
   const d = services();

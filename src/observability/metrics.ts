@@ -17,7 +17,15 @@ export class Metrics {
     name: 'flowgate_runs_finished_total', help: 'Runs finished, by final status', labelNames: ['status'] as const, registers: [this.registry],
   });
 
-  constructor(queueDepth: () => Promise<number>) {
+  constructor(queueDepth: () => Promise<number>, launchBacklog: () => number) {
+    new client.Gauge({
+      name: 'flowgate_runs_awaiting_launch',
+      help: 'Runs accepted by this process and waiting for a slot (FLOWGATE_ACTIVE_RUNS)',
+      registers: [this.registry],
+      collect() {
+        this.set(launchBacklog());
+      },
+    });
     new client.Gauge({
       name: 'flowgate_engine_queue_depth',
       help: 'Engine workflows pending or enqueued',

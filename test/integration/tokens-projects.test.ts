@@ -107,6 +107,7 @@ describe('platform', () => {
     expect(metrics.body).toContain('flowgate_http_request_duration_seconds_bucket');
     expect(metrics.body).toMatch(/route="\/api\/v1\/projects\/\*repositoryIdentifier"/);
     expect(metrics.body).toContain('flowgate_engine_queue_depth');
+    expect(metrics.body).toMatch(/^flowgate_runs_awaiting_launch 0$/m);
     const doc = (await server.call('GET', '/openapi.json', undefined, null)).body;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/sfp/api/flows/run', '/sfp/api/flows/runs', '/sfp/api/flows/{id}', '/api/v1/projects/{repositoryIdentifier}', '/api/v1/tokens']));
