@@ -1,7 +1,7 @@
 import { deliveryStatus } from '../../src/doors/inbound.js';
 import { appKey, commentPayload, deliver, FakeGithub, issuePayload, type FakeComment } from '../fakes/github.js';
 import { Recorder } from '../support/recorder.js';
-import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { createProject, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 // The GitHub door against a fake GitHub: signed deliveries in, comments and reactions out.
 const APP_ID = '4242';

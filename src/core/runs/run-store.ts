@@ -8,7 +8,6 @@ import { deepMerge } from './deep-merge.js';
 import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
-const notTerminalRun = { $nin: [...TERMINAL_RUN_STATUSES] };
 const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
 const TERMINAL_SQL = TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(',');
 const OUTPUT_LIMIT = 64 * 1024;
@@ -106,11 +105,6 @@ export class RunStore {
     return this.em().find(StepRun, { runId: { $in: runIds } }, { orderBy: { startedAt: 'asc' } });
   }
 
-  async setStatus(runId: string, status: RunStatus, from?: RunStatus[]): Promise<boolean> {
-    const n = await this.em().nativeUpdate(Run, { id: runId, status: from ? { $in: from } : notTerminalRun }, { status });
-    return n > 0;
-  }
-
   /**
    * Marks a run started (the first time) and returns what its workflow carries, in one statement;
    * null when the run is missing or already ended.
@@ -175,9 +169,15 @@ export class RunStore {
     return step?.workflow_id ?? null;
   }
 
-  async stepWaiting(runId: string, ref: string, waitingFor: string | null): Promise<void> {
-    await this.em().nativeUpdate(StepRun, { runId, stepRef: ref, status: notTerminalStep },
-      { status: waitingFor ? 'waiting' : 'running', waitingFor });
+  /**
+   * Parks a step (`waitingFor` what) and moves its run to `runStatus` from one of `from`, or, with
+   * `waitingFor` null, resumes both: one statement either way.
+   */
+  async stepWaiting(runId: string, ref: string, waitingFor: string | null, runStatus: RunStatus, from: RunStatus[]): Promise<void> {
+    await sql(this.orm,
+      `with step as (update step_runs set status = ?, waiting_for = ? where run_id = ? and step_ref = ? and status not in ('completed','failed','skipped','cancelled'))
+       update runs set status = ?, updated_at = now() where id = ? and status = any(?::text[])`,
+      [waitingFor ? 'waiting' : 'running', waitingFor, runId, ref, runStatus, runId, from]);
   }
 
   /** Records a step's end; also creates the row for steps that never started (skipped). */

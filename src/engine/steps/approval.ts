@@ -31,8 +31,7 @@ export const approvalStep: StepKind = async (x) => {
       message: input.message ?? null, context: { taskType: x.run.taskType, ...input.context },
     }, now);
     if (a.status === 'pending') {
-      await x.deps.store.stepWaiting(x.run.id, x.step.ref, approvalWaitKey(a.id));
-      await x.deps.store.setStatus(x.run.id, 'suspended', ['running', 'waiting', 'queued']);
+      await x.deps.store.stepWaiting(x.run.id, x.step.ref, approvalWaitKey(a.id), 'suspended', ['running', 'waiting', 'queued']);
     }
     return snapshot(a);
   }, { name: `${x.step.ref}.open#${x.attempt}` });
@@ -45,8 +44,7 @@ export const approvalStep: StepKind = async (x) => {
   // step that read the decision: one checkpoint between the wake-up and the step's end.
   const settled = async (a: Snapshot): Promise<Snapshot> => {
     if (a.status === 'pending') return a;
-    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
-    await x.deps.store.setStatus(x.run.id, 'running', ['suspended']);
+    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null, 'running', ['suspended']);
     const verdict = a.status === 'approved' || a.status === 'rejected' ? ` by ${a.resolvedBy ?? 'nobody'}` : '';
     await x.deps.logs.append(x.run.id, [{ level: a.status === 'approved' ? 'info' : 'warn', source: `step:${x.step.ref}`, group: x.step.type, message: `Approval ${a.status}${verdict}${a.reason ? `: ${a.reason}` : ''}` }]);
     return a;

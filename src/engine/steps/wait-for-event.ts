@@ -16,15 +16,13 @@ export const waitForEventStep: StepKind = async (x) => {
   const left = await remainingMs(x);
   const timeoutSeconds = Math.min(input.timeoutSeconds ?? DEFAULT_WAIT_SECONDS, left / 1000);
   await durableStep(async () => {
-    await x.deps.store.stepWaiting(x.run.id, x.step.ref, topic);
-    await x.deps.store.setStatus(x.run.id, 'waiting', ['running', 'queued']);
+    await x.deps.store.stepWaiting(x.run.id, x.step.ref, topic, 'waiting', ['running', 'queued']);
   }, { name: `${x.step.ref}.park#${x.attempt}` });
   x.deps.runParked(x.run.id);
   await stepLog(x, 'info', `Waiting for event "${input.event}"`, 'wait');
   const message = await DBOS.recv<{ payload: unknown; sentBy: string }>(topic, { timeoutSeconds });
   await durableStep(async () => {
-    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null);
-    await x.deps.store.setStatus(x.run.id, 'running', ['waiting']);
+    await x.deps.store.stepWaiting(x.run.id, x.step.ref, null, 'running', ['waiting']);
   }, { name: `${x.step.ref}.unpark#${x.attempt}` });
   if (message === null) throw new StepFailure(`timed out after ${Math.round(timeoutSeconds)}s waiting for event "${input.event}"`);
   await stepLog(x, 'info', `Event "${input.event}" received from ${message.sentBy}`, 'received');
