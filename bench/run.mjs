@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +14,8 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 const ONLY_LISTING = process.argv.includes('--listing');
 const ONLY_DOORS = process.argv.includes('--doors');
+// --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
+const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
 const CONCURRENCY = 32;
 const SEED_ROWS = QUICK ? 100_000 : 1_000_000;
@@ -36,7 +38,7 @@ const live = new Set();
 async function startServer(dataDir, pgPort, extraEnv = {}) {
   const port = await freePort();
   const t0 = Date.now();
-  const child = spawn(process.execPath, ['dist/main.js'], {
+  const child = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', ...extraEnv },
   });
@@ -289,4 +291,4 @@ function execBuild() {
   if (!fs.existsSync(path.join(ROOT, 'dist/main.js'))) throw new Error('run `npm run build` first (npm run bench does)');
 }
 
-main().catch((err) => { console.error(err); process.exit(1); });
+main().then(() => { if (PROFILE_DIR) console.log(`\nServer CPU profiles: ${PROFILE_DIR}`); }).catch((err) => { console.error(err); process.exit(1); });
