@@ -50,6 +50,7 @@ export class KoaSlackReceiver implements Receiver {
     const raw = await readRaw(ctx);
     if (raw === undefined) {
       ctx.status = 413;
+      ctx.body = { error: 'Slack request body too large' };
       return;
     }
     const verified = verifySlackSignature(raw, ctx.req.headers, signingSecret, now());
@@ -118,7 +119,7 @@ export class KoaSlackReceiver implements Receiver {
     }
     this.options.log.warn({ type: body.type, settled }, settled ? 'no listener handled a Slack request' : 'a Slack request was not acknowledged in time');
     ctx.status = settled ? 404 : 503;
-    ctx.body = '';
+    ctx.body = { error: settled ? `Flowgate does not handle Slack requests of type ${String(body.type ?? body.command ?? 'unknown')}` : 'the Slack request was not handled in time' };
   }
 }
 
