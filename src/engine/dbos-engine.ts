@@ -10,6 +10,7 @@ import { RUN_WORKFLOW, runWorkflow, setEngineDeps, STEP_WORKFLOW } from './workf
 
 const ENGINE_CALL_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 2_000;
+const STALL_AFTER_MS = 5_000;
 
 export interface EngineOptions {
   systemDatabaseUrl: string;
@@ -84,7 +85,9 @@ export class DbosEngine implements EnginePort {
   async reviveStalled(): Promise<string[]> {
     if (!this.launched) return [];
     const pending = await DBOS.listWorkflows({ status: 'PENDING', executorId: this.options.executorId, workflowName: [RUN_WORKFLOW, STEP_WORKFLOW], loadInput: false, loadOutput: false, limit: 10_000 });
-    const stalled = pending.map((w) => w.workflowID).filter((id) => !isLive(id));
+    // Untouched for a while, too: one just dispatched may not have entered its body yet.
+    const quietSince = Date.now() - STALL_AFTER_MS;
+    const stalled = pending.filter((w) => (w.updatedAt ?? 0) < quietSince && !isLive(w.workflowID)).map((w) => w.workflowID);
     for (const id of stalled) await DBOS.resumeWorkflow(id);
     return stalled;
   }
