@@ -1,37 +1,22 @@
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import { FakeGithub, appKey } from '../fakes/github.js';
-import { FakeSlack } from '../fakes/slack.js';
-import { createProject, startTestServer, type TestServer } from '../support/server.js';
+import { DOOR_SECRETS, startWithAllDoors, type AllDoors } from '../support/all-doors.js';
+import { createProject, type TestServer } from '../support/server.js';
 
 // Property: whatever arrives at a webhook door — no signature, a wrong one, or a right one over a
 // body of any shape, with any event header and content type — the door never answers 5xx, a
 // refusal is a JSON error, and a refused request writes nothing (its audit record aside).
-const SLACK_SECRET = 'slack-signing-secret-0123456789';
-const GITHUB_SECRET = 'github-webhook-secret-0123456789';
-const ADO_USER = 'hooks';
-const ADO_PASSWORD = 'ado-hook-password-0123456789';
+const { slack: SLACK_SECRET, github: GITHUB_SECRET, adoUser: ADO_USER, adoPassword: ADO_PASSWORD } = DOOR_SECRETS;
 const TABLES = ['runs', 'step_runs', 'approvals', 'inbound_deliveries', 'identities', 'log_lines'];
+let doors: AllDoors;
 let server: TestServer;
-const slack = new FakeSlack();
-const key = appKey();
-const github = new FakeGithub('4242', key.publicKey);
 
 beforeAll(async () => {
-  await slack.start();
-  await github.start();
-  server = await startTestServer({ env: {
-    SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_API_URL: `${slack.url}/api/`,
-    GITHUB_APP_ID: '4242', GITHUB_PRIVATE_KEY: key.privateKey, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITHUB_API_URL: github.url,
-    AZURE_DEVOPS_ORG_URL: 'http://127.0.0.1:9/acme', AZURE_DEVOPS_TOKEN: 'pat', AZURE_DEVOPS_HOOK_USERNAME: ADO_USER, AZURE_DEVOPS_HOOK_PASSWORD: ADO_PASSWORD,
-  } });
+  doors = await startWithAllDoors();
+  server = doors.server;
   await createProject(server, 'acme/app', { owners: ['owner@acme.io'] });
 });
-afterAll(async () => {
-  await server?.stop();
-  await slack.stop?.();
-  await github.stop?.();
-});
+afterAll(async () => { await doors?.stop(); });
 
 async function counts(): Promise<string> {
   const conn = server.services.orm.em.getConnection();

@@ -1,37 +1,28 @@
-import { FakeGithub, appKey, commentPayload, deliver } from '../fakes/github.js';
-import { FakeSlack, SlackSender } from '../fakes/slack.js';
-import { createProject, createToken, eventually, startTestServer, type TestServer } from '../support/server.js';
+import { commentPayload, deliver, type FakeGithub } from '../fakes/github.js';
+import { SlackSender, type FakeSlack } from '../fakes/slack.js';
+import { DOOR_SECRETS, startWithAllDoors, type AllDoors } from '../support/all-doors.js';
+import { createProject, createToken, eventually, type TestServer } from '../support/server.js';
 
 // Forged and replayed requests at every door, and misuse of valid credentials: refused, with no
 // side effect, and audited.
-const SLACK_SECRET = 'slack-signing-secret-0123456789';
-const GITHUB_SECRET = 'github-webhook-secret-0123456789';
-const ADO_PASSWORD = 'ado-hook-password-0123456789';
+const SLACK_SECRET = DOOR_SECRETS.slack;
+const GITHUB_SECRET = DOOR_SECRETS.github;
 const FLOWS = '/sfp/api/flows';
+let doors: AllDoors;
 let server: TestServer;
-const slack = new FakeSlack();
-const key = appKey();
-const github = new FakeGithub('4242', key.publicKey);
+let slack: FakeSlack;
+let github: FakeGithub;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
-  await slack.start();
-  await github.start();
-  server = await startTestServer({ env: {
-    SLACK_BOT_TOKEN: 'xoxb-test', SLACK_SIGNING_SECRET: SLACK_SECRET, SLACK_API_URL: `${slack.url}/api/`,
-    GITHUB_APP_ID: '4242', GITHUB_PRIVATE_KEY: key.privateKey, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITHUB_API_URL: github.url,
-    AZURE_DEVOPS_ORG_URL: 'http://127.0.0.1:9/acme', AZURE_DEVOPS_TOKEN: 'pat', AZURE_DEVOPS_HOOK_USERNAME: 'hooks', AZURE_DEVOPS_HOOK_PASSWORD: ADO_PASSWORD,
-  } });
+  doors = await startWithAllDoors();
+  ({ server, slack, github } = doors);
   await createProject(server, 'acme/app', { owners: ['owner@acme.io'] });
   await createProject(server, 'acme/other', { owners: ['owner@acme.io'] });
   tokens.scoped = await createToken(server, { name: 'scoped', role: 'member', email: 'dev@acme.io', projects: ['acme/app'] });
   tokens.mallory = await createToken(server, { name: 'mallory', role: 'member', email: 'mallory@acme.io' });
 });
-afterAll(async () => {
-  await server?.stop();
-  await slack.stop?.();
-  await github.stop?.();
-});
+afterAll(async () => { await doors?.stop(); });
 
 const count = async (table: string) => Number((await server.services.orm.em.getConnection().execute<{ n: string }[]>(`select count(*)::text as n from ${table}`))[0].n);
 const refusals = async (door: string) => (await server.services.audit.list({ targetType: 'route', limit: 1000 })).filter((a) => a.action === 'request.refused' && a.door === door);
