@@ -1,4 +1,6 @@
+import { WebClient } from '@slack/web-api';
 import { deliveryStatus } from '../../src/doors/inbound.js';
+import { SlackPeople } from '../../src/doors/slack/people.js';
 import { buttonClick, FakeSlack, mentionEvent, SlackSender, viewSubmission, type SlackCall } from '../fakes/slack.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
@@ -275,4 +277,15 @@ test('expiry edits the request too: buttons gone, expired without a decision', a
   expect(hasButtons(expired)).toBe(false);
   expect(blocksText(expired)).toContain('without a decision');
   expect((await waitForRun(server, runIdOf(card))).error).toMatch(/approval expired/);
+});
+
+test('clicks arriving together for one person share one users.info lookup', async () => {
+  fake.user('U0BURST', 'burst@acme.io', 'Bea Burst');
+  const people = new SlackPeople(new WebClient('xoxb-test', { slackApiUrl: fake.apiUrl }), server.services.identities);
+  const lookups = () => fake.calls.filter((c) => c.method === 'users.info' && c.body.user === 'U0BURST').length;
+  const found = await Promise.all(Array.from({ length: 5 }, () => people.resolve('U0BURST')));
+  expect(found).toEqual(Array(5).fill({ email: 'burst@acme.io', name: 'Bea Burst' }));
+  expect(lookups()).toBe(1);
+  await people.resolve('U0BURST');
+  expect(lookups()).toBe(1);
 });

@@ -10,6 +10,8 @@ interface Profile { email?: string; name: string }
  */
 export class SlackPeople {
   private readonly cache = new Map<string, { profile: Profile; until: number }>();
+  /** Lookups under way: clicks arriving together for one user share one `users.info` call. */
+  private readonly inFlight = new Map<string, Promise<Profile | null>>();
 
   constructor(private readonly client: WebClient, private readonly identities: IdentityDirectory, private readonly ttlMs = 60 * 60 * 1000) {}
 
@@ -24,9 +26,18 @@ export class SlackPeople {
     return `I could not find an email for <@${userId}>: Flowgate needs the users:read.email scope, or an administrator can link you (PUT /api/v1/identities/{email} with slackUserId ${userId}).`;
   }
 
-  private async profile(userId: string): Promise<Profile | null> {
+  private profile(userId: string): Promise<Profile | null> {
     const hit = this.cache.get(userId);
-    if (hit && hit.until > Date.now()) return hit.profile;
+    if (hit && hit.until > Date.now()) return Promise.resolve(hit.profile);
+    let pending = this.inFlight.get(userId);
+    if (!pending) {
+      pending = this.lookup(userId).finally(() => this.inFlight.delete(userId));
+      this.inFlight.set(userId, pending);
+    }
+    return pending;
+  }
+
+  private async lookup(userId: string): Promise<Profile | null> {
     try {
       const res = await this.client.users.info({ user: userId });
       const u = res.user;
