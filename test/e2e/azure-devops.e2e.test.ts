@@ -1,7 +1,7 @@
 import { htmlToText } from '../../src/doors/azure-devops/html.js';
 import { FakeAzureDevOps, identity } from '../fakes/azure-devops.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { eventually, waitForRun } from '../support/server.js';
 
@@ -52,11 +52,8 @@ beforeAll(async () => {
 afterAll(async () => {
   try {
     await ado.settled();
-    if (server?.running()) expect(await server.stop(30_000)).toEqual({ code: 0, signal: null });
   } finally {
-    await killAllServerProcesses();
-    await ado.stop();
-    await target.stop();
+    await endServer(server, [() => ado.stop(), () => target.stop()], { exitsCleanly: true });
   }
 }, TIMEOUT);
 

@@ -1,5 +1,5 @@
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { BUILTIN_FLOWS, eventually, waitForRun } from '../support/server.js';
 
@@ -25,14 +25,7 @@ beforeAll(async () => {
   }
 }, TIMEOUT);
 
-afterAll(async () => {
-  try {
-    if (server?.running()) expect(await server.stop(30_000)).toEqual({ code: 0, signal: null });
-  } finally {
-    await killAllServerProcesses();
-    await accessApi.stop();
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [() => accessApi.stop()], { exitsCleanly: true }), TIMEOUT);
 
 test('request → pending approval → approved by an owner → access granted, then revoked', async () => {
   const started = await server.call('POST', `${FLOWS}/run`, {

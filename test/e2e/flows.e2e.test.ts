@@ -1,5 +1,5 @@
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { eventually, waitForRun } from '../support/server.js';
 
@@ -19,17 +19,7 @@ beforeAll(async () => {
   expect(project.status).toBe(201);
 }, TIMEOUT);
 
-afterAll(async () => {
-  try {
-    if (server?.running()) {
-      const exit = await server.stop(30_000);
-      expect(exit).toEqual({ code: 0, signal: null });
-    }
-  } finally {
-    await killAllServerProcesses();
-    await target.stop();
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [() => target.stop()], { exitsCleanly: true }), TIMEOUT);
 
 const start = async (id: string, params: Record<string, unknown> = {}) => {
   const r = await server.call('POST', '/sfp/api/flows/run', { payload: { id, repositoryIdentifier: REPO, target: target.url, ...params } });

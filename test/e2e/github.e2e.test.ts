@@ -1,6 +1,6 @@
 import { appKey, commentPayload, deliver, FakeGithub } from '../fakes/github.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { BUILTIN_FLOWS, eventually, waitForRun } from '../support/server.js';
 
@@ -32,15 +32,7 @@ beforeAll(async () => {
   expect((await server.call('PUT', '/api/v1/identities/lead@acme.io', { githubLogin: 'lead-gh' })).status).toBe(201);
 }, TIMEOUT);
 
-afterAll(async () => {
-  try {
-    if (server?.running()) expect(await server.stop(30_000)).toEqual({ code: 0, signal: null });
-  } finally {
-    await killAllServerProcesses();
-    await accessApi.stop();
-    await github.stop();
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [() => accessApi.stop(), () => github.stop()], { exitsCleanly: true }), TIMEOUT);
 
 const on = (issue: number, re: RegExp) =>
   eventually(async () => github.commentsOn('acme/app', issue).find((c) => re.test(c.body)), 30_000, `a comment ${re} on #${issue}`);

@@ -1,6 +1,6 @@
 import { buttonClick, FakeSlack, SlackSender } from '../fakes/slack.js';
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { BUILTIN_FLOWS, waitForRun } from '../support/server.js';
 
@@ -29,14 +29,7 @@ beforeAll(async () => {
   expect(project.status).toBe(201);
 }, TIMEOUT);
 
-afterAll(async () => {
-  try {
-    if (server?.running()) expect(await server.stop(30_000)).toEqual({ code: 0, signal: null });
-  } finally {
-    await killAllServerProcesses();
-    await Promise.all([slackApi.stop(), accessApi.stop()]);
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [() => Promise.all([slackApi.stop(), accessApi.stop()])], { exitsCleanly: true }), TIMEOUT);
 
 test('/flowgate run request-elevated-privileges → approved by an owner in the thread → completed, result in the thread', async () => {
   const slack = new SlackSender(server.url, SECRET);

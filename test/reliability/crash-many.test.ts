@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { freshDatabaseUrl } from '../support/database.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { Recorder } from '../support/recorder.js';
 import { eventually } from '../support/server.js';
 
@@ -18,14 +18,7 @@ beforeAll(async () => {
   target.respond((r) => (/^\/slow\d+\/first$/.test(r.path) ? { delayMs: 4000 } : undefined));
   databaseUrl = await freshDatabaseUrl('crash_many');
 }, TIMEOUT);
-afterAll(async () => {
-  try {
-    if (server?.running()) await server.stop(30_000);
-  } finally {
-    await killAllServerProcesses();
-    await target.stop();
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [() => target.stop()]), TIMEOUT);
 
 test('50 runs in flight survive a SIGKILL; completed steps never run again; approvals still decidable', async () => {
   const env = { DATABASE_URL: databaseUrl, FLOWGATE_EXECUTOR_ID: 'crash-many' };

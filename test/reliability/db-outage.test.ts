@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { EmbeddedPostgres } from '../../src/db/embedded-postgres.js';
 import { freePort } from '../support/ports.js';
-import { killAllServerProcesses, startServerProcess, type ServerProcess } from '../support/process.js';
+import { endServer, startServerProcess, type ServerProcess } from '../support/process.js';
 import { eventually } from '../support/server.js';
 
 // The embedded PostgreSQL stops under load and comes back: Flowgate answers 503 meanwhile (no
@@ -22,15 +22,10 @@ beforeAll(async () => {
   expect((await server.call('PUT', '/api/v1/projects/acme/app', { provider: 'github', owners: ['o@acme.io'] })).status).toBe(201);
 }, TIMEOUT);
 
-afterAll(async () => {
-  try {
-    if (server?.running()) await server.stop(30_000);
-  } finally {
-    await killAllServerProcesses();
-    await new EmbeddedPostgres(dataDir, pgPort).stop().catch(() => undefined);
-    fs.rmSync(dataDir, { recursive: true, force: true });
-  }
-}, TIMEOUT);
+afterAll(() => endServer(server, [
+  () => new EmbeddedPostgres(dataDir, pgPort).stop().catch(() => undefined),
+  () => fs.rmSync(dataDir, { recursive: true, force: true }),
+]), TIMEOUT);
 
 test('database outage under load: 503s with a clear message, then recovery; every acknowledged run completes', async () => {
   const accepted: string[] = [];

@@ -165,3 +165,19 @@ export async function killAllServerProcesses(): Promise<void> {
   }
   await Promise.all(waits);
 }
+
+/**
+ * A test file's teardown: stops its server gracefully (with `exitsCleanly`, the exit must be code 0),
+ * then, however that went, kills any server process still alive and runs the other clean-ups.
+ */
+export async function endServer(server: ServerProcess | undefined, cleanups: Array<() => Promise<unknown> | unknown>, { exitsCleanly = false } = {}): Promise<void> {
+  try {
+    if (server?.running()) {
+      const exit = await server.stop(30_000);
+      if (exitsCleanly) expect(exit).toEqual({ code: 0, signal: null });
+    }
+  } finally {
+    await killAllServerProcesses();
+    for (const cleanup of cleanups) await cleanup();
+  }
+}

@@ -21,7 +21,8 @@ export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: Engine
         `select id, engine_run_id from runs where status = 'queued' and engine = 'flowgate' and execution_mode = 'flow'
            and parent_run_id is null and created_at < ? order by created_at limit 500`, [new Date(Date.now() - GRACE_MS)]);
       for (const r of rows) {
-        if (await engine.knows(r.engine_run_id)) continue;
+        // This process's own backlog is on its way; asking the engine about each would be wasted I/O.
+        if (launcher.holds(r.id) || await engine.knows(r.engine_run_id)) continue;
         launcher.submit({ id: r.id, engineRunId: r.engine_run_id });
       }
       const revived = await engine.reviveStalled();

@@ -28,7 +28,7 @@ export class RunLauncher {
   constructor(private readonly engine: EnginePort, private readonly options: LauncherOptions) {}
 
   submit(run: LaunchableRun): void {
-    if (this.queued.has(run.id) || this.busy.has(run.id)) return;
+    if (this.holds(run.id)) return;
     this.queued.add(run.id);
     this.waiting.push({ id: run.id, engineRunId: run.engineRunId });
     this.pump();
@@ -41,6 +41,11 @@ export class RunLauncher {
     clearTimeout(timer);
     this.busy.delete(runId);
     this.pump();
+  }
+
+  /** Whether this process already has the run, waiting or handed over. */
+  holds(runId: string): boolean {
+    return this.queued.has(runId) || this.busy.has(runId);
   }
 
   /** Runs accepted by this process and not yet handed to the engine. */
