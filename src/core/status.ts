@@ -11,4 +11,3 @@ export const isTerminalRun = (s: RunStatus) => TERMINAL_RUN_STATUSES.includes(s)
 export const STEP_STATUSES = ['pending', 'waiting', 'running', 'completed', 'failed', 'skipped', 'cancelled'] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 export const TERMINAL_STEP_STATUSES: readonly StepStatus[] = ['completed', 'failed', 'skipped', 'cancelled'];
-export const isTerminalStep = (s: StepStatus) => TERMINAL_STEP_STATUSES.includes(s);

@@ -1,5 +1,6 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
 import { durableStep } from './durable-step.js';
+import { SYSTEM } from '../core/audit/audit-log.js';
 import { tracked } from './live-workflows.js';
 import { stepWorkflowId } from '../core/runs/engine-port.js';
 import type { StepKindName } from '../core/registry/manifest-schema.js';
@@ -185,12 +186,12 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     }
     const changed = await d.store.finish(run.id, status, result, error, [{ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` }]);
     // An approval still pending when its run ends some other way can no longer matter.
-    if (run.definition.steps.some((s) => s.type === 'approval')) await d.approvals.closeForRuns([run.id], 'stale', { name: 'system', door: 'engine' });
+    if (run.definition.steps.some((s) => s.type === 'approval')) await d.approvals.closeForRuns([run.id], 'stale', SYSTEM);
     if (!changed) {
       const current = await d.store.findById(run.id);
       return { status: current?.status ?? status, result: current?.result ?? result, error: current?.error ?? error };
     }
-    await d.audit.record({ name: 'system', door: 'engine' }, `run.${status}`, 'run', run.id, error ? { error } : undefined);
+    await d.audit.record(SYSTEM, `run.${status}`, 'run', run.id, error ? { error } : undefined);
     d.runFinished(run.id, status);
     return { status, result, error };
   }, { name: 'finish' });

@@ -2,7 +2,7 @@ import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Approval, type ChatRef } from '../../db/entities/approval.js';
 import type { Callback } from '../../db/entities/run.js';
 import { badRequest, conflict, forbidden, notFound } from '../../errors.js';
-import type { Actor, AuditLog } from '../audit/audit-log.js';
+import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import { applyDecision, refusal, type Person, type Verdict } from './approval-rules.js';
@@ -201,7 +201,7 @@ export class ApprovalService {
     const n = await em.nativeUpdate(Approval, { id, status: 'pending', expiresAt: { $lte: new Date() } }, { status: 'expired', resolvedAt: new Date() });
     const a = (await this.get(id))!;
     if (n) {
-      await this.audit.record({ name: 'system', door: 'engine' }, 'approval.expired', 'approval', id);
+      await this.audit.record(SYSTEM, 'approval.expired', 'approval', id);
       await this.effects.changed(a);
     }
     return a;

@@ -1,7 +1,7 @@
 import type { Run } from '../../db/entities/run.js';
 import { redact } from '../../engine/context.js';
 import { AppError, badRequest, conflict, engineUnavailable, notFound } from '../../errors.js';
-import type { Actor, AuditLog } from '../audit/audit-log.js';
+import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 import type { TokenService } from '../identity/tokens.js';
 import type { RunLogs, NewLogLine } from '../logs/run-logs.js';
 import type { Notifier } from '../notify/notifier.js';
@@ -11,7 +11,7 @@ import { isTerminalRun, type RunStatus } from '../status.js';
 import type { CicdStore, StatusReport } from './cicd-store.js';
 import { DispatchRefused, type CicdDispatchers, type DispatchResult } from './dispatcher.js';
 
-const ENGINE: Actor = { name: 'system', door: 'engine' };
+const ENGINE: Actor = SYSTEM;
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** What the core needs from the durable engine for cicd runs (src/engine/cicd-dispatch.ts). */

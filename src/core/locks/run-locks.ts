@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { RunLock } from '../../db/entities/run-lock.js';
-import type { Actor, AuditLog } from '../audit/audit-log.js';
+import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 
 /** Which run holds which mutex; a lock re-acquired by another run moves to it. */
 export class RunLocks {
@@ -25,7 +25,7 @@ export class RunLocks {
       `delete from run_locks l using runs r where r.id = l.run_id
          and r.status in ('completed','partial','failed','cancelled','timed_out')
        returning l.lock_key, l.run_id`);
-    for (const r of rows) await this.audit.record({ name: 'system', door: 'engine' }, 'lock.released', 'run', r.run_id, { lockKey: r.lock_key });
+    for (const r of rows) await this.audit.record(SYSTEM, 'lock.released', 'run', r.run_id, { lockKey: r.lock_key });
     return rows.map((r) => ({ lockKey: r.lock_key, runId: r.run_id }));
   }
 }

@@ -9,7 +9,9 @@ import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine 
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
 const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
-const TERMINAL_SQL = TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(',');
+const sqlList = (xs: readonly string[]) => xs.map((s) => `'${s}'`).join(',');
+const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
+const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;
 
 /** Caps what is stored of a step's output: a huge HTTP body must not bloat every later read. */
@@ -142,7 +144,7 @@ export class RunStore {
     return em.transactional(async (tx) => {
       const rows = await tx.getConnection().execute<{ id: string }[]>(
         `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?
-         where id in (${runIds.map(() => '?').join(',')}) and status not in ('completed','partial','failed','cancelled','timed_out')
+         where id in (${runIds.map(() => '?').join(',')}) and status not in (${TERMINAL_SQL})
          returning id`, [reason, ...runIds], 'all', tx.getTransactionContext());
       const ids = rows.map((r) => r.id);
       if (ids.length) {
@@ -159,7 +161,7 @@ export class RunStore {
        values (?, ?, ?, ?, 'running', ?, ?, ?, now(), ?)
        on conflict (run_id, step_ref) do update set status = 'running', attempt = excluded.attempt, error = null,
          started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = null, workflow_id = excluded.workflow_id
-       where step_runs.status not in ('completed','failed','skipped','cancelled')`,
+       where step_runs.status not in (${TERMINAL_STEP_SQL})`,
       [newId(), runId, ref, kind, attempt, depsRequired, depsRequired, workflowId]);
   }
 
@@ -175,7 +177,7 @@ export class RunStore {
    */
   async stepWaiting(runId: string, ref: string, waitingFor: string | null, runStatus: RunStatus, from: RunStatus[]): Promise<void> {
     await sql(this.orm,
-      `with step as (update step_runs set status = ?, waiting_for = ? where run_id = ? and step_ref = ? and status not in ('completed','failed','skipped','cancelled'))
+      `with step as (update step_runs set status = ?, waiting_for = ? where run_id = ? and step_ref = ? and status not in (${TERMINAL_STEP_SQL}))
        update runs set status = ?, updated_at = now() where id = ? and status = any(?::text[])`,
       [waitingFor ? 'waiting' : 'running', waitingFor, runId, ref, runStatus, runId, from]);
   }
@@ -187,7 +189,7 @@ export class RunStore {
        values (?, ?, ?, ?, ?, 0, ?, ?, ?::jsonb, ?, null, now())
        on conflict (run_id, step_ref) do update set status = excluded.status, output = excluded.output, error = excluded.error,
          finished_at = now(), waiting_for = null
-       where step_runs.status not in ('completed','failed','skipped','cancelled')`,
+       where step_runs.status not in (${TERMINAL_STEP_SQL})`,
       [newId(), runId, ref, kind, status, depsRequired, depsRequired, JSON.stringify(capOutput(output)), error]);
   }
 

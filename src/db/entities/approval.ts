@@ -2,7 +2,6 @@ import { EntitySchema } from '@mikro-orm/core';
 import type { Callback } from './run.js';
 
 export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired' | 'cancelled' | 'stale';
-export const DECIDED: readonly ApprovalStatus[] = ['approved', 'rejected', 'expired', 'cancelled', 'stale'];
 
 export interface Decision {
   email: string;
