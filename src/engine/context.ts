@@ -15,10 +15,3 @@ export async function expressionContext(deps: EngineDeps, run: EngineRun, withCr
     credentials: withCredentials ? deps.credentials : {},
   };
 }
-
-/** Replaces credential values in text that leaves the step (logs, errors, outputs). */
-export function redact(text: string, credentials: Record<string, string>): string {
-  let out = text;
-  for (const v of Object.values(credentials)) if (v.length >= 4) out = out.split(v).join('***');
-  return out;
-}

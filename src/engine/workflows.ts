@@ -8,7 +8,7 @@ import { noticeRun } from '../core/notify/notice-run.js';
 import { expressionContext } from './context.js';
 import type { EngineDeps } from './engine-deps.js';
 import type { EngineRun } from './engine-run.js';
-import { evaluateCondition } from './expressions.js';
+import { evaluateCondition } from '../core/expressions/expressions.js';
 import { planNext, runsAlone, settle, summarize, type GraphState } from './graph-state.js';
 import type { RunOutcome, StepOutcome } from './run-outcome.js';
 import { isCancellation, messageOf, StepFailure } from './step-failure.js';
@@ -21,7 +21,7 @@ import { notifyStep } from './steps/notify.js';
 import { sleepStep } from './steps/sleep.js';
 import type { StepExecution, StepKind } from './steps/step-kind.js';
 import { waitForEventStep } from './steps/wait-for-event.js';
-import { render } from './templates.js';
+import { render } from '../core/expressions/templates.js';
 import type { NewLogLine } from '../core/logs/run-logs.js';
 
 export const RUN_WORKFLOW = 'flowgate.run';

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { presentApproval } from '../../src/core/approvals/present-approval.js';
-import type { NoticeRun } from '../../src/core/notify/notifier.js';
+import type { NoticeRun } from '../../src/core/notify/notice.js';
 import { Approval, type Decision } from '../../src/db/entities/approval.js';
 import { approvalMessage, approvalsList, helpText, rejectModal, runCard, runFinishedReply } from '../../src/doors/slack/messages.js';
 

@@ -1,4 +1,4 @@
-import { evaluate, evaluateCondition, ExpressionError, syntaxProblem } from '../../src/engine/expressions.js';
+import { evaluate, evaluateCondition, ExpressionError, syntaxProblem } from '../../src/core/expressions/expressions.js';
 
 const ctx = {
   payload: { x: 2, half: 1.5, name: 'abc', list: [1, 2, 3], obj: { a: 1, b: 'x', nested: { deep: [10, 20] } }, flag: true, off: false, nothing: null },

@@ -1,7 +1,8 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Notifier, SIGNATURE_HEADER, signBody, type Notice } from '../../src/core/notify/notifier.js';
+import type { Notice } from '../../src/core/notify/notice.js';
+import { Notifier, SIGNATURE_HEADER, signBody } from '../../src/core/notify/notifier.js';
 
 interface Received {
   method: string;

@@ -5,7 +5,7 @@ import { graphProblems } from '../../src/core/registry/graph.js';
 import { loadManifests, ManifestError } from '../../src/core/registry/load-manifests.js';
 import { stepSchema } from '../../src/core/registry/manifest-schema.js';
 import { parseSince } from '../../src/core/runs/run-query.js';
-import { mentionsCredentials } from '../../src/engine/templates.js';
+import { mentionsCredentials } from '../../src/core/expressions/templates.js';
 
 const steps = (spec: [string, string[]][]) => spec.map(([ref, dependsOn]) => stepSchema.parse({ ref, type: 'log', dependsOn, with: { message: ref } }));
 

@@ -1,5 +1,5 @@
-import { ExpressionError } from '../../src/engine/expressions.js';
-import { mentionsCredentials, render, templateProblems } from '../../src/engine/templates.js';
+import { ExpressionError } from '../../src/core/expressions/expressions.js';
+import { mentionsCredentials, render, templateProblems } from '../../src/core/expressions/templates.js';
 
 const ctx = {
   payload: { x: 2, name: 'abc', list: [1, 2, 3], obj: { a: 1, b: 'x' }, flag: true, nothing: null },

@@ -3,7 +3,7 @@ import type { IBuildApi } from 'azure-devops-node-api/BuildApi.js';
 import type { IPipelinesApi } from 'azure-devops-node-api/PipelinesApi.js';
 import { BuildStatus } from 'azure-devops-node-api/interfaces/BuildInterfaces.js';
 import type { RunPipelineParameters } from 'azure-devops-node-api/interfaces/PipelinesInterfaces.js';
-import { redact } from '../../engine/context.js';
+import { redact } from '../secrets.js';
 import { DispatchRefused, type CancelJob, type CicdDispatcher, type CicdTarget, type DispatchJob, type DispatchResult } from './dispatcher.js';
 
 export interface AzurePipelinesOptions {

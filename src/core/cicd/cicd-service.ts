@@ -1,5 +1,5 @@
 import type { Run } from '../../db/entities/run.js';
-import { redact } from '../../engine/context.js';
+import { redact } from '../secrets.js';
 import { AppError, badRequest, conflict, engineUnavailable, notFound } from '../../errors.js';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 import type { TokenService } from '../identity/tokens.js';

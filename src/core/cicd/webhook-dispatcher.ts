@@ -1,5 +1,5 @@
-import { redact } from '../../engine/context.js';
-import { render } from '../../engine/templates.js';
+import { redact } from '../secrets.js';
+import { render } from '../expressions/templates.js';
 import { SIGNATURE_HEADER, signBody } from '../notify/notifier.js';
 import { DispatchRefused, type CancelJob, type CicdDispatcher, type CicdTarget, type DispatchJob, type DispatchResult } from './dispatcher.js';
 

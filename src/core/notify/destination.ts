@@ -1,5 +1,5 @@
 import type { Callback } from '../../db/entities/run.js';
-import type { Notice, NoticeOutcome } from './notifier.js';
+import type { Notice, NoticeOutcome } from './notice.js';
 
 /**
  * A kind of place a run talks back to (Slack thread, GitHub issue, Azure DevOps work item).

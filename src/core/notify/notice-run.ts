@@ -1,5 +1,5 @@
 import type { Run } from '../../db/entities/run.js';
-import type { NoticeRun } from './notifier.js';
+import type { NoticeRun } from './notice.js';
 
 /** The part of a run a destination shows (never the callback, which may hold secrets). */
 export const noticeRun = (r: Run): NoticeRun => ({

@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { syntaxProblem } from '../../engine/expressions.js';
-import { mentionsCredentials, templateProblems } from '../../engine/templates.js';
+import { syntaxProblem } from '../expressions/expressions.js';
+import { mentionsCredentials, templateProblems } from '../expressions/templates.js';
 import { cronProblem, timezoneProblem } from '../schedules/cron.js';
 import { graphProblems } from './graph.js';
 import { manifestSchema, type FlowDefinition } from './manifest-schema.js';

@@ -1,6 +1,6 @@
 import type { AzureDevOpsSettings } from '../../config.js';
 import type { Destination } from '../../core/notify/destination.js';
-import type { Notice, NoticeOutcome } from '../../core/notify/notifier.js';
+import type { Notice, NoticeOutcome } from '../../core/notify/notice.js';
 import type { ProjectService } from '../../core/projects/projects.js';
 import type { Callback } from '../../db/entities/run.js';
 import type { AdoClient } from './client.js';

@@ -1,7 +1,7 @@
 import type { Services } from '../../container.js';
 import type { PresentedApproval } from '../../core/approvals/present-approval.js';
 import type { Destination } from '../../core/notify/destination.js';
-import type { Notice, NoticeOutcome } from '../../core/notify/notifier.js';
+import type { Notice, NoticeOutcome } from '../../core/notify/notice.js';
 import type { Callback } from '../../db/entities/run.js';
 import type { GithubClient, Thread } from './client.js';
 import { renderApproval, renderRunFinished, renderRunMessage, type ApprovalView, type RunView, type Who } from './render.js';

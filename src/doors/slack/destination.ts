@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Services } from '../../container.js';
 import type { Destination } from '../../core/notify/destination.js';
-import type { Notice, NoticeOutcome, NoticeRun } from '../../core/notify/notifier.js';
+import type { Notice, NoticeOutcome, NoticeRun } from '../../core/notify/notice.js';
 import type { Callback } from '../../db/entities/run.js';
 import type { SlackChat } from './chat.js';
 import { approvalMessage, runCard, runFinishedReply, runMessage, type ApprovalView, type FlowRef } from './messages.js';

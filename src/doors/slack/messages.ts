@@ -1,5 +1,5 @@
 import type { presentApproval } from '../../core/approvals/present-approval.js';
-import type { NoticeRun } from '../../core/notify/notifier.js';
+import type { NoticeRun } from '../../core/notify/notice.js';
 import { HELP } from '../commands.js';
 import { formatDuration } from '../actions.js';
 

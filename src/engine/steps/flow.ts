@@ -4,7 +4,7 @@ import { AppError } from '../../errors.js';
 import { expressionContext } from '../context.js';
 import type { RunOutcome } from '../run-outcome.js';
 import { StepFailure, messageOf } from '../step-failure.js';
-import { render } from '../templates.js';
+import { render } from '../../core/expressions/templates.js';
 import type { StepKind } from './step-kind.js';
 import { parseInput, remainingMs, stepLog } from './step-kind.js';
 

@@ -1,7 +1,8 @@
 import { durableStep } from '../durable-step.js';
-import { expressionContext, redact } from '../context.js';
+import { redact } from '../../core/secrets.js';
+import { expressionContext } from '../context.js';
 import { StepFailure } from '../step-failure.js';
-import { render } from '../templates.js';
+import { render } from '../../core/expressions/templates.js';
 import type { StepKind } from './step-kind.js';
 import { parseInput, remainingMs } from './step-kind.js';
 

@@ -7,7 +7,7 @@ import { expressionContext } from '../context.js';
 import type { EngineDeps } from '../engine-deps.js';
 import type { EngineRun } from '../engine-run.js';
 import { StepFailure } from '../step-failure.js';
-import { render } from '../templates.js';
+import { render } from '../../core/expressions/templates.js';
 
 /** Everything a step kind gets while it runs inside its step workflow. */
 export interface StepExecution {
