@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
+import { allowListProblems, splitAllowList } from './core/net/outbound-policy.js';
 
 /** Credentials referenced by flows as `credentials.NAME` come from `FLOWGATE_CREDENTIAL_NAME`. */
 const CREDENTIAL_PREFIX = 'FLOWGATE_CREDENTIAL_';
@@ -25,11 +26,17 @@ const envSchema = z.object({
   FLOWGATE_PUBLIC_URL: z.url().optional(),
   FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   FLOWGATE_CICD_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** Comma-separated CIDRs, addresses and host names that flows, payloads and callers may reach although not public. */
+  FLOWGATE_OUTBOUND_ALLOW: z.string().transform(splitAllowList).superRefine((entries, ctx) => {
+    for (const problem of allowListProblems(entries)) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
   FLOWGATE_EXECUTION_TOKEN_TTL_HOURS: z.coerce.number().positive().max(24 * 30, 'at most 720 hours').default(24),
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
   FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
+  FLOWGATE_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(90),
+  FLOWGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(365),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Slack door
   SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, 'must be a Slack bot token (xoxb-…)').optional(),
@@ -89,6 +96,8 @@ export interface Config {
   webhookSecret?: string;
   /** Where `webhook` CI/CD dispatches go when a manifest names no `cicd.url`. */
   cicdWebhookUrl?: string;
+  /** Non-public CIDRs, addresses and host names outbound requests chosen by flows and callers may reach. */
+  outboundAllow: string[];
   /** How long a CI/CD run's per-execution token is valid. */
   executionTokenTtlHours: number;
   shutdownTimeoutMs: number;
@@ -98,6 +107,10 @@ export interface Config {
   schedulerPollMs: number;
   /** Runs this process starts at once; more wait, `queued`, in arrival order. */
   activeRuns: number;
+  /** Finished runs (with steps, logs, approvals), door deliveries and expired tokens older than this are pruned. */
+  retentionDays: number;
+  /** Audit events older than this are pruned. */
+  auditRetentionDays: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
   slack?: SlackSettings;
@@ -159,11 +172,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     publicUrl: e.FLOWGATE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     cicdWebhookUrl: e.FLOWGATE_CICD_WEBHOOK_URL,
+    outboundAllow: e.FLOWGATE_OUTBOUND_ALLOW ?? [],
     executionTokenTtlHours: e.FLOWGATE_EXECUTION_TOKEN_TTL_HOURS,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     activeRuns: e.FLOWGATE_ACTIVE_RUNS,
+    retentionDays: e.FLOWGATE_RETENTION_DAYS,
+    auditRetentionDays: e.FLOWGATE_AUDIT_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
     credentials,
     slack,

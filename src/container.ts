@@ -2,7 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import { ApprovalService, type ApprovalEffects } from './core/approvals/approval-service.js';
-import { AuditLog } from './core/audit/audit-log.js';
+import { AuditLog, SYSTEM } from './core/audit/audit-log.js';
 import { CicdService } from './core/cicd/cicd-service.js';
 import { CicdStore } from './core/cicd/cicd-store.js';
 import { CicdDispatchers } from './core/cicd/dispatcher.js';
@@ -14,6 +14,8 @@ import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
 import { RunLogs } from './core/logs/run-logs.js';
 import { Notifier } from './core/notify/notifier.js';
+import { guardedFetch } from './core/net/guarded-fetch.js';
+import { OutboundPolicy } from './core/net/outbound-policy.js';
 import { ProjectService } from './core/projects/projects.js';
 import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
@@ -74,7 +76,11 @@ export function createServices(input: {
   const projects = new ProjectService(orm, registry, audit);
   const store = new RunStore(orm);
   const logs = new RunLogs(orm);
-  const notifier = new Notifier(config.webhookSecret);
+  // Addresses chosen by flows, payloads and callers go through the guard (refusals audited); the doors' configured APIs do not.
+  const outboundFetch = guardedFetch(new OutboundPolicy(config.outboundAllow), {
+    onRefused: (r) => audit.record(SYSTEM, 'outbound.refused', 'host', r.host, { address: r.address, reason: r.reason, redirect: r.redirect }),
+  });
+  const notifier = new Notifier(config.webhookSecret, outboundFetch);
   const approvals = new ApprovalService(orm, projects, audit);
   const effects = approvalEffects(engine, store);
   approvals.setEffects(effects);
@@ -83,7 +89,7 @@ export function createServices(input: {
   const tokens = new TokenService(orm, audit);
   // CI/CD providers: `webhook`; `github-actions` when the GitHub door is configured; a provider without one answers "not configured".
   const dispatchers = new CicdDispatchers([
-    new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl }),
+    new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl }, outboundFetch),
     ...(config.github ? [new GithubActionsDispatcher(GithubClient.for(config.github, log), { flowgateUrl: config.publicUrl, repositoryOf: async (id) => (await store.findById(id))?.repositoryIdentifier })] : []),
     ...(config.azureDevOps ? [new AzurePipelinesDispatcher({ orgUrl: config.azureDevOps.orgUrl, token: config.azureDevOps.token, flowgateUrl: config.publicUrl, repositoryOf: async (id) => (await store.findById(id))?.repositoryIdentifier })] : []),
   ]);
@@ -92,9 +98,9 @@ export function createServices(input: {
     { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
   );
   setCicdDeps({ cicd });
-  const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd);
+  const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine);
   const engineDeps: EngineDeps = {
-    store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials,
+    store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials, outboundFetch,
     runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
     runParked: (runId) => launcher.release(runId),
   };

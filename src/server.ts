@@ -12,6 +12,9 @@ import { setInboundDeps } from './doors/inbound.js';
 import { approvalSweep } from './core/approvals/approval-sweep.js';
 import { lockCleanup } from './core/locks/lock-cleanup.js';
 import { Sweeper } from './core/maintenance/sweeper.js';
+import { maintenanceTasks } from './core/maintenance/tasks.js';
+import { retakeStalledDeliveries } from './doors/inbound.js';
+import { forgetRunWorkflows } from './engine/forget-workflows.js';
 import { orphanSweep } from './core/runs/orphan-sweep.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -51,7 +54,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   await services.engine.launch(services.engineDeps);
   await services.schedules.syncManifests(definitions);
-  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log)], log, config.sweepIntervalMs);
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log),
+    ...maintenanceTasks(services, retakeStalledDeliveries, forgetRunWorkflows)], log, config.sweepIntervalMs);
   sweeper.start();
 
   const app = createApp(services, doors);

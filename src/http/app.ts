@@ -3,6 +3,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import type { Services } from '../container.js';
 import type { Door } from '../doors/door.js';
+import { SampledWarning } from '../observability/sampled-log.js';
 import { apiDialect } from './api/index.js';
 import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
@@ -12,18 +13,22 @@ import { sfpDialect } from './sfp/index.js';
 const doorOf = (path: string) =>
   path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops' : 'rest';
 
+const reasonOf = (ctx: Koa.Context) =>
+  (ctx.body as { message?: unknown; error?: unknown } | undefined)?.message ?? (ctx.body as { error?: unknown } | undefined)?.error;
+
 async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
   const principal = ctx.state.principal as { name: string; email: string | null } | undefined;
   await s.audit.record(
     { name: principal ? principal.email ?? `token:${principal.name}` : 'anonymous', door: doorOf(ctx.path) },
     'request.refused', 'route', `${ctx.method} ${ctx._matchedRoute ?? ctx.path}`,
-    { status: ctx.status, path: ctx.path, ip: ctx.ip, reason: (ctx.body as { message?: unknown; error?: unknown } | undefined)?.message ?? (ctx.body as { error?: unknown } | undefined)?.error },
+    { status: ctx.status, path: ctx.path, ip: ctx.ip, reason: reasonOf(ctx) },
   );
 }
 
 /** Builds the HTTP application (it does not listen). */
 export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
+  const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
   const dialects = [sfpDialect(s), apiDialect(s)];
   let openapi: unknown;
   const router = new Router();
@@ -38,8 +43,16 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
     const start = process.hrtime.bigint();
     try {
       await next();
-      // Every refused request is audited (who, what, through which door), whoever refused it.
-      if (ctx.status === 401 || ctx.status === 403) await auditRefusal(s, ctx).catch((err) => s.log.warn({ err }, 'auditing a refused request failed'));
+      // A caller without valid credentials (no or a bad token, a bad webhook signature) is counted and
+      // sampled in the log: anyone can send those, and a row each would let strangers fill the audit
+      // table. Every refusal of a known caller is audited (who, what, through which door).
+      if (ctx.status === 401 && !ctx.state.principal) {
+        const surface = doorOf(ctx.path);
+        s.metrics.unauthenticated.inc({ surface });
+        unauthenticated.note({ surface, method: ctx.method, path: ctx.path, ip: ctx.ip, reason: reasonOf(ctx) });
+      } else if (ctx.status === 401 || ctx.status === 403) {
+        await auditRefusal(s, ctx).catch((err) => s.log.warn({ err }, 'auditing a refused request failed'));
+      }
     } finally {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const routeLabel = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';

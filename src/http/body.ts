@@ -3,16 +3,28 @@ import { AppError, badRequest } from '../errors.js';
 
 const LIMIT = 1024 * 1024;
 
-/** Reads the raw body once (webhook doors need the exact bytes) and parses JSON bodies. */
-export async function readBody(ctx: Context): Promise<{ raw: Buffer; json: unknown }> {
+/** A request body over the limit its reader was given (the caller answers 413 or 400 in its own words). */
+export class BodyTooLarge extends AppError {
+  constructor(readonly limit: number) {
+    super('bad_request', `Request body larger than ${limit} bytes`);
+  }
+}
+
+/** Reads the raw bytes of a request once (webhook doors check signatures over the exact bytes), up to `limit`. */
+export async function readRaw(ctx: Context, limit: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of ctx.req) {
     size += (chunk as Buffer).length;
-    if (size > LIMIT) throw new AppError('bad_request', `Request body larger than ${LIMIT} bytes`);
+    if (size > limit) throw new BodyTooLarge(limit);
     chunks.push(chunk as Buffer);
   }
-  const raw = Buffer.concat(chunks);
+  return Buffer.concat(chunks);
+}
+
+/** Reads the raw body once and parses JSON bodies. */
+export async function readBody(ctx: Context, limit = LIMIT): Promise<{ raw: Buffer; json: unknown }> {
+  const raw = await readRaw(ctx, limit);
   if (!raw.length) return { raw, json: undefined };
   const type = ctx.get('content-type');
   if (type && !/json/i.test(type)) throw badRequest(`Unsupported content type "${type}"; send application/json`, [{ field: 'content-type', message: 'must be application/json', location: 'header' }]);

@@ -16,6 +16,12 @@ export class Metrics {
   readonly runsFinished = new client.Counter({
     name: 'flowgate_runs_finished_total', help: 'Runs finished, by final status', labelNames: ['status'] as const, registers: [this.registry],
   });
+  /** Counted instead of audited: anyone can send them, so a row each would let strangers fill the database. */
+  readonly unauthenticated = new client.Counter({
+    name: 'flowgate_unauthenticated_requests_total',
+    help: 'Requests refused for lack of valid credentials (no or a bad token, a bad webhook signature), by surface',
+    labelNames: ['surface'] as const, registers: [this.registry],
+  });
 
   constructor(queueDepth: () => Promise<number>, launchBacklog: () => number) {
     new client.Gauge({

@@ -1,4 +1,4 @@
-import { createHmac, createPublicKey, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, createVerify, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 
 /**
@@ -11,6 +11,11 @@ export interface FakeRequest { method: string; path: string; headers: http.Incom
 export interface FakeComment { id: number; repo: string; issueNumber: number; body: string; edits: string[]; at: number }
 export interface FakeReaction { repo: string; commentId: number; content: string }
 export interface FakeDispatch { repo: string; workflow: string; ref: string; inputs: Record<string, string>; runId: number; displayTitle: string }
+/** An Actions run as `GET /repos/{o}/{r}/actions/runs/{id}` shows it; a dispatch creates one, `in_progress`. */
+export interface FakeWorkflowRun {
+  id: number; repo: string; path: string; workflowId: number; event: string; displayTitle: string; createdAt: Date;
+  status: 'queued' | 'in_progress' | 'completed'; conclusion: string | null;
+}
 
 /** A throwaway app key, generated per test run (PKCS#1, as GitHub issues them). */
 export function appKey(): { privateKey: string; publicKey: KeyObject } {
@@ -30,9 +35,16 @@ export class FakeGithub {
   readonly reactions: FakeReaction[] = [];
   readonly dispatches: FakeDispatch[] = [];
   readonly cancels: { repo: string; runId: number }[] = [];
+  readonly workflowRuns = new Map<number, FakeWorkflowRun>();
   readonly tokensIssued: { installationId: number; token: string }[] = [];
   /** Installation of the app per repository; repositories not listed are not installed (404). */
   readonly installations = new Map<string, number>();
+  /**
+   * Roles on repositories (`admin`, `maintain`, `write`, `triage`, `read`, `none`) by `repo:login`
+   * (login lower-cased); anyone not listed has `defaultRole`, or is unknown (404) when it is null.
+   */
+  readonly roles = new Map<string, string>();
+  defaultRole: string | null = 'write';
   url = '';
   private server?: http.Server;
   private faults: Fault[] = [];
@@ -89,6 +101,24 @@ export class FakeGithub {
     return this.reactions.filter((r) => r.commentId === commentId).map((r) => r.content);
   }
 
+  /** An Actions run that no dispatch of Flowgate's created (another workflow, an older run, ...). */
+  addWorkflowRun(run: Partial<FakeWorkflowRun> & { id: number; repo: string; workflow: string }): FakeWorkflowRun {
+    const { workflow, ...rest } = run;
+    const r: FakeWorkflowRun = {
+      path: `.github/workflows/${workflow}`, workflowId: workflowIdOf(workflow), event: 'workflow_dispatch', displayTitle: workflow,
+      createdAt: new Date(), status: 'in_progress', conclusion: null, ...rest,
+    };
+    this.workflowRuns.set(r.id, r);
+    return r;
+  }
+
+  /** The Actions run finishes with `conclusion` (success, failure, cancelled, timed_out, ...). */
+  concludeRun(runId: number, conclusion: string): void {
+    const r = this.workflowRuns.get(runId);
+    if (!r) throw new Error(`no workflow run ${runId}`);
+    Object.assign(r, { status: 'completed', conclusion });
+  }
+
   private answer(r: FakeRequest): { status: number; body?: unknown } {
     const fault = this.faults.find((f) => f.times > 0 && f.match(r));
     if (fault) {
@@ -123,6 +153,14 @@ export class FakeGithub {
       c.body = r.json.body;
       return { status: 200, body: { id: c.id, body: c.body } };
     }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/collaborators\/([^/]+)\/permission$/.exec(path)) && r.method === 'GET') {
+      const login = decodeURIComponent(m[2]);
+      const role = this.roles.get(`${m[1]}:${login.toLowerCase()}`) ?? this.defaultRole;
+      if (role === null) return { status: 404, body: { message: `${login} is not a user` } };
+      // `permission` is the legacy field: maintain reads as write, triage as read.
+      const permission = ({ maintain: 'write', triage: 'read' } as Record<string, string>)[role] ?? role;
+      return { status: 200, body: { permission, role_name: role, user: { login, id: githubUserId(login) } } };
+    }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)\/reactions$/.exec(path)) && r.method === 'POST') {
       const reaction = { repo: m[1], commentId: Number(m[2]), content: r.json.content };
       const seen = this.reactions.some((x) => x.commentId === reaction.commentId && x.content === reaction.content);
@@ -132,6 +170,7 @@ export class FakeGithub {
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/workflows\/([^/]+)\/dispatches$/.exec(path)) && r.method === 'POST') {
       const runId = 900_000 + this.dispatches.length;
       this.dispatches.push({ repo: m[1], workflow: decodeURIComponent(m[2]), ref: r.json.ref, inputs: r.json.inputs ?? {}, runId, displayTitle: `Flowgate ${r.json.inputs?.executionId ?? ''}` });
+      this.addWorkflowRun({ id: runId, repo: m[1], workflow: decodeURIComponent(m[2]), displayTitle: `Flowgate ${r.json.inputs?.executionId ?? ''}` });
       return { status: 204 };
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/workflows\/([^/]+)\/runs$/.exec(path)) && r.method === 'GET') {
@@ -141,6 +180,17 @@ export class FakeGithub {
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/runs\/(\d+)\/cancel$/.exec(path)) && r.method === 'POST') {
       this.cancels.push({ repo: m[1], runId: Number(m[2]) });
       return { status: 202, body: {} };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/actions\/runs\/(\d+)$/.exec(path)) && r.method === 'GET') {
+      const run = this.workflowRuns.get(Number(m[2]));
+      if (!run || run.repo !== m[1]) return { status: 404, body: { message: 'Not Found' } };
+      return {
+        status: 200,
+        body: {
+          id: run.id, name: run.path.split('/').pop(), display_title: run.displayTitle, path: run.path, workflow_id: run.workflowId, event: run.event,
+          status: run.status, conclusion: run.conclusion, created_at: run.createdAt.toISOString(), html_url: `https://github.example/${run.repo}/actions/runs/${run.id}`,
+        },
+      };
     }
     return { status: 404, body: { message: `Not Found: ${r.method} ${path}` } };
   }
@@ -160,6 +210,9 @@ export class FakeGithub {
 
 const unauthorized = () => ({ status: 401, body: { message: 'Bad credentials' } });
 
+/** A stable numeric workflow id per workflow file, as GitHub gives each workflow one. */
+const workflowIdOf = (file: string) => 100 + [...file].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 100_000, 7);
+
 /** Sends a webhook delivery as GitHub does; `signature` overrides (or with null omits) the signature. */
 export async function deliver(flowgateUrl: string, secret: string, event: string, payload: unknown, opts: { deliveryId?: string; signature?: string | null } = {}) {
   const body = JSON.stringify(payload);
@@ -178,8 +231,13 @@ export async function deliver(flowgateUrl: string, secret: string, event: string
 
 let commentIds = 50_000;
 
+/** A stable numeric user id for a login (tests pass `userId` to make a login change hands). */
+export function githubUserId(login: string): number {
+  return 1 + (parseInt(createHash('sha256').update(login.toLowerCase()).digest('hex').slice(0, 8), 16) % 2_000_000_000);
+}
+
 /** An `issue_comment` `created` payload. */
-export function commentPayload(o: { repo?: string; issueNumber?: number; body: string; login: string; association?: string; commentId?: number; pullRequest?: boolean; installationId?: number; bot?: boolean }) {
+export function commentPayload(o: { repo?: string; issueNumber?: number; body: string; login: string; userId?: number; association?: string; commentId?: number; pullRequest?: boolean; installationId?: number; bot?: boolean }) {
   const repo = o.repo ?? 'acme/app';
   const commentId = o.commentId ?? commentIds++;
   const issueNumber = o.issueNumber ?? 1;
@@ -189,15 +247,15 @@ export function commentPayload(o: { repo?: string; issueNumber?: number; body: s
       number: issueNumber, title: 'Issue', body: '', author_association: 'OWNER', labels: [], html_url: `https://github.example/${repo}/issues/${issueNumber}`,
       ...(o.pullRequest ? { pull_request: { url: `https://api.github.example/repos/${repo}/pulls/${issueNumber}` } } : {}),
     },
-    comment: { id: commentId, body: o.body, author_association: o.association ?? 'COLLABORATOR', user: { login: o.login, type: o.bot ? 'Bot' : 'User' }, performed_via_github_app: null },
+    comment: { id: commentId, body: o.body, author_association: o.association ?? 'COLLABORATOR', user: { login: o.login, id: o.userId ?? githubUserId(o.login), type: o.bot ? 'Bot' : 'User' }, performed_via_github_app: null },
     repository: { full_name: repo, name: repo.split('/')[1], owner: { login: repo.split('/')[0] } },
-    sender: { login: o.login, type: o.bot ? 'Bot' : 'User' },
+    sender: { login: o.login, id: o.userId ?? githubUserId(o.login), type: o.bot ? 'Bot' : 'User' },
     installation: { id: o.installationId ?? 7 },
   };
 }
 
 /** An `issues` `opened` or `labeled` payload. */
-export function issuePayload(o: { action: 'opened' | 'labeled'; repo?: string; issueNumber: number; body: string; login: string; labels: string[]; added?: string; association?: string; installationId?: number }) {
+export function issuePayload(o: { action: 'opened' | 'labeled'; repo?: string; issueNumber: number; body: string; login: string; userId?: number; labels: string[]; added?: string; association?: string; installationId?: number }) {
   const repo = o.repo ?? 'acme/app';
   return {
     action: o.action,
@@ -207,7 +265,7 @@ export function issuePayload(o: { action: 'opened' | 'labeled'; repo?: string; i
     },
     ...(o.action === 'labeled' ? { label: { name: o.added ?? o.labels[o.labels.length - 1] } } : {}),
     repository: { full_name: repo, name: repo.split('/')[1], owner: { login: repo.split('/')[0] } },
-    sender: { login: o.login, type: 'User' },
+    sender: { login: o.login, id: o.userId ?? githubUserId(o.login), type: 'User' },
     installation: { id: o.installationId ?? 7 },
   };
 }

@@ -19,9 +19,14 @@ afterAll(async () => {
   await target.stop();
 });
 
-/** Starts `gated` as `as` (a person's token, so they are the requester) and waits for its approval. */
-async function gated(params: Record<string, unknown> = {}, as = 'dev') {
-  const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: 'gated', repositoryIdentifier: 'acme/app', target: target.url, ...params } }, tokens[as]);
+/** The project's approver group `gate`, which the `gated-*` fixture flows name as their approvers. */
+async function setGate(...people: string[]) {
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'], approverGroups: { gate: people.map((p) => `${p}@acme.io`) } });
+}
+
+/** Starts a gated flow as `as` (a person's token, so they are the requester) and waits for its approval. */
+async function gated(params: Record<string, unknown> = {}, as = 'dev', flow = 'gated') {
+  const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: flow, repositoryIdentifier: 'acme/app', target: target.url, ...params } }, tokens[as]);
   expect(r.status).toBe(201);
   const approval = await eventually(async () => {
     const a = await server.call('GET', `${FLOWS}/approvals/${r.body.id}`);
@@ -53,7 +58,8 @@ test('a run is suspended at its approval; an owner approves; the run continues a
 });
 
 test('one rejection rejects with its reason and fails the run', async () => {
-  const { runId, approval } = await gated({ approvers: ['alice@acme.io', 'bob@acme.io'], quorum: 2 });
+  await setGate('alice', 'bob');
+  const { runId, approval } = await gated({}, 'dev', 'gated-quorum');
   expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
   const r = await reject(approval.id, 'bob', 'not during the freeze');
   expect(r.body).toMatchObject({ status: 'rejected', resolvedBy: 'bob@acme.io', reason: 'not during the freeze' });
@@ -64,7 +70,8 @@ test('one rejection rejects with its reason and fails the run', async () => {
 });
 
 test('quorum 2: the same approver twice still pending, a second approver approves', async () => {
-  const { runId, approval } = await gated({ approvers: ['alice@acme.io', 'bob@acme.io', 'carol@acme.io'], quorum: 2 });
+  await setGate('alice', 'bob', 'carol');
+  const { runId, approval } = await gated({}, 'dev', 'gated-quorum');
   expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
   expect((await approve(approval.id, 'alice')).body).toMatchObject({ status: 'pending', approvalsReceived: 1 });
   const done = await approve(approval.id, 'carol');
@@ -74,7 +81,8 @@ test('quorum 2: the same approver twice still pending, a second approver approve
 });
 
 test('who may decide: 403 with the rule that refused, each refusal audited', async () => {
-  const { approval } = await gated({ approvers: ['alice@acme.io', 'dev@acme.io'] });
+  await setGate('alice', 'dev');
+  const { approval } = await gated({}, 'dev', 'gated-group');
   const self = await approve(approval.id, 'dev');
   expect(self.status).toBe(403);
   expect(self.body.message).toBe('dev@acme.io requested this and may not approve their own request');
@@ -98,13 +106,43 @@ test('who may decide: 403 with the rule that refused, each refusal audited', asy
 });
 
 test('self-approval is allowed when the flow says so', async () => {
-  const { approval, runId } = await gated({ approvers: ['dev@acme.io'], selfApproval: true });
+  await setGate('dev');
+  const { approval, runId } = await gated({}, 'dev', 'gated-self');
   expect((await approve(approval.id, 'dev')).body.status).toBe('approved');
   expect((await waitForRun(server, runId)).status).toBe('Completed');
 });
 
+test('the requester cannot write the approval policy into the payload: their approvers, quorum and self-approval are ignored', async () => {
+  await setGate('alice', 'dev');
+  const { approval } = await gated({ approvers: ['dev@acme.io'], quorum: 1, allowSelfApproval: true, selfApproval: true }, 'dev', 'gated-group');
+  expect(approval).toMatchObject({ approvers: ['alice@acme.io', 'dev@acme.io'], allowSelfApproval: false, quorum: 1 });
+  const self = await approve(approval.id, 'dev');
+  expect(self.status).toBe(403);
+  expect(self.body.message).toBe('dev@acme.io requested this and may not approve their own request');
+  expect((await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body).toMatchObject({ status: 'pending', decisions: [] });
+  expect((await approve(approval.id, 'alice')).body.status).toBe('approved');
+});
+
+test('an approval nobody could decide fails the run at once: unknown group, empty group, quorum out of reach without the requester', async () => {
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'], approverGroups: {} });
+  const failsWith = async (flow: string, as: string, error: RegExp) => {
+    const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: flow, repositoryIdentifier: 'acme/app', target: target.url } }, tokens[as]);
+    const run = await waitForRun(server, r.body.id);
+    expect(run.status).toBe('Failed');
+    expect(run.steps.find((s: any) => s.ref === 'approve').error).toMatch(error);
+    expect((await server.call('GET', `${FLOWS}/approvals/${r.body.id}`)).status).toBe(404);
+  };
+  await failsWith('gated-group', 'dev', /approver group "gate" is not defined on project acme\/app/);
+  await setGate();
+  await failsWith('gated-group', 'dev', /approver group "gate" of project acme\/app is empty/);
+  // Two needed, but of alice and dev only alice may approve dev's request.
+  await setGate('alice', 'dev');
+  await failsWith('gated-quorum', 'dev', /quorum 2 can never be reached: 1 possible approver\(s\) other than the requester \(alice@acme.io\)/);
+});
+
 test('an approval expires: approval expired, step failed "approval expired"', async () => {
-  const { runId, approval } = await gated({ approvers: ['alice@acme.io'], timeoutHours: 0.0005 });
+  await setGate('alice');
+  const { runId, approval } = await gated({ timeoutHours: 0.0005 }, 'dev', 'gated-group');
   const run = await waitForRun(server, runId);
   expect(run.status).toBe('Failed');
   expect(run.steps.find((s: any) => s.ref === 'approve').error).toBe('approval expired');
@@ -121,7 +159,8 @@ test('cancelling a suspended run cancels its pending approval', async () => {
 
 test('race: 50 concurrent approve/reject calls yield exactly one decision and one wake-up', async () => {
   const people = ['alice', 'bob', 'carol'];
-  const { runId, approval } = await gated({ approvers: people.map((p) => `${p}@acme.io`) });
+  await setGate(...people);
+  const { runId, approval } = await gated({}, 'dev', 'gated-group');
   const calls = Array.from({ length: 50 }, (_, i) => (i % 2 ? approve(approval.id, people[i % 3]) : reject(approval.id, people[i % 3], `no ${i}`)));
   const results = await Promise.all(calls);
   const ok = results.filter((r) => r.status === 200);
@@ -152,6 +191,8 @@ test('identity directory and email-by-github', async () => {
 
 test('approvals are found by the thread they were posted to', async () => {
   const hook = 'http://127.0.0.1:9/unused';
+  // A REST caller may name only its own project's threads: its repository, its Slack channel.
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'], slackChannel: 'C42' });
   const start = (callback: unknown) => server.call('POST', `${FLOWS}/run`, { payload: { id: 'gated', repositoryIdentifier: 'acme/app', target: target.url }, callback }, tokens.dev);
   const gh = await start({ type: 'github', github: { repositoryIdentifier: 'acme/app', issueNumber: 12 } });
   const sl = await start({ type: 'slack', slack: { channel: 'C42', threadTs: '1700000000.000100' } });

@@ -60,7 +60,8 @@ beforeAll(async () => {
   ado.subscribe(hook);
   await createProject(server, REPO, {
     provider: 'azure-devops', owners: ['owner@acme.io', 'lead@acme.io'], members: ['dev@acme.io'],
-    workItemFlows: { byTag: { deploy: 'gated', announce: 'notifier' }, byType: { Incident: 'notifier' } },
+    workItemFlows: { byTag: { deploy: 'gated', 'two-approvals': 'gated-quorum', announce: 'notifier' }, byType: { Incident: 'notifier' } },
+    approverGroups: { gate: ['owner@acme.io', 'lead@acme.io'] },
   });
   appToken = await createToken(server, { name: 'pipelines', role: 'application' });
 });
@@ -245,10 +246,10 @@ describe('work items start flows; approvals in the work item', () => {
 describe('quorum', () => {
   test('each vote is commented with the quorum progress; the last one decides', async () => {
     const wi = ado.createWorkItem({
-      type: 'Task', title: 'two approvals', by: dev, tags: ['deploy'],
-      description: `<p>\`\`\`json<br>{"target": "${target.url}", "quorum": 2}<br>\`\`\`</p>`,
+      type: 'Task', title: 'two approvals', by: dev, tags: ['two-approvals'],
+      description: `<p>\`\`\`json<br>{"target": "${target.url}"}<br>\`\`\`</p>`,
     });
-    const run = await runOf(wi, 'gated');
+    const run = await runOf(wi, 'gated-quorum');
     const approval = await pendingApproval(wi);
     expect(approval.quorum).toBe(2);
     expect(await saidMatching(wi, /approval needed/)).toContain('Approvals needed: 2 of 2, each person counts once');

@@ -1,10 +1,10 @@
-import { createHmac } from 'node:crypto';
 import pg from 'pg';
 import { systemDatabaseUrlFor } from '../../src/config.js';
 import { CicdService } from '../../src/core/cicd/cicd-service.js';
 import { CicdStore } from '../../src/core/cicd/cicd-store.js';
 import { CicdDispatchers } from '../../src/core/cicd/dispatcher.js';
 import { WebhookDispatcher } from '../../src/core/cicd/webhook-dispatcher.js';
+import { verifySignature, type SignaturePurpose } from '../../src/core/signing.js';
 import { AppError } from '../../src/errors.js';
 import { Recorder, type RecordedRequest } from '../support/recorder.js';
 import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
@@ -50,7 +50,12 @@ afterAll(async () => {
   await ci.stop();
 });
 
-const signed = (r: RecordedRequest) => r.headers['x-flowgate-signature-256'] === `sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`;
+/** Signed with the server secret for this purpose (dispatches and cancels: cicd.dispatch; callbacks: run.notice) and no other. */
+const signed = (r: RecordedRequest, purpose: SignaturePurpose = 'cicd.dispatch') => {
+  const header = r.headers['x-flowgate-signature-256'] as string;
+  const others = (['cicd.dispatch', 'run.notice', 'approval.decision'] as const).filter((p) => p !== purpose);
+  return verifySignature(header, r.body, SECRET, purpose) && others.every((p) => !verifySignature(header, r.body, SECRET, p));
+};
 const sent = (event: string, id: string) => ci.requests.filter((r) => (r.json as any)?.event === event && (r.json as any)?.executionId === id);
 
 async function startCicd(params: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, type = 'cicd-webhook') {
@@ -151,7 +156,7 @@ describe('dispatch', () => {
     expect(sent('cicd.dispatch', id)).toHaveLength(1); // a 4xx is not retried
     await ci.waitFor((reqs) => reqs.some((q) => q.path === '/callback' && (q.json as any)?.runId === id));
     const notice = ci.requests.find((q) => q.path === '/callback' && (q.json as any)?.runId === id)!;
-    expect(signed(notice)).toBe(true);
+    expect(signed(notice, 'run.notice')).toBe(true);
     expect(notice.json).toMatchObject({ event: 'run.finished', status: 'failed', error: run.error });
     const tokens = await server.services.orm.em.getConnection().execute('select id from api_tokens where run_id = ?', [id]);
     expect(tokens).toHaveLength(0);
@@ -178,7 +183,7 @@ describe('dispatch', () => {
 });
 
 describe('POST /executions/{id}/status', () => {
-  test('reports move the run, results deep-merge, the same final report is acknowledged again and another is refused', async () => {
+  test('reports move the run, results deep-merge, the same final report is acknowledged again (application token) and another is refused', async () => {
     const { id, token } = await dispatched({}, { callback: { type: 'webhook', webhook: { url: `${ci.url}/callback` } } });
     const running = await report(id, { status: 'running', result: { stages: { build: 'started' }, attempt: 1 } }, token);
     expect(running.status).toBe(200);
@@ -192,13 +197,14 @@ describe('POST /executions/{id}/status', () => {
     expect(run.result).toEqual({ stages: { build: 'started', test: 'passed' }, attempt: 1, artifacts: ['app.zip'] });
     expect(Date.parse(run.finishedAt)).not.toBeNaN();
 
-    const again = await report(id, { status: 'completed', result: { late: true } }, token);
+    // An application token (a pipeline retrying its last call) gets the same final report acknowledged.
+    const again = await report(id, { status: 'completed', result: { late: true } }, app);
     expect(again.status).toBe(200);
     expect(again.body).toEqual({ acknowledged: true, id, status: 'completed' });
     expect((await server.call('GET', `${FLOWS}/${id}`)).body.result).not.toHaveProperty('late');
 
     for (const status of ['failed', 'running']) {
-      const refused = await report(id, { status }, token);
+      const refused = await report(id, { status }, app);
       expect(refused.status).toBe(409);
       expect(refused.body).toMatchObject({ statusCode: 409, error: 'Conflict', currentStatus: 'completed' });
       expect(refused.body.message).toMatch(/already ended completed/);
@@ -208,7 +214,7 @@ describe('POST /executions/{id}/status', () => {
     await ci.waitFor((reqs) => reqs.some((q) => q.path === '/callback' && (q.json as any)?.runId === id));
     const notices = ci.requests.filter((q) => q.path === '/callback' && (q.json as any)?.runId === id);
     expect(notices).toHaveLength(1);
-    expect(signed(notices[0])).toBe(true);
+    expect(signed(notices[0], 'run.notice')).toBe(true);
     expect(notices[0].json).toMatchObject({ event: 'run.finished', status: 'completed', taskType: 'cicd-webhook', result: run.result });
     const lines = (await server.services.logs.list(id)).map((l) => l.message);
     expect(lines).toEqual(expect.arrayContaining(['CI/CD pipeline reported running', 'CI/CD pipeline reported completed (https://ci.example/runs/other)', 'Run completed']));
@@ -216,6 +222,32 @@ describe('POST /executions/{id}/status', () => {
     expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['run.dispatched', 'run.status_reported', 'run.completed']));
     expect(audit.find((a) => a.action === 'run.completed')?.actor).toBe(`token:execution:${id}`);
     expect(await server.services.metrics.registry.getSingleMetricAsString('flowgate_runs_finished_total')).toMatch(/status="completed"} [1-9]/);
+  });
+
+  test('an execution token ends with its run (completed, failed or cancelled): status and metadata are refused (409), audited, the run unchanged', async () => {
+    const completed = await dispatched();
+    expect((await report(completed.id, { status: 'completed', result: { artifact: 'a.zip' } }, completed.token)).status).toBe(200);
+    const failed = await dispatched();
+    expect((await report(failed.id, { status: 'failed', result: { stage: 'test' } }, failed.token)).status).toBe(200);
+    const cancelled = await dispatched();
+    expect((await server.call('POST', `${FLOWS}/${cancelled.id}/cancel`)).status).toBe(200);
+
+    for (const [{ id, token }, ended] of [[completed, 'completed'], [failed, 'failed'], [cancelled, 'cancelled']] as const) {
+      const before = (await server.call('GET', `${FLOWS}/${id}`)).body;
+      for (const status of ['completed', 'failed', 'running', ended]) {
+        const r = await report(id, { status, result: { forged: true } }, token);
+        expect({ id, status, code: r.status }).toEqual({ id, status, code: 409 });
+        expect(r.body).toMatchObject({ statusCode: 409, error: 'Conflict', currentStatus: ended, message: expect.stringMatching(/execution token ended with it/) });
+      }
+      const meta = await server.call('PATCH', `${FLOWS}/internal/${id}/metadata`, { result: { forged: true } }, token);
+      expect(meta.status).toBe(409);
+      expect(meta.body).toMatchObject({ statusCode: 409, error: 'Conflict', currentStatus: ended });
+      const after = (await server.call('GET', `${FLOWS}/${id}`)).body;
+      expect(after).toEqual(before);
+      expect(after.result).not.toHaveProperty('forged');
+      const actions = (await server.services.audit.list({ targetType: 'run', targetId: id })).map((a) => a.action);
+      expect(actions).toEqual(expect.arrayContaining(['run.report_refused', 'run.metadata_refused']));
+    }
   });
 
   test('a failed report fails the run', async () => {
@@ -286,7 +318,7 @@ describe('POST /executions/{id}/status', () => {
 });
 
 describe('POST /{id}/cancel', () => {
-  test('asks the pipeline to cancel, signed, then marks the run cancelled; the pipeline\'s own cancelled report is acknowledged', async () => {
+  test('asks the pipeline to cancel, signed, then marks the run cancelled; the pipeline\'s own cancelled report is acknowledged (application token)', async () => {
     const { id, token } = await dispatched();
     const r = await server.call('POST', `${FLOWS}/${id}/cancel`);
     expect(r.status).toBe(200);
@@ -297,8 +329,10 @@ describe('POST /{id}/cancel', () => {
     expect(cancel.json).toEqual({ event: 'cicd.cancel', executionId: id, cicdRunId: `ci-${id}` });
     expect((await server.call('GET', `${FLOWS}/${id}`)).body).toMatchObject({ status: 'Cancelled', error: 'cancelled by token:admin' });
 
-    expect((await report(id, { status: 'cancelled' }, token)).status).toBe(200);
-    expect((await report(id, { status: 'completed' }, token)).status).toBe(409);
+    // The execution token ended with the run; the pipeline's own "cancelled" is acknowledged through an application token.
+    expect((await report(id, { status: 'cancelled' }, token)).status).toBe(409);
+    expect((await report(id, { status: 'cancelled' }, app)).status).toBe(200);
+    expect((await report(id, { status: 'completed' }, app)).status).toBe(409);
     expect((await server.call('POST', `${FLOWS}/${id}/cancel`)).status).toBe(400);
   });
 

@@ -16,8 +16,12 @@ interface CliResult { code: number; stdout: string; stderr: string }
 
 /** Runs the built CLI against this file's database; never rejects, so exit codes can be asserted. */
 function flowgate(...args: string[]): Promise<CliResult> {
+  return flowgateWith({}, ...args);
+}
+
+function flowgateWith(env: Record<string, string>, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile('node', [CLI, ...args], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl }, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile('node', [CLI, ...args], { cwd: root, env: { ...process.env, DATABASE_URL: databaseUrl, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -100,7 +104,7 @@ test('revoking an unknown token fails with a message', async () => {
 
 describe('misuse exits with code 2 and names the problem', () => {
   test.each([
-    ['a bad role', ['token', 'create', '--name', 'x', '--role', 'admin'], /--role: "admin" is not a role: use one of owner, member, application/],
+    ['a bad role', ['token', 'create', '--name', 'x', '--role', 'admin'], /--role: "admin" is not a role: use one of owner, member, application, viewer/],
     ['a missing --name', ['token', 'create', '--role', 'member'], /--name: required/],
     ['an empty --name', ['token', 'create', '--name', ' ', '--role', 'member'], /--name: required/],
     ['--name without a value', ['token', 'create', '--name', '--role', 'member'], /--name needs a value/],
@@ -131,7 +135,35 @@ test('help prints the usage on stdout and succeeds', async () => {
     const r = await flowgate(...args);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: flowgate');
-    expect(r.stdout).toMatch(/token create --name <name> --role <owner\|member\|application>/);
+    expect(r.stdout).toMatch(/token create --name <name> --role <owner\|member\|application\|viewer>/);
+    expect(r.stdout).toMatch(/^  run <flowType> --repo <owner\/repo> \[key=value \.\.\.\] \[--wait\]/m);
+    for (const command of ['status <runId>', 'approve <runId|approvalId>', 'reject <runId|approvalId> --reason <text>', 'cancel <runId>'])
+      expect(r.stdout).toContain(`  ${command}`);
     expect(r.stderr).toBe('');
   }
+});
+
+test('a viewer token (read-only) can be created', async () => {
+  const r = await flowgate('token', 'create', '--name', 'dashboard', '--role', 'viewer', '--projects', 'acme/app');
+  expect(r.code).toBe(0);
+  const [row] = await query('select role, projects from api_tokens where id = $1', [field(r.stdout, 'id')]);
+  expect(row).toEqual({ role: 'viewer', projects: ['acme/app'] });
+});
+
+test('token commands read only the database settings: door settings in the shell do not stop them', async () => {
+  // Each of these stops the server at start (a half-set door, an unreadable key, a bad URL).
+  const doors = { SLACK_BOT_TOKEN: 'xoxb-1', GITHUB_PRIVATE_KEY_PATH: '/nonexistent/flowgate-key.pem', AZURE_DEVOPS_ORG_URL: 'not a url', FLOWGATE_WEBHOOK_SECRET: 'short' };
+  const r = await flowgateWith(doors, 'token', 'list');
+  expect(r.stderr).toBe('');
+  expect(r.code).toBe(0);
+  expect(r.stdout).toMatch(/^id\s+name\s+role/);
+});
+
+test('a bad database setting stops a token command, naming the variable', async () => {
+  const r = await flowgateWith({ DATABASE_URL: 'mysql://localhost/flowgate' }, 'token', 'list');
+  expect(r.code).toBe(1);
+  expect(r.stderr).toBe('flowgate: Invalid configuration:\nflowgate:   - DATABASE_URL: must be a postgres:// or postgresql:// URL\n');
+  const port = await flowgateWith({ DATABASE_URL: '', FLOWGATE_EMBEDDED_PG_PORT: 'ninety' }, 'token', 'list');
+  expect(port.code).toBe(1);
+  expect(port.stderr).toMatch(/FLOWGATE_EMBEDDED_PG_PORT: /);
 });

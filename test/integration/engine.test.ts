@@ -95,7 +95,7 @@ test('wait_for_event parks the step until the event is delivered through the API
 });
 
 test('a step alone runs in the run workflow, steps side by side in their own; decisions and events find either', async () => {
-  const id = await start('gate-and-wait', { approvers: ['owner@acme.io'] });
+  const id = await start('gate-and-wait', {});
   const engineRunId = (await server.services.store.findById(id))!.engineRunId;
   const approval = await eventually(async () => (await server.services.orm.em.fork().getConnection()
     .execute<{ id: string }[]>(`select id from approvals where run_id = ? and status = 'pending'`, [id]))[0]?.id);

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { verifySignature } from '../../src/core/signing.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, createToken, eventually, startTestServer, type TestServer } from '../support/server.js';
 
@@ -26,8 +26,9 @@ afterAll(async () => {
 const create = (body: Record<string, unknown>, token?: string) => server.call('POST', `${FLOWS}/approvals`, {
   taskId: 'job-1', requestedBy: 'bob@acme.io', context: { taskType: 'deploy', username: 'bob', durationMinutes: 30 }, ...body,
 }, token);
+/** A decision is signed for approval.decision only: it cannot pass for a run notice. */
 const verify = (body: string, header: string | string[] | undefined, secret: string) =>
-  header === `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+  verifySignature(header as string, body, secret, 'approval.decision') && !verifySignature(header as string, body, secret, 'run.notice');
 
 test('an external approval is created, decided over REST, and its decision delivered signed to the webhook', async () => {
   const r = await create({ repositoryIdentifier: 'acme/app', hatchetRunId: 'h-1', hatchetEventKey: 'approval:h-1', callback: { type: 'webhook', url: `${hook.url}/decisions` } });
@@ -69,9 +70,12 @@ test('400s name the field', async () => {
   expect(missing.status).toBe(400);
   expect(missing.body.message).toEqual(expect.arrayContaining([expect.stringMatching(/^taskId: /), expect.stringMatching(/^requestedBy: /)]));
   expect((await create({ repositoryIdentifier: 'acme/app', callback: { type: 'webhook' } })).body.message).toEqual(['callback.url: required when type is webhook']);
-  expect((await create({})).body.message).toEqual(['approvers: required without a project']);
+  expect((await create({})).body.message).toEqual(['approvers: explicit approver emails are required when the approval belongs to no project']);
   expect((await create({ repositoryIdentifier: 'acme/none' })).body.message).toEqual(['repositoryIdentifier: project "acme/none" is not registered']);
-  expect((await create({ approvers: ['a@acme.io'], quorum: 2 })).body.message).toEqual(['quorum: at most 1']);
+  expect((await create({ approvers: ['a@acme.io'], quorum: 2 })).body.message).toEqual(['quorum: quorum 2 can never be reached: 1 possible approver(s) other than the requester (a@acme.io)']);
+  // Explicit approvers of a project's approval must belong to it; the requester alone cannot meet the quorum.
+  expect((await create({ repositoryIdentifier: 'acme/app', approvers: ['stranger@elsewhere.io'] })).body.message).toEqual(['approvers: stranger@elsewhere.io is not an owner or member of acme/app, so cannot be named as approver']);
+  expect((await create({ approvers: ['bob@acme.io'] })).body.message).toEqual(['quorum: quorum 1 can never be reached: 0 possible approver(s) other than the requester (none)']);
   expect((await create({ approvers: ['not-an-email'] })).body.message[0]).toMatch(/^approvers.0: /);
   const scoped = await createToken(server, { name: 'scoped', role: 'application', projects: ['acme/app'] });
   expect((await create({ approvers: ['a@acme.io'] }, scoped)).status).toBe(400);

@@ -1,5 +1,6 @@
 import { deliveryStatus } from '../../src/doors/inbound.js';
-import { appKey, commentPayload, deliver, FakeGithub, issuePayload, type FakeComment } from '../fakes/github.js';
+import { commentKey } from '../../src/doors/github/webhook.js';
+import { appKey, commentPayload, deliver, FakeGithub, githubUserId, issuePayload, type FakeComment } from '../fakes/github.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
@@ -46,10 +47,10 @@ const runIdIn = (c: FakeComment) => /run `([0-9a-f-]{36})`/.exec(c.body)![1];
 const threadRuns = async (issueNumber: number) => (await server.call('GET', `${FLOWS}/runs?repositoryIdentifier=acme/app&workItemKey=${issueNumber}`)).body.runs as any[];
 
 /** `/flowgate run gated …` by the developer, up to the approval comment; returns the run id and comment ids. */
-async function gatedRun(issueNumber: number, params = '') {
-  const sent = await say(issueNumber, 'octo-dev', `Please:\n/flowgate run gated target=${target.url}${params}`);
+async function gatedRun(issueNumber: number, params = '', flow = 'gated') {
+  const sent = await say(issueNumber, 'octo-dev', `Please:\n/flowgate run ${flow} target=${target.url}${params}`);
   expect(sent.status).toBe(202);
-  const started = await posted(issueNumber, /started `gated` run/);
+  const started = await posted(issueNumber, new RegExp(`started \`${flow}\` run`));
   const approval = await posted(issueNumber, /Approval needed/);
   return { runId: runIdIn(started), trigger: sent.commentId, approval };
 }
@@ -100,7 +101,9 @@ test('/reject with a reason rejects: the comment shows who and why, the run fail
 
 test('/approve by someone who is not an approver is refused in a reply; the request stays pending', async () => {
   const issue = nextIssue();
-  const { runId } = await gatedRun(issue, ' approvers=owner@acme.io,dev@acme.io');
+  // The flow's approvers are the project's group `gate`.
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io'], members: ['dev@acme.io'], approverGroups: { gate: ['owner@acme.io', 'dev@acme.io'] } });
+  const { runId } = await gatedRun(issue, '', 'gated-group');
   const refused = await say(issue, 'octo-mallory', '/approve');
   const reply = await posted(issue, /@octo-mallory/);
   expect(reply.body).toBe('@octo-mallory mallory@acme.io is not an approver of this request (approvers: owner@acme.io, dev@acme.io). The request is still pending.');
@@ -115,10 +118,10 @@ test('a comment mentioning /approve mid-line, or quoting it, does nothing', asyn
   const issue = nextIssue();
   const { runId } = await gatedRun(issue);
   const before = github.requests.length;
-  for (const body of ['I think we should /approve this', '> /approve\nquoting the bot']) {
+  for (const body of ['I think we should /approve this', '> /approve\nquoting the bot', 'Like this:\n```\n/approve\n```']) {
     const r = await say(issue, 'octo-owner', body);
     expect(r).toMatchObject({ status: 202, body: { ignored: 'no command in the comment' } });
-    expect(await deliveryStatus(server.services.orm, 'github', r.deliveryId)).toBeNull();
+    expect(await deliveryStatus(server.services.orm, 'github', commentKey(r.commentId))).toBeNull();
   }
   await new Promise((r) => setTimeout(r, 500));
   expect(github.requests.length).toBe(before);
@@ -140,12 +143,12 @@ test('bad parameters and unknown flow types are explained; /flowgate help lists 
   const issue = nextIssue();
   await say(issue, 'octo-dev', '/flowgate run gatd target=x');
   expect((await posted(issue, /Unknown flow type/)).body).toMatch(/Unknown flow type "gatd"\. Did you mean `gated`/);
-  await say(issue, 'octo-dev', '/flowgate run gated quorum=many');
-  expect((await posted(issue, /Invalid parameters/)).body).toContain('quorum: must be a number, got "many"');
+  await say(issue, 'octo-dev', '/flowgate run gated timeoutHours=many');
+  expect((await posted(issue, /Invalid parameters/)).body).toContain('timeoutHours: must be a number, got "many"');
   await say(issue, 'octo-dev', '/flowgate deploy now');
   expect((await posted(issue, /Unknown command/)).body).toBe('@octo-dev Unknown command "deploy". Comment `/flowgate help` for the commands.');
   await say(issue, 'octo-dev', '/flowgate help');
-  expect((await posted(issue, /Flowgate commands/)).body).toContain('| `/reject <reason>` | reject it |');
+  expect((await posted(issue, /Flowgate commands/)).body).toContain('| `/reject [<approvalId>] <reason>` | reject it |');
   expect(await threadRuns(issue)).toEqual([]);
 });
 
@@ -174,7 +177,7 @@ describe('deliveries', () => {
     expect(wrong.status).toBe(401);
     const garbage = await deliver(server.url, SECRET, 'issue_comment', payload, { signature: 'sha256=abc' });
     expect(garbage.status).toBe(401);
-    for (const r of [unsigned, wrong, garbage]) expect(await deliveryStatus(server.services.orm, 'github', r.deliveryId)).toBeNull();
+    expect(await deliveryStatus(server.services.orm, 'github', commentKey(payload.comment.id))).toBeNull();
     expect(github.commentsOn('acme/app', issue + 1000)).toEqual([]);
 
     const rotated = await deliver(server.url, PREVIOUS, 'issue_comment', payload);
@@ -199,13 +202,13 @@ describe('deliveries', () => {
     github.fail((r) => r.method === 'POST' && r.path === `/repos/acme/app/issues/${issue}/comments` && /started/.test(r.json?.body ?? ''), 502);
     const payload = commentPayload({ issueNumber: issue, login: 'octo-dev', body: `/flowgate run gated target=${target.url}` });
     const first = await deliver(server.url, SECRET, 'issue_comment', payload);
-    await eventually(async () => ((await deliveryStatus(server.services.orm, 'github', first.deliveryId))?.status === 'failed' ? true : undefined));
+    await eventually(async () => ((await deliveryStatus(server.services.orm, 'github', commentKey(payload.comment.id)))?.status === 'failed' ? true : undefined));
     expect(await threadRuns(issue)).toHaveLength(1);
     github.heal();
     const again = await deliver(server.url, SECRET, 'issue_comment', payload, { deliveryId: first.deliveryId });
     expect(again.body).toEqual({ accepted: 1, duplicate: 0 });
     await posted(issue, /started `gated` run/);
-    expect(await deliveryStatus(server.services.orm, 'github', first.deliveryId)).toMatchObject({ status: 'done', attempts: 2 });
+    expect(await deliveryStatus(server.services.orm, 'github', commentKey(payload.comment.id))).toMatchObject({ status: 'done', attempts: 2 });
     expect(await threadRuns(issue)).toHaveLength(1);
   });
 
@@ -271,6 +274,7 @@ describe('GitHub Actions', () => {
 
     const report = (body: unknown) => server.call('POST', `${FLOWS}/executions/${id}/status`, body, dispatch.inputs.token);
     expect((await report({ status: 'running', cicdRunId: String(dispatch.runId), cicdRunUrl: `https://github.example/acme/app/actions/runs/${dispatch.runId}` })).status).toBe(200);
+    github.concludeRun(dispatch.runId, 'success');
     expect((await report({ status: 'completed', result: { artifact: 'app-abc123.tgz' } })).status).toBe(200);
     const run = await waitForRun(server, id, ['Completed']);
     expect(run.result).toEqual({ artifact: 'app-abc123.tgz' });
@@ -292,6 +296,7 @@ describe('GitHub Actions', () => {
       return { id: r.body.id as string, dispatch: d };
     };
     const reported = await start();
+    github.addWorkflowRun({ id: 777001, repo: 'acme/app', workflow: 'build.yml' });
     await server.call('POST', `${FLOWS}/executions/${reported.id}/status`, { status: 'running', cicdRunId: '777001' }, reported.dispatch.inputs.token);
     expect((await server.call('POST', `${FLOWS}/${reported.id}/cancel`)).status).toBe(200);
     expect(github.cancels).toContainEqual({ repo: 'acme/app', runId: 777001 });
@@ -305,5 +310,51 @@ describe('GitHub Actions', () => {
   test('installation tokens are fetched once per installation and reused', async () => {
     expect(github.tokensIssued.filter((t) => t.installationId === 7)).toHaveLength(1);
     expect(github.requests.filter((r) => r.path === '/repos/acme/app/installation').length).toBeLessThanOrEqual(1);
+  });
+});
+
+describe('repository permission and GitHub identities', () => {
+  beforeAll(async () => {
+    github.roles.set('acme/app:octo-maint', 'maintain');
+    github.roles.set('acme/app:octo-triage', 'triage');
+    for (const [email, githubLogin] of [['maint@acme.io', 'octo-maint'], ['triage@acme.io', 'octo-triage']])
+      expect((await server.call('PUT', `/api/v1/identities/${email}`, { githubLogin })).status).toBe(201);
+  });
+
+  test('write and above (maintain) may act, triage may not; the answer is read once per person and minute', async () => {
+    const issue = nextIssue();
+    await say(issue, 'octo-triage', `/flowgate run gated target=${target.url}`);
+    expect((await posted(issue, /@octo-triage/)).body).toBe('@octo-triage only people with write access to acme/app can start flows here (your permission: triage).');
+    expect(await threadRuns(issue)).toEqual([]);
+    await say(issue, 'octo-maint', `/flowgate run gated target=${target.url}`);
+    const runId = runIdIn(await posted(issue, /@octo-maint started `gated` run/));
+    await say(issue, 'octo-maint', '/cancel');
+    await posted(issue, new RegExp(`@octo-maint cancelled run ${runId}`));
+    expect(github.requests.filter((r) => r.path === '/repos/acme/app/collaborators/octo-maint/permission')).toHaveLength(1);
+  });
+
+  test('an issue labelled by someone without write access starts nothing', async () => {
+    await createProject(server, 'acme/app', { owners: ['owner@acme.io'], members: ['dev@acme.io'], labelFlows: { 'needs-approval': 'gated' } });
+    const issue = nextIssue();
+    const body = `\`\`\`json\n{"target": "${target.url}"}\n\`\`\``;
+    await deliver(server.url, SECRET, 'issues', issuePayload({ action: 'labeled', issueNumber: issue, login: 'octo-triage', body, labels: ['needs-approval'] }));
+    expect((await posted(issue, /did not start/)).body).toBe('@octo-triage the label `needs-approval` starts `gated`, but it did not start: Only people with write access to acme/app can start flows here (your permission: triage). Someone with write access can edit the issue and add the label again.');
+    expect(await threadRuns(issue)).toEqual([]);
+  });
+
+  test('the identity API shows the bound GitHub user id and takes one; edits that keep the login keep it', async () => {
+    const maint = (await server.call('GET', '/api/v1/identities/maint@acme.io')).body;
+    expect(maint).toMatchObject({ githubLogin: 'octo-maint', githubUserId: githubUserId('octo-maint') });
+    const kept = await server.call('PUT', '/api/v1/identities/maint@acme.io', { githubLogin: 'Octo-Maint', slackUserId: 'U0MAINT' });
+    expect(kept.body).toMatchObject({ githubLogin: 'Octo-Maint', githubUserId: githubUserId('octo-maint'), slackUserId: 'U0MAINT' });
+    const taken = await server.call('PUT', '/api/v1/identities/other@acme.io', { githubLogin: 'octo-other', githubUserId: githubUserId('octo-maint') });
+    expect(taken.status).toBe(409);
+    const bad = await server.call('PUT', '/api/v1/identities/other@acme.io', { githubLogin: 'octo-other', githubUserId: -3 });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('githubUserId');
+    const moved = await server.call('PUT', '/api/v1/identities/maint@acme.io', { githubLogin: 'octo-maint-2' });
+    expect(moved.body).toMatchObject({ githubLogin: 'octo-maint-2', githubUserId: null });
+    const pinned = await server.call('PUT', '/api/v1/identities/maint@acme.io', { githubLogin: 'octo-maint-2', githubUserId: 4242 });
+    expect(pinned.body).toMatchObject({ githubLogin: 'octo-maint-2', githubUserId: 4242 });
   });
 });

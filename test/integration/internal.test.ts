@@ -1,3 +1,4 @@
+import { idFrom } from '../../src/core/ids.js';
 import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -42,7 +43,8 @@ test('register-child records a child under its parent, inheriting triggeredBy, r
   expect(missing.status).toBe(400);
   expect(missing.body.message).toEqual(['parentTaskExecutionId: no such execution']);
   const dup = await as('POST', '/internal/register-child', { parentTaskExecutionId: parentId, hatchetRunId: 'h-child-1', taskType: 't', flowPath: 'f', repositoryIdentifier: 'acme/app' });
-  expect(dup.status).toBe(400);
+  expect(dup.status).toBe(409);
+  expect(dup.body).toMatchObject({ statusCode: 409, error: 'Conflict', message: ['hatchetRunId: already the id or engine run id of a run'] });
   const bad = await as('POST', '/internal/register-child', { parentTaskExecutionId: parentId });
   expect(bad.body.message).toEqual(expect.arrayContaining([expect.stringMatching(/^taskType: /), expect.stringMatching(/^flowPath: /), expect.stringMatching(/^repositoryIdentifier: /)]));
 });
@@ -68,6 +70,60 @@ test('metadata deep-merges into the result without replacing it', async () => {
   expect((await as('PATCH', '/internal/01a20000-0000-7000-8000-000000000000/metadata', { result: {} })).status).toBe(404);
   expect((await as('PATCH', `/internal/${id}/metadata`, { result: 'x' })).status).toBe(400);
   await server.call('POST', `${FLOWS}/${id}/cancel`);
+});
+
+test('metadata of a finished run is final: 409 with its status, audited, the result unchanged', async () => {
+  const id = await parent();
+  expect((await as('PATCH', `/internal/${id}/metadata`, { result: { stage: 'build' } })).status).toBe(200);
+  await server.call('POST', `${FLOWS}/${id}/cancel`);
+  const refused = await as('PATCH', `/internal/${id}/metadata`, { result: { stage: 'rewritten' } });
+  expect(refused.status).toBe(409);
+  expect(refused.body).toMatchObject({ statusCode: 409, error: 'Conflict', currentStatus: 'cancelled', message: expect.stringMatching(/already ended cancelled/) });
+  expect((await server.call('GET', `${FLOWS}/${id}`)).body.result).toEqual({ stage: 'build' });
+  const audit = await server.services.audit.list({ targetType: 'run', targetId: id });
+  expect(audit.find((a) => a.action === 'run.metadata_refused')?.details).toMatchObject({ keys: ['stage'], currentStatus: 'cancelled' });
+});
+
+test('an external engine run id cannot squat another project\'s run id or Flowgate\'s own id forms (409); the victim\'s run stays reachable', async () => {
+  const victim = await parent();
+  const otherParent = (await server.call('POST', `${FLOWS}/run`, { payload: { id: 'waiter', repositoryIdentifier: 'acme/other' } })).body.id as string;
+  const squatter = await createToken(server, { name: 'squatter', role: 'application', projects: ['acme/other'] });
+  const child = (hatchetRunId: string) => as('POST', '/internal/register-child', { parentTaskExecutionId: otherParent, hatchetRunId, taskType: 't', flowPath: 'f', repositoryIdentifier: 'acme/other' }, squatter);
+  const scheduled = (hatchetRunId: string) => as('POST', '/internal/register-scheduled', { hatchetRunId, taskType: 't', flowPath: 'f', repositoryIdentifier: 'acme/other', schedulePath: 's' }, squatter);
+
+  for (const [register, hatchetRunId, why] of [
+    [child, victim, 'already the id or engine run id of a run'],
+    [scheduled, victim, 'already the id or engine run id of a run'],
+    [child, `run-${victim}`, 'this form is reserved for Flowgate\'s own runs'],
+    // A door's run id derives from its delivery: its engine run id can be known before the run exists.
+    [scheduled, `run-${idFrom('a future delivery')}`, 'this form is reserved for Flowgate\'s own runs'],
+    [child, `ext-${idFrom('another')}`, 'this form is reserved for Flowgate\'s own runs'],
+  ] as const) {
+    const r = await register(hatchetRunId);
+    expect({ hatchetRunId, status: r.status, body: r.body }).toEqual({ hatchetRunId, status: 409, body: expect.objectContaining({ statusCode: 409, error: 'Conflict', message: [`hatchetRunId: ${why}`] }) });
+  }
+  const refused = await server.services.orm.em.fork().getConnection().execute(`select count(*)::int as n from runs where repository_identifier = 'acme/other' and engine = 'external'`);
+  expect(refused[0].n).toBe(0);
+
+  // The victim's run answers as before: detail, metadata, cancel.
+  expect((await server.call('GET', `${FLOWS}/${victim}`)).body).toMatchObject({ id: victim, repositoryIdentifier: 'acme/app', engineStatus: expect.stringMatching(/^(queued|running|waiting)$/) });
+  expect((await as('PATCH', `/internal/${victim}/metadata`, { result: { ok: true } })).status).toBe(200);
+  expect((await server.call('POST', `${FLOWS}/${victim}/cancel`)).body.cancelledExecutionIds).toEqual([victim]);
+  await server.call('POST', `${FLOWS}/${otherParent}/cancel`);
+});
+
+test('an id that is both a run\'s id and an external engine run id finds the run, whatever was recorded first', async () => {
+  const future = idFrom('a door run not started yet');
+  const other = await createToken(server, { name: 'other-engine-2', role: 'application', projects: ['acme/other'] });
+  const external = await as('POST', '/internal/register-scheduled', { hatchetRunId: future, taskType: 't', flowPath: 'f', repositoryIdentifier: 'acme/other', schedulePath: 's' }, other);
+  expect(external.status).toBe(201);
+  const run = await server.services.runs.start({ payload: { id: 'waiter' }, repositoryIdentifier: 'acme/app', triggeredBy: 'test', id: future }, { name: 'test', door: 'rest' });
+  expect(run.id).toBe(future);
+  expect((await server.call('GET', `${FLOWS}/${future}`)).body).toMatchObject({ id: future, repositoryIdentifier: 'acme/app' });
+  expect((await as('PATCH', `/internal/${future}/metadata`, { result: { mine: true } })).body).toMatchObject({ id: future, result: { mine: true } });
+  // The squatter's own run is still its own, by its run id.
+  expect((await as('GET', `/${external.body.executionId}`, undefined, other)).body).toMatchObject({ id: external.body.executionId, engineRunId: future });
+  await server.call('POST', `${FLOWS}/${future}/cancel`);
 });
 
 test('track-lock-run shows the lock on the run; the cleanup releases it once the run has ended', async () => {

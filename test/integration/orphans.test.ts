@@ -35,5 +35,5 @@ test('a run committed but never handed to the engine is handed over by the sweep
   await new Promise((r) => setTimeout(r, 300));
   const started = (await s.logs.list(orphan.id)).filter((l) => l.message.startsWith('Step wait (wait_for_event) started'));
   expect(started).toHaveLength(1);
-  await s.runs.cancel((await s.store.findById(orphan.id))!, { name: 'x', door: 'rest' });
+  await s.runs.cancel((await s.store.findById(orphan.id))!, { person: { email: 'x' }, door: 'rest' });
 });

@@ -31,9 +31,13 @@ const blocksText = (c: SlackCall) => JSON.stringify(c.body.blocks ?? []);
 const hasButtons = (c: SlackCall) => (c.body.blocks ?? []).some((b: any) => b.type === 'actions');
 const runIdOf = (card: SlackCall) => /Run `([0-9a-f-]{36})`/.exec(blocksText(card))![1];
 
+/** The project's approver group `gate`, which the `gated-*` fixture flows name as their approvers. */
+const setGate = (...emails: string[]) =>
+  createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'], slackChannel: CHANNEL, approverGroups: { gate: emails } });
+
 /** `/flowgate run gated …` from a channel; resolves with the run card and the approval request in its thread. */
-async function gated(tag: string, extra = '', user = 'U0DEV') {
-  const r = await slack.command(`run gated target=${target.url}/${tag} ${extra}`.trim(), { user, channel: CHANNEL });
+async function gated(tag: string, extra = '', user = 'U0DEV', flow = 'gated') {
+  const r = await slack.command(`run ${flow} target=${target.url}/${tag} ${extra}`.trim(), { user, channel: CHANNEL });
   expect(r.status).toBe(200);
   const card = await fake.waitFor('chat.postMessage', (b) => !b.thread_ts && JSON.stringify(b.blocks ?? '').includes(`/${tag}`));
   const request = await fake.waitFor('chat.postMessage', (b) => b.thread_ts === card.response.ts);
@@ -57,7 +61,11 @@ test('run: a card in the channel, the approval in its thread; an owner approves;
   expect(request.body.blocks.find((b: any) => b.type === 'actions').elements.map((e: any) => [e.action_id, e.value])).toEqual([['flowgate_approve', approvalId], ['flowgate_reject', approvalId]]);
 
   // The thread finds its approval over REST.
-  const found = await server.call('GET', `${FLOWS}/approvals/by-slack/${CHANNEL}/${cardTs}`);
+  // Where the request was posted is recorded once Slack answered the post: wait for that record.
+  const found = await eventually(async () => {
+    const r = await server.call('GET', `${FLOWS}/approvals/by-slack/${CHANNEL}/${cardTs}`);
+    return r.body?.context?.callback?.slack?.messageTs ? r : undefined;
+  });
   expect(found.status).toBe(200);
   expect(found.body).toMatchObject({ id: approvalId, executionId: runId, requestedBy: 'dev@acme.io', status: 'pending', context: { callback: { type: 'slack', slack: { channel: CHANNEL, threadTs: cardTs } } } });
   expect(found.body.context.callback.slack.messageTs).toBeDefined();
@@ -114,7 +122,8 @@ test('reject: the Reject button opens a modal asking why; submitting it rejects 
 });
 
 test('a click by someone who may not decide gets a private reason; the request stays pending with its buttons', async () => {
-  const { card, request, approvalId } = await gated('unauthorized', 'approvers=owner@acme.io,dev@acme.io');
+  await setGate('owner@acme.io', 'dev@acme.io');
+  const { card, request, approvalId } = await gated('unauthorized', '', 'U0DEV', 'gated-group');
   await slack.interaction(click('flowgate_approve', approvalId, 'U0MAL', request, card));
   const notOwner = await ephemeralTo('U0MAL', /not an approver/);
   expect(notOwner.body).toMatchObject({ channel: CHANNEL, thread_ts: card.response.ts, text: 'mallory@acme.io is not an approver of this request (approvers: owner@acme.io, dev@acme.io)' });
@@ -200,9 +209,8 @@ test('what was wrong with a command comes back privately', async () => {
   await ask('frobnicate now', /^Unknown command "frobnicate"\. Commands:/);
   const unknown = await ask('run gatd target=x', /^Unknown flow type "gatd"\. Did you mean `gated`/);
   expect(unknown).toContain('Known: ');
-  const invalid = await ask('run gated target=x quorum=lots selfApproval=maybe', /^Invalid parameters for gated:/);
-  expect(invalid).toContain('quorum: must be a number, got "lots"');
-  expect(invalid).toContain('selfApproval: must be true or false, got "maybe"');
+  const invalid = await ask('run gated target=x timeoutHours=lots', /^Invalid parameters for gated:/);
+  expect(invalid).toContain('timeoutHours: must be a number, got "lots"');
   expect(invalid).toContain('target (string, required)');
   const missing = await ask('run gated', /target/);
   expect(missing).toContain('Parameters of gated');
@@ -218,7 +226,8 @@ test('what was wrong with a command comes back privately', async () => {
 });
 
 test('a REST decision updates the Slack message: quorum progress first, then the outcome', async () => {
-  const { card, request, runId, approvalId } = await gated('rest', 'approvers=owner@acme.io,second@acme.io quorum=2');
+  await setGate('owner@acme.io', 'second@acme.io');
+  const { card, request, runId, approvalId } = await gated('rest', '', 'U0DEV', 'gated-quorum');
   expect(blocksText(request)).toContain('0 of 2 approvals');
   const ownerToken = await createToken(server, { name: 'owner-rest', role: 'owner', email: 'owner@acme.io' });
   const r = await server.call('POST', `${FLOWS}/approvals/${approvalId}/approve`, { approver: 'Olivia', approverEmail: 'owner@acme.io' }, ownerToken);

@@ -22,7 +22,19 @@ describe('tokens', () => {
     expect((await server.call('GET', '/sfp/api/flows/types', undefined, created.body.token)).status).toBe(200);
     const forbidden = await server.call('GET', '/api/v1/tokens', undefined, created.body.token);
     expect(forbidden.status).toBe(403);
-    expect(forbidden.body.error).toBe('Forbidden - Requires role: owner');
+    expect(forbidden.body.error).toBe('Forbidden - Requires role: owner, member, viewer');
+  });
+
+  test('a viewer token is created like any other and only reads; the database takes the role', async () => {
+    const created = await server.call('POST', '/api/v1/tokens', { name: 'ro', role: 'viewer', projects: ['acme/app'] });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ role: 'viewer', createdBy: expect.any(String) });
+    const [row] = await server.services.orm.em.getConnection().execute('select role from api_tokens where id = ?', [created.body.id]);
+    expect(row.role).toBe('viewer');
+    expect((await server.call('GET', '/sfp/api/flows/types', undefined, created.body.token)).status).toBe(200);
+    expect((await server.call('POST', '/api/v1/tokens', { name: 'x', role: 'viewer', projects: ['acme/app'] }, created.body.token)).status).toBe(403);
+    // Its own token is all it sees of the token list.
+    expect((await server.call('GET', '/api/v1/tokens', undefined, created.body.token)).body.tokens.map((t: any) => t.id)).toEqual([created.body.id]);
   });
 
   test('a revoked token stops working at once', async () => {
@@ -108,6 +120,7 @@ describe('platform', () => {
     expect(metrics.body).toMatch(/route="\/api\/v1\/projects\/\*repositoryIdentifier"/);
     expect(metrics.body).toContain('flowgate_engine_queue_depth');
     expect(metrics.body).toMatch(/^flowgate_runs_awaiting_launch 0$/m);
+    expect(metrics.body).toMatch(/^flowgate_unauthenticated_requests_total\{surface="rest"\} [1-9]/m);
     const doc = (await server.call('GET', '/openapi.json', undefined, null)).body;
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/sfp/api/flows/run', '/sfp/api/flows/runs', '/sfp/api/flows/{id}', '/api/v1/projects/{repositoryIdentifier}', '/api/v1/tokens']));

@@ -33,7 +33,7 @@ test('50 runs in flight survive a SIGKILL; completed steps never run again; appr
   const runs: { id: string; prefix: string; kind: 'sleep' | 'slow' | 'gated' }[] = [];
   for (let i = 0; i < 20; i++) runs.push({ id: await start('two-calls', { target: `${target.url}/sleep${i}`, sleepSeconds: 5 }), prefix: `/sleep${i}`, kind: 'sleep' });
   for (let i = 0; i < 15; i++) runs.push({ id: await start('two-calls', { target: `${target.url}/slow${i}`, sleepSeconds: 0.2 }), prefix: `/slow${i}`, kind: 'slow' });
-  for (let i = 0; i < 15; i++) runs.push({ id: await start('gated', { target: `${target.url}/gated${i}`, approvers: ['owner@acme.io'] }), prefix: `/gated${i}`, kind: 'gated' });
+  for (let i = 0; i < 15; i++) runs.push({ id: await start('gated', { target: `${target.url}/gated${i}` }), prefix: `/gated${i}`, kind: 'gated' });
 
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();

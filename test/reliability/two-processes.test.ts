@@ -36,7 +36,7 @@ test('runs spread over two processes execute each step once; approvals decided o
     const gated = i % 4 === 0;
     const prefix = `/r${i}`;
     calls.push(via.call('POST', `${FLOWS}/run`, { payload: gated
-      ? { id: 'gated', repositoryIdentifier: 'acme/app', target: `${target.url}${prefix}`, approvers: ['owner@acme.io'] }
+      ? { id: 'gated', repositoryIdentifier: 'acme/app', target: `${target.url}${prefix}` }
       : { id: 'two-calls', repositoryIdentifier: 'acme/app', target: `${target.url}${prefix}`, sleepSeconds: 0.3 } })
       .then((r) => { expect(r.status).toBe(201); return { id: r.body.id, prefix, gated }; }));
   }

@@ -68,6 +68,8 @@ export async function spawnServerProcess(env: ProcessEnv = {}): Promise<ServerPr
     FLOWGATE_MANIFESTS_DIR: FIXTURE_FLOWS,
     FLOWGATE_ADMIN_TOKEN: ADMIN_TOKEN,
     FLOWGATE_EXECUTOR_ID: E2E_EXECUTOR_ID,
+    // Tests call recorders on loopback.
+    FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8',
     ...env,
   };
   const childEnv: Record<string, string> = {};

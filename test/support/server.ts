@@ -30,6 +30,8 @@ export async function startTestServer(opts: { flows?: string; env?: Record<strin
     FLOWGATE_EXECUTOR_ID: `test-${process.env.JEST_WORKER_ID ?? '0'}`,
     FLOWGATE_SHUTDOWN_TIMEOUT_MS: '2000',
     LOG_LEVEL: 'silent',
+    // Tests call recorders on loopback.
+    FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8',
     ...opts.env,
   });
   const running = await startServer(config, pino({ level: 'silent' }));

@@ -58,3 +58,16 @@ test('suggestions for unknown flow types', () => {
   expect(suggest('request-elevated', known)).toEqual(['request-elevated-privileges']);
   expect(suggest('zzz', known)).toEqual([]);
 });
+
+test('a command inside a ``` or ~~~ fenced block is not a command; after the fence closes, lines count again', () => {
+  expect(parseComment('To approve, write:\n```\n/approve\n```')).toEqual({ kind: 'ignore' });
+  expect(parseComment('~~~text\n/reject nope\n~~~')).toEqual({ kind: 'ignore' });
+  expect(parseComment('  ```sh\n/flowgate run release domains=a\n  ```')).toEqual({ kind: 'ignore' });
+  // A shorter or different fence does not close the block; an unclosed block runs to the end.
+  expect(parseComment('````\n```\n/approve\n````')).toEqual({ kind: 'ignore' });
+  expect(parseComment('```\n~~~\n/approve')).toEqual({ kind: 'ignore' });
+  expect(parseComment('```\n``` not a closing fence\n/approve')).toEqual({ kind: 'ignore' });
+  expect(parseComment('```\nexample\n```\n/approve')).toEqual({ kind: 'command', command: { name: 'approve' } });
+  // Backticks in the info string make it inline code, not a fence.
+  expect(parseComment('``` `x` ```\n/approve')).toEqual({ kind: 'command', command: { name: 'approve' } });
+});

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { routeEvent } from '../../src/doors/github/events.js';
 import { paramsFromIssueBody } from '../../src/doors/github/issue-params.js';
+import { RepoPermissions } from '../../src/doors/github/permission.js';
 import { signPayload, verifySignature } from '../../src/doors/github/verify.js';
 import { commentPayload, issuePayload, signDelivery } from '../fakes/github.js';
 
@@ -30,10 +31,10 @@ describe('signature', () => {
 
 describe('events', () => {
   test('a comment keeps what the door needs; the commenter\'s association decides', () => {
-    const routed = routeEvent('issue_comment', commentPayload({ issueNumber: 7, login: 'octo', body: '/status', association: 'MEMBER', commentId: 99, pullRequest: true }));
+    const routed = routeEvent('issue_comment', commentPayload({ issueNumber: 7, login: 'octo', userId: 583231, body: '/status', association: 'MEMBER', commentId: 99, pullRequest: true }));
     expect(routed).toEqual({ event: {
       kind: 'comment', repositoryIdentifier: 'acme/app', issueNumber: 7, isPullRequest: true, issueUrl: 'https://github.example/acme/app/issues/7',
-      login: 'octo', association: 'MEMBER', installationId: 7, commentId: 99, body: '/status',
+      login: 'octo', userId: 583231, association: 'MEMBER', installationId: 7, commentId: 99, body: '/status',
     } });
   });
 
@@ -43,6 +44,10 @@ describe('events', () => {
     expect(routeEvent('issues', { ...issuePayload({ action: 'opened', issueNumber: 1, login: 'a', body: '', labels: [] }), action: 'closed' })).toEqual({ ignored: 'issues.closed' });
     expect(routeEvent('push', { ref: 'refs/heads/main' })).toEqual({ ignored: 'push: not an issue event' });
     expect(routeEvent('issue_comment', null)).toEqual({ ignored: 'issue_comment: not an issue event' });
+    // People are keyed by their numeric id: a sender without one is not acted on.
+    const noId = commentPayload({ login: 'a', body: '/approve' });
+    expect(routeEvent('issue_comment', { ...noId, sender: { login: 'a', type: 'User' } })).toEqual({ ignored: 'issue_comment: not an issue event' });
+    expect(routeEvent('issue_comment', { ...noId, sender: { login: 'a', id: '12', type: 'User' } })).toEqual({ ignored: 'issue_comment: not an issue event' });
   });
 
   test('opened carries every label, labeled the one added', () => {
@@ -66,5 +71,28 @@ describe('issue parameters', () => {
     expect(paramsFromIssueBody('```json\n{"a": }\n```')).toMatchObject({ problem: expect.stringMatching(/^The ```json block is not valid JSON: /) });
     expect(paramsFromIssueBody('```json\n[1, 2]\n```')).toMatchObject({ problem: expect.stringMatching(/must hold an object/) });
     expect(paramsFromIssueBody('```js\n{"a": 1}\n```')).toMatchObject({ problem: expect.stringMatching(/no ```json block/) });
+  });
+});
+
+describe('repository permissions', () => {
+  test('cached per repository and user id for the TTL; failures are not cached', async () => {
+    let clock = 0;
+    const calls: string[] = [];
+    const answers: (string | Error)[] = ['write', 'read', new Error('HTTP 502'), 'admin'];
+    const permissions = new RepoPermissions(async (repo, login) => {
+      calls.push(`${repo}:${login}`);
+      const next = answers.shift()!;
+      if (next instanceof Error) throw next;
+      return next;
+    }, 60_000, () => clock);
+    expect(await permissions.roleOf('acme/app', 'octo', 1)).toBe('write');
+    // Same user under a new login, and a different case of the repository: the cached answer.
+    expect(await permissions.roleOf('ACME/app', 'octo-renamed', 1)).toBe('write');
+    expect(await permissions.roleOf('acme/app', 'other', 2)).toBe('read');
+    expect(calls).toEqual(['acme/app:octo', 'acme/app:other']);
+    clock = 60_000;
+    await expect(permissions.roleOf('acme/app', 'octo', 1)).rejects.toThrow('HTTP 502');
+    expect(await permissions.roleOf('acme/app', 'octo', 1)).toBe('admin');
+    expect(calls).toHaveLength(4);
   });
 });

@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseComment } from '../../src/doors/commands.js';
+import { inert } from '../../src/doors/github/inert.js';
 import {
-  renderApproval, renderHelp, renderRunFinished, renderRunMessage, renderRunStarted, renderUnlinked, type ApprovalView, type RunView,
+  renderApproval, renderHelp, renderReply, renderRunFinished, renderRunMessage, renderRunStarted, renderUnlinked, type ApprovalView, type RunView,
 } from '../../src/doors/github/render.js';
 
 // What people read on GitHub, reviewed as files: test/golden/github/*.md (UPDATE_GOLDEN=1 rewrites them).
@@ -73,4 +74,42 @@ test('replies', () => {
     { id: 'build-on-merge', description: 'Builds and validates the packages changed by a merge' },
     { id: 'request-elevated-privileges', description: 'Temporary elevated access | revoked automatically' },
   ]));
+});
+
+describe('text Flowgate did not write is inert', () => {
+  const ZWJ = '\u200D';
+  const hostile = '@acme/admins ![x](http://evil/x.png) <img src=x> <picture><source srcset=y></picture> [docs](https://evil/) fixes #12 and acme/app#3, GH-4, &#64;team <!-- c --> www.evil.example <https://evil/a>';
+
+  test('mentions, references, images, links, HTML, entities and bare URLs no longer work; the text reads the same', () => {
+    const out = inert(hostile);
+    expect(out.replaceAll(ZWJ, '')).toBe(hostile);
+    for (const live of [/(^|[^\w])@acme/, /!\[/, /\]\(/, /<[a-z!/]/i, /#\d/, /GH-\d/, /&#\d/, /https?:\/\//, /www\./]) expect(out).not.toMatch(live);
+    expect(inert(out)).toBe(out);
+    // Emails and ordinary text are left alone.
+    expect(inert('dev@acme.io approved (3 of 4) — see `x`')).toBe('dev@acme.io approved (3 of 4) — see `x`');
+  });
+
+  test('in approval comments, results, messages and replies; linked logins are still mentioned', () => {
+    const approval = renderApproval({
+      ...pending, message: `grant ${hostile}`, details: { '@acme/admins': '![x](http://evil/x.png)', 'note': '<img src=x>' },
+      requestedBy: { email: '@acme/admins', login: null }, status: 'rejected', resolvedAt: '2026-11-22T20:42:00.000Z',
+      decisions: [{ who: lead, verdict: 'reject', reason: 'ping @acme/admins', at: '2026-11-22T20:42:00.000Z' }],
+    });
+    const finished = renderRunFinished({ ...run, error: 'failed: <img src=x> @acme/admins', cicdRunUrl: 'javascript:alert(1) ![x](http://evil/x.png)' });
+    for (const body of [approval, finished, renderRunMessage('t', 'r', hostile), renderReply('dev-gh', `Invalid parameters: ${hostile}`)]) {
+      expect(body).not.toMatch(/(^|[^\w])@acme\/admins/);
+      expect(body).not.toContain('![x](');
+      expect(body).not.toMatch(/<img|<picture/);
+      expect(body).not.toContain('](http');
+    }
+    expect(approval).toContain('rejected by @lead-gh (lead@acme.io)');
+    expect(renderReply('dev-gh', 'ok')).toBe('@dev-gh ok');
+    expect(renderRunFinished({ ...run, cicdRunUrl: 'https://github.com/acme/app/actions/runs/1' })).toContain('Pipeline run: https://github.com/acme/app/actions/runs/1');
+    // A login that is not a GitHub login is not mentioned.
+    expect(renderApproval({ ...pending, requestedBy: { email: 'x@acme.io', login: 'acme/admins' } })).toContain('| Requested by | x@acme.io |');
+  });
+
+  test('golden: an approval request carrying hostile parameters', () => golden('approval-hostile', renderApproval({
+    ...pending, message: 'dev@acme.io requests access for @acme/admins ![x](http://evil/x.png)', details: { username: '@acme/admins <img src=http://evil/t.png>', ticket: '#12' },
+  })));
 });

@@ -210,6 +210,42 @@ describe('parseManifest: problems name the file and the field', () => {
     ]);
   });
 
+  test('the approval policy may not come from the request: payload (or anything the requester shapes) in approvers, quorum, allowSelfApproval', () => {
+    const p = problems(
+      manifest(
+        '  - { ref: a, type: approval, with: { approvers: "{{ payload.approvers }}" } }\n' +
+          '  - { ref: b, type: approval, with: { approvers: ["lead@acme.io", "{{ payload.buddy }}"], quorum: "{{ payload.quorum }}" } }\n' +
+          '  - { ref: c, type: approval, with: { allowSelfApproval: "{{ payload.selfApproval }}" } }\n' +
+          '  - { ref: d, type: approval, with: { approvers: "{{ steps.a.output.approvedBy }}" } }\n',
+      ),
+    );
+    const rule = 'the approval policy may not come from the request';
+    expect(p).toEqual([
+      `bad.yaml: steps[0].with.approvers: ${rule} ("{{ payload.approvers }}"): name approvers as emails, "owners" or "group:<name>" (groups are defined on the project), and quorum and allowSelfApproval as values`,
+      `bad.yaml: steps[1].with.approvers: ${rule} ("{{ payload.buddy }}"): name approvers as emails, "owners" or "group:<name>" (groups are defined on the project), and quorum and allowSelfApproval as values`,
+      `bad.yaml: steps[1].with.quorum: ${rule} ("{{ payload.quorum }}"): name approvers as emails, "owners" or "group:<name>" (groups are defined on the project), and quorum and allowSelfApproval as values`,
+      `bad.yaml: steps[2].with.allowSelfApproval: ${rule} ("{{ payload.selfApproval }}"): name approvers as emails, "owners" or "group:<name>" (groups are defined on the project), and quorum and allowSelfApproval as values`,
+      `bad.yaml: steps[3].with.approvers: ${rule} ("{{ steps.a.output.approvedBy }}"): name approvers as emails, "owners" or "group:<name>" (groups are defined on the project), and quorum and allowSelfApproval as values`,
+    ]);
+  });
+
+  test('approval policies from the flow and the project load; bad literals and an unreachable quorum do not', () => {
+    expect(parseManifest('ok.yaml', manifest(
+      '  - { ref: a, type: approval, with: { approvers: owners, quorum: 2, allowSelfApproval: false, message: "for {{ payload.who }}" } }\n' +
+        '  - { ref: b, type: approval, with: { approvers: group:security } }\n' +
+        '  - { ref: c, type: approval, with: { approvers: [owners, group:sre, lead@acme.io], quorum: 3 } }\n' +
+        '  - { ref: d, type: approval, with: { approvers: "{{ project.owners }}" } }\n',
+    )).problems).toEqual([]);
+    expect(problems(manifest(
+      '  - { ref: a, type: approval, with: { approvers: [a@acme.io, A@acme.io], quorum: 2 } }\n' +
+        '  - { ref: b, type: approval, with: { approvers: "group:", quorum: 0 } }\n',
+    ))).toEqual([
+      'bad.yaml: steps[0].with.quorum: quorum 2 can never be reached with 1 approver(s)',
+      'bad.yaml: steps[1].with.approvers: an email, "owners" or "group:<name>", or a list of them',
+      'bad.yaml: steps[1].with.quorum: Too small: expected number to be >=1',
+    ]);
+  });
+
   test('credentials in the condition of a non-http step are rejected', () => {
     const p = problems(manifest('  - { ref: a, type: log, if: credentials.X == "y", with: { message: hi } }\n'));
     expect(p).toHaveLength(1);

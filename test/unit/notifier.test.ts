@@ -1,8 +1,19 @@
 import { createHmac } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { guardedFetch, OutboundRefused } from '../../src/core/net/guarded-fetch.js';
+import { OutboundPolicy } from '../../src/core/net/outbound-policy.js';
 import type { Notice } from '../../src/core/notify/notice.js';
-import { Notifier, SIGNATURE_HEADER, signBody } from '../../src/core/notify/notifier.js';
+import { Notifier as GuardedNotifier, SIGNATURE_HEADER } from '../../src/core/notify/notifier.js';
+import { signPayload, verifySignature } from '../../src/core/signing.js';
+
+/** The receiver below listens on loopback, which the outbound guard refuses unless allowed. */
+const localFetch = guardedFetch(new OutboundPolicy(['127.0.0.0/8']));
+class Notifier extends GuardedNotifier {
+  constructor(secret: string | undefined, fetchImpl: typeof fetch = localFetch) {
+    super(secret, fetchImpl);
+  }
+}
 
 interface Received {
   method: string;
@@ -51,24 +62,31 @@ const notice: Notice = {
 };
 const SECRET = 'a-very-secret-webhook-key';
 
-describe('signBody', () => {
-  test('is the HMAC-SHA256 hex digest with a sha256= prefix', () => {
+/** The documented receiver check, computed independently of src/core/signing.ts. */
+function receiverAccepts(header: string, body: string, secret: string, purpose: string, nowSec = Date.now() / 1000): boolean {
+  const parts = Object.fromEntries(header.split(',').map((p) => p.split('=')));
+  if (Math.abs(nowSec - Number(parts.t)) > 300) return false;
+  const key = createHmac('sha256', secret).update(`flowgate/${purpose}`).digest();
+  return parts.v1 === createHmac('sha256', key).update(`${parts.t}.${purpose}.${body}`).digest('hex');
+}
+
+describe('signPayload', () => {
+  test('is t=<unix seconds>,v1=<hex> over t.purpose.body with the purpose key', () => {
     const body = '{"hello":"world"}';
-    const expected = `sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`;
-    expect(signBody(SECRET, body)).toBe(expected);
-    expect(signBody(SECRET, body)).toMatch(/^sha256=[0-9a-f]{64}$/);
+    const header = signPayload(SECRET, 'run.notice', body, 1_700_000_000_500);
+    expect(header).toMatch(/^t=1700000000,v1=[0-9a-f]{64}$/);
+    const key = createHmac('sha256', SECRET).update('flowgate/run.notice').digest();
+    expect(header).toBe(`t=1700000000,v1=${createHmac('sha256', key).update(`1700000000.run.notice.${body}`).digest('hex')}`);
+    expect(receiverAccepts(header, body, SECRET, 'run.notice', 1_700_000_000)).toBe(true);
   });
 
-  test('a known vector', () => {
-    // RFC 4231-style check computed independently: HMAC-SHA256(key="key", "The quick brown fox jumps over the lazy dog")
-    expect(signBody('key', 'The quick brown fox jumps over the lazy dog')).toBe(
-      'sha256=f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8',
-    );
-  });
-
-  test('depends on both the secret and the body', () => {
-    expect(signBody('one', 'body')).not.toBe(signBody('two', 'body'));
-    expect(signBody('one', 'body')).not.toBe(signBody('one', 'body2'));
+  test('depends on the secret, the body, the purpose and the time', () => {
+    const at = 1_700_000_000_000;
+    const base = signPayload('one', 'run.notice', 'body', at);
+    expect(signPayload('two', 'run.notice', 'body', at)).not.toBe(base);
+    expect(signPayload('one', 'run.notice', 'body2', at)).not.toBe(base);
+    expect(signPayload('one', 'cicd.dispatch', 'body', at)).not.toBe(base);
+    expect(signPayload('one', 'run.notice', 'body', at + 1000)).not.toBe(base);
   });
 });
 
@@ -84,7 +102,29 @@ describe('Notifier.notify', () => {
     expect(r.headers['content-type']).toBe('application/json');
     expect(r.headers['user-agent']).toBe('Flowgate');
     expect(JSON.parse(r.body)).toEqual(notice);
-    expect(r.headers[SIGNATURE_HEADER]).toBe(`sha256=${createHmac('sha256', SECRET).update(r.body).digest('hex')}`);
+    const header = r.headers[SIGNATURE_HEADER] as string;
+    expect(receiverAccepts(header, r.body, SECRET, 'run.notice')).toBe(true);
+    expect(verifySignature(header, r.body, SECRET, 'run.notice')).toBe(true);
+    // Not valid as an approval decision: the purpose is part of the signature.
+    expect(verifySignature(header, r.body, SECRET, 'approval.decision')).toBe(false);
+  });
+
+  test('an external approval decision is signed for approval.decision, not run.notice', async () => {
+    const decided: Notice = { event: 'approval.decided', runId: null, repositoryIdentifier: 'acme/app' };
+    await new Notifier(SECRET).notify({ type: 'webhook', webhook: { url: `${base}/decisions` } }, decided);
+    const r = received[0];
+    expect(verifySignature(r.headers[SIGNATURE_HEADER] as string, r.body, SECRET, 'approval.decision')).toBe(true);
+    expect(verifySignature(r.headers[SIGNATURE_HEADER] as string, r.body, SECRET, 'run.notice')).toBe(false);
+  });
+
+  test('without an allow-list a loopback callback is refused and nothing is sent', async () => {
+    const err = await new GuardedNotifier(SECRET).notify({ type: 'webhook', webhook: { url: `${base}/hook?token=abc` } }, notice).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(OutboundRefused);
+    expect(err!.message).toBe(`posting run.finished for run run-123 to webhook ${base}: refused: 127.0.0.1 is a loopback address (loopback, private, link-local and metadata addresses are reached only when listed in FLOWGATE_OUTBOUND_ALLOW)`);
+    expect(received).toHaveLength(0);
   });
 
   test('the signature header name is x-flowgate-signature-256', () => {
@@ -178,6 +218,6 @@ describe('Notifier.notify', () => {
     expect(calls[0].url).toBe('https://hooks.example.com/x');
     expect(calls[0].init.method).toBe('POST');
     const headers = calls[0].init.headers as Record<string, string>;
-    expect(headers[SIGNATURE_HEADER]).toBe(signBody(SECRET, calls[0].init.body as string));
+    expect(verifySignature(headers[SIGNATURE_HEADER], calls[0].init.body as string, SECRET, 'run.notice')).toBe(true);
   });
 });

@@ -1,5 +1,5 @@
 import { ExpressionError } from '../../src/core/expressions/expressions.js';
-import { mentionsCredentials, render, templateProblems } from '../../src/core/expressions/templates.js';
+import { mentionsCredentials, render, renderUrl, templateProblems } from '../../src/core/expressions/templates.js';
 
 const ctx = {
   payload: { x: 2, name: 'abc', list: [1, 2, 3], obj: { a: 1, b: 'x' }, flag: true, nothing: null },
@@ -83,7 +83,54 @@ describe('render', () => {
   });
 });
 
+describe('renderUrl', () => {
+  const url = { credentials: { POOL_API: 'https://pool.example/api/v2', ACCESS_API: 'https://access.example' }, payload: { poolTag: '../admin?x', q: 'a&b=c#d', path: '/status/500', n: 7, dot: '..', name: 'x y' } };
+
+  test('a payload value stays inside its path segment', () => {
+    expect(renderUrl('{{ credentials.POOL_API }}/pools/{{ payload.poolTag }}', url)).toBe('https://pool.example/api/v2/pools/..%2Fadmin%3Fx');
+    expect(new URL(renderUrl('{{ credentials.POOL_API }}/pools/{{ payload.poolTag }}', url) as string).pathname).toBe('/api/v2/pools/..%2Fadmin%3Fx');
+  });
+
+  test('the template at the very start is the base and is inserted as it is', () => {
+    expect(renderUrl('{{ credentials.ACCESS_API }}/grant', url)).toBe('https://access.example/grant');
+    expect(renderUrl('{{ credentials.POOL_API }}', url)).toBe('https://pool.example/api/v2');
+  });
+
+  test('values in the query, or after literal text, are percent-encoded', () => {
+    expect(renderUrl('https://x.example/search?q={{ payload.q }}&n={{ payload.n }}', url)).toBe('https://x.example/search?q=a%26b%3Dc%23d&n=7');
+    expect(renderUrl('https://x.example/{{ payload.name }}', url)).toBe('https://x.example/x%20y');
+    // Only the first template can be the base.
+    expect(renderUrl('{{ credentials.ACCESS_API }}{{ payload.path }}', url)).toBe('https://access.example%2Fstatus%2F500');
+  });
+
+  test('raw() opts a value out of the encoding', () => {
+    expect(renderUrl('{{ credentials.ACCESS_API }}{{ raw(payload.path) }}', url)).toBe('https://access.example/status/500');
+    expect(renderUrl('https://x.example/?{{ raw( "a=1&b=" + payload.name ) }}', url)).toBe('https://x.example/?a=1&b=x y');
+  });
+
+  test('"." and ".." are refused: no encoding keeps them from being path steps', () => {
+    expect(() => renderUrl('{{ credentials.POOL_API }}/pools/{{ payload.dot }}', url)).toThrow(ExpressionError);
+    expect(() => renderUrl('{{ credentials.POOL_API }}/pools/{{ payload.dot }}', url)).toThrow('the value ".." cannot be placed in a URL: it would change the path');
+    expect(renderUrl('https://x.example/{{ payload.dot + "." }}', url)).toBe('https://x.example/...');
+  });
+
+  test('outside URLs values are not encoded, and raw() changes nothing', () => {
+    expect(render('{{ credentials.ACCESS_API }}/pools/{{ payload.poolTag }}', url)).toBe('https://access.example/pools/../admin?x');
+    expect(render('{{ raw(payload.n) }}', url)).toBe(7);
+    expect(render('n={{ raw(payload.n) }}', url)).toBe('n=7');
+  });
+
+  test('raw() must wrap the whole template', () => {
+    expect(() => renderUrl('https://x.example/{{ raw(payload.n) + raw(payload.n) }}', url)).toThrow(ExpressionError);
+  });
+});
+
 describe('templateProblems', () => {
+  test('raw(expr) is checked like expr', () => {
+    expect(templateProblems({ url: '{{ credentials.X }}{{ raw(payload.path) }}' })).toEqual([]);
+    expect(templateProblems({ url: 'x{{ raw(1 +) }}' })).toHaveLength(1);
+  });
+
   test('no problems for valid templates and plain values', () => {
     expect(templateProblems({ a: '{{ payload.x }}', b: ['x {{ size(payload.list) }}', 3], c: null, d: true })).toEqual([]);
     expect(templateProblems('no template')).toEqual([]);

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { verifySignature } from '../../src/core/signing.js';
 import { DispatchRefused, type CicdTarget, type DispatchJob } from '../../src/core/cicd/dispatcher.js';
 import { WebhookDispatcher } from '../../src/core/cicd/webhook-dispatcher.js';
 
@@ -38,7 +38,10 @@ describe('WebhookDispatcher', () => {
     expect(call.url).toBe('https://ci.example/k3y/start');
     const body = call.init.body as string;
     expect(JSON.parse(body)).toEqual({ event: 'cicd.dispatch', ...job, flowgateUrl: 'http://flowgate' });
-    expect((call.init.headers as Record<string, string>)['x-flowgate-signature-256']).toBe(`sha256=${createHmac('sha256', SECRET).update(body).digest('hex')}`);
+    const signature = (call.init.headers as Record<string, string>)['x-flowgate-signature-256'];
+    expect(signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+    expect(verifySignature(signature, body, SECRET, 'cicd.dispatch')).toBe(true);
+    expect(verifySignature(signature, body, SECRET, 'run.notice')).toBe(false);
   });
 
   test('a 4xx answer is final, a 5xx is not; messages show only the origin, never a credential', async () => {
@@ -52,5 +55,23 @@ describe('WebhookDispatcher', () => {
     await expect(failing).rejects.toThrow('cancelling run e-1 (webhook https://ci.example): HTTP 502');
     const unreachable = new WebhookDispatcher({ secret: SECRET, flowgateUrl: 'x' }, (async () => { throw new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } }); }) as typeof fetch);
     await expect(unreachable.dispatch(job, target, creds)).rejects.toThrow('dispatching run e-1 (webhook https://ci.example): ECONNREFUSED');
+  });
+
+  test('a loopback or metadata cicd.url is refused for good, naming the address and never a credential', async () => {
+    const d = new WebhookDispatcher({ secret: SECRET, flowgateUrl: 'x' });
+    const target: CicdTarget = { provider: 'webhook', url: '{{ credentials.HOOK }}' };
+    const loopback = d.dispatch(job, target, { HOOK: 'http://127.0.0.1:9/k3y-secret-path' });
+    await expect(loopback).rejects.toBeInstanceOf(DispatchRefused);
+    await expect(loopback).rejects.toThrow('dispatching run e-1 (webhook http://127.0.0.1:9): refused: 127.0.0.1 is a loopback address');
+    const metadata = d.cancel({ executionId: 'e-1', cicdRunId: null }, target, { HOOK: 'http://169.254.169.254/latest/meta-data' });
+    await expect(metadata).rejects.toBeInstanceOf(DispatchRefused);
+    await expect(metadata).rejects.toThrow('169.254.169.254 is a cloud metadata address');
+  });
+
+  test('values after the base of cicd.url are percent-encoded', async () => {
+    const f = fakeFetch(200);
+    const d = new WebhookDispatcher({ secret: SECRET, flowgateUrl: 'x' }, f.impl);
+    await d.dispatch(job, { provider: 'webhook', url: '{{ credentials.HOOK }}/jobs/{{ credentials.JOB }}' }, { HOOK: 'https://ci.example/api', JOB: '../admin?x' });
+    expect(f.calls[0].url).toBe('https://ci.example/api/jobs/..%2Fadmin%3Fx');
   });
 });

@@ -1,16 +1,20 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Approval, type ChatRef } from '../../db/entities/approval.js';
-import type { Callback } from '../../db/entities/run.js';
+import type { Callback, Run } from '../../db/entities/run.js';
+import { sql } from '../../db/sql.js';
 import { badRequest, conflict, forbidden, notFound } from '../../errors.js';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import { applyDecision, refusal, type Person, type Verdict } from './approval-rules.js';
+import { resolveApprovalPolicy, type ApproverSpec } from './approver-policy.js';
+import { foreignCallbackProblem } from '../runs/callback-rules.js';
 import { presentApproval } from './present-approval.js';
+import { ThreadLookup, type ThreadRef } from './thread-lookup.js';
 
 export interface ApprovalSpec {
-  /** Explicit approver emails; null or empty means the project's owners. */
-  approvers: string[] | null;
+  /** `owners`, `group:<name>` and explicit emails (see approver-policy.ts); null or empty means the project's owners. */
+  approvers: ApproverSpec;
   quorum: number;
   allowSelfApproval: boolean;
   timeoutHours: number;
@@ -44,6 +48,18 @@ export interface ApprovalEffects {
   changed(approval: Approval): Promise<void>;
 }
 
+/** What a thread command without (or with) an approval id refers to. */
+export type ThreadPick =
+  | { kind: 'one'; approval: Approval }
+  | { kind: 'ambiguous'; pending: Approval[] }
+  | { kind: 'unknown'; pending: Approval[] }
+  | { kind: 'none' };
+
+/** Several pending approvals and none named: a 409 that lists them (nothing was decided). */
+export function ambiguous(pending: Approval[], message: string) {
+  return conflict(message, { pendingApprovals: pending.map((a) => ({ id: a.id, executionId: a.runId ?? undefined, stepRef: a.stepRef ?? undefined, requestedBy: a.requestedBy, requestedAt: a.requestedAt.toISOString() })) });
+}
+
 /**
  * Approvals: the one place where who may decide is checked and a decision is recorded.
  * pending → decided happens under a row lock, so concurrent clicks yield exactly one outcome.
@@ -63,8 +79,8 @@ export class ApprovalService {
     const em = this.orm.em.fork();
     const existing = await em.findOne(Approval, { runId: input.runId, stepRef: input.stepRef });
     if (existing) return existing;
-    await this.checkQuorum(spec, input.repositoryIdentifier);
-    const approval = this.build(spec, now, {
+    const approvers = await this.policy(spec, input.repositoryIdentifier, input.requestedBy);
+    const approval = this.build(spec, approvers, now, {
       runId: input.runId, stepRef: input.stepRef, repositoryIdentifier: input.repositoryIdentifier,
       requestedBy: input.requestedBy, callback: input.callback,
     });
@@ -81,8 +97,17 @@ export class ApprovalService {
 
   /** An approval for a flow suspended in an external engine (`POST /approvals`). */
   async openExternal(input: ExternalApprovalInput, spec: ApprovalSpec, actor: Actor): Promise<Approval> {
-    await this.checkQuorum(spec, input.repositoryIdentifier ?? null);
-    const approval = this.build(spec, new Date(), {
+    const cb = input.callback;
+    if (cb && cb.type !== 'none' && cb.type !== 'webhook') {
+      const project = input.repositoryIdentifier ? await this.projects.find(input.repositoryIdentifier) : null;
+      const foreign = project ? foreignCallbackProblem(cb, project, actor.door) : `callback: a ${cb.type} thread can be named only for an approval of a registered project`;
+      if (foreign) {
+        await this.audit.record(actor, 'approval.refused', 'project', input.repositoryIdentifier ?? '(none)', { taskId: input.taskId, reason: foreign });
+        throw forbidden(foreign);
+      }
+    }
+    const approvers = await this.policy(spec, input.repositoryIdentifier ?? null, input.requestedBy);
+    const approval = this.build(spec, approvers, new Date(), {
       taskId: input.taskId, engine: input.engine, engineRunId: input.engineRunId ?? null, eventKey: input.eventKey ?? null,
       repositoryIdentifier: input.repositoryIdentifier ?? null, requestedBy: input.requestedBy, callback: input.callback,
     });
@@ -91,8 +116,7 @@ export class ApprovalService {
     return approval;
   }
 
-  private build(spec: ApprovalSpec, now: Date, fields: Partial<Approval>): Approval {
-    const approvers = spec.approvers?.length ? [...new Set(spec.approvers.map((e) => e.toLowerCase()))] : null;
+  private build(spec: ApprovalSpec, approvers: string[] | null, now: Date, fields: Partial<Approval>): Approval {
     return Object.assign(new Approval(), {
       id: newId(), approvers, quorum: spec.quorum, allowSelfApproval: spec.allowSelfApproval, message: spec.message ?? null,
       context: spec.context, chat: chatOf(fields.callback ?? null, fields.repositoryIdentifier ?? null), status: 'pending', decisions: [],
@@ -100,11 +124,13 @@ export class ApprovalService {
     });
   }
 
-  private async checkQuorum(spec: ApprovalSpec, repositoryIdentifier: string | null): Promise<void> {
-    const explicit = spec.approvers?.length ? new Set(spec.approvers.map((e) => e.toLowerCase())).size : undefined;
-    if (explicit === undefined && !repositoryIdentifier) throw badRequest('approvers are required when the approval belongs to no project', [{ field: 'approvers', message: 'required without a project', location: 'body' }]);
-    const pool = explicit ?? (await this.projects.get(repositoryIdentifier!)).owners.length;
-    if (spec.quorum > pool) throw badRequest(`quorum ${spec.quorum} can never be reached with ${pool} possible approver(s)`, [{ field: 'quorum', message: `at most ${pool}`, location: 'body' }]);
+  /** The approvers an approval gets, or a 400 naming why it could never be decided. */
+  private async policy(spec: ApprovalSpec, repositoryIdentifier: string | null, requestedBy: string): Promise<string[] | null> {
+    // An external approval may name a repository Flowgate does not manage: it then needs explicit approvers.
+    const project = repositoryIdentifier ? await this.projects.find(repositoryIdentifier) : null;
+    const resolved = resolveApprovalPolicy(spec.approvers, project, { quorum: spec.quorum, allowSelfApproval: spec.allowSelfApproval, requestedBy });
+    if ('problem' in resolved) throw badRequest(resolved.problem, [{ field: resolved.field, message: resolved.problem, location: 'body' }]);
+    return resolved.approvers;
   }
 
   async get(id: string): Promise<Approval | null> {
@@ -115,6 +141,24 @@ export class ApprovalService {
   async forRun(runId: string): Promise<Approval | null> {
     const list = await this.orm.em.fork().find(Approval, { runId }, { orderBy: { requestedAt: 'desc' } });
     return list.find((a) => a.status === 'pending') ?? list[0] ?? null;
+  }
+
+  /**
+   * The approval a decision naming a run means: the run's one pending approval (an orchestrator's:
+   * its descendants' one). Several pending → a 409 listing them, so the caller names one; none →
+   * the run's latest (its decision is refused as already decided), or null.
+   */
+  async decidableForRun(runId: string): Promise<Approval | null> {
+    const own = await this.orm.em.fork().find(Approval, { runId }, { orderBy: { requestedAt: 'desc' } });
+    let pending = own.filter((a) => a.status === 'pending');
+    if (!pending.length) {
+      const rows = await sql<{ id: string }>(this.orm,
+        `with recursive tree as (select id from runs where parent_run_id = ? union all select r.id from runs r join tree t on r.parent_run_id = t.id)
+         select a.id from approvals a join tree t on a.run_id = t.id where a.status = 'pending' order by a.requested_at`, [runId]);
+      pending = rows.length ? await this.orm.em.fork().find(Approval, { id: { $in: rows.map((r) => r.id) } }, { orderBy: { requestedAt: 'asc' } }) : [];
+    }
+    if (pending.length > 1) throw ambiguous(pending, `Execution ${runId} has ${pending.length} pending approvals; decide one by its id`);
+    return pending[0] ?? own[0] ?? null;
   }
 
   forRuns(runIds: string[]): Promise<Approval[]> {
@@ -128,12 +172,54 @@ export class ApprovalService {
     return this.orm.em.fork().find(Approval, where, { orderBy: { requestedAt: 'asc' }, limit: 500 });
   }
 
-  /** The approval posted to a chat thread: the pending one if any, else the latest. */
-  async byChat(kind: 'slack' | 'github' | 'azureDevOps', keys: Record<string, string | number>): Promise<Approval | null> {
-    const conds = Object.keys(keys).map((k) => `chat->'${kind}'->>'${k}' = ?`).join(' and ');
-    const rows = await this.orm.em.fork().getConnection().execute<{ id: string }[]>(
-      `select id from approvals where ${conds} order by (status = 'pending') desc, requested_at desc limit 1`, Object.values(keys).map(String));
-    return rows[0] ? this.get(rows[0].id) : null;
+  private get threads(): ThreadLookup {
+    return new ThreadLookup(this.orm, this.projects);
+  }
+
+  /** The approval of a thread (its projects' only): the pending one if any, else the latest. */
+  async byThread(thread: ThreadRef): Promise<Approval | null> {
+    return (await this.threads.approvals(thread))[0] ?? null;
+  }
+
+  /** The approvals of a thread (its projects' only): pending first, then newest first. */
+  inThread(thread: ThreadRef): Promise<Approval[]> {
+    return this.threads.approvals(thread);
+  }
+
+  /** The runs of a thread: started from it, newest first, then those of its approvals (see `ThreadLookup.runs`). */
+  runsOfThread(thread: ThreadRef): Promise<Run[]> {
+    return this.threads.runs(thread);
+  }
+
+  /**
+   * The approval a thread command means: the one it names (an approval of this thread only), else
+   * the thread's only pending one (none pending: its latest, whose decision is refused as decided).
+   * Several pending and none named → `ambiguous` with the list; the caller decides nothing.
+   */
+  async pickInThread(thread: ThreadRef, approvalId?: string): Promise<ThreadPick> {
+    const all = await this.threads.approvals(thread);
+    if (approvalId) {
+      const named = all.find((a) => a.id === approvalId.toLowerCase());
+      return named ? { kind: 'one', approval: named } : { kind: 'unknown', pending: all.filter((a) => a.status === 'pending') };
+    }
+    const pending = all.filter((a) => a.status === 'pending');
+    if (pending.length > 1) return { kind: 'ambiguous', pending };
+    return all[0] ? { kind: 'one', approval: all[0] } : { kind: 'none' };
+  }
+
+  /**
+   * Who may decide an approval besides the self-approval rule: its explicit approvers, else its
+   * project's owners, read live — the list `decide` checks. Accepts a stored or a presented approval.
+   */
+  async deciders(a: { approvers?: string[] | null; approversSource?: 'explicit' | 'owners'; repositoryIdentifier?: string | null }): Promise<string[]> {
+    const explicit = a.approversSource ? (a.approversSource === 'explicit' ? a.approvers : null) : a.approvers;
+    if (explicit) return explicit;
+    return a.repositoryIdentifier ? (await this.projects.find(a.repositoryIdentifier))?.owners ?? [] : [];
+  }
+
+  /** Why the person may not decide, by `decide`'s rule, or undefined; for doors that answer before deciding. */
+  async refusalFor(a: Approval, person: Person, verdict: Verdict): Promise<string | undefined> {
+    return refusal(a, person, verdict, await this.deciders(a));
   }
 
   /**
@@ -154,8 +240,7 @@ export class ApprovalService {
         return { a, changed: true, refused: `Approval request expired at ${a.expiresAt.toISOString()}` };
       }
       if (a.status !== 'pending') return { a, changed: false, refused: `Approval request already ${a.status}` };
-      const owners = a.approvers ? [] : a.repositoryIdentifier ? (await this.projects.find(a.repositoryIdentifier))?.owners ?? [] : [];
-      const why = refusal(a, person, verdict, owners);
+      const why = refusal(a, person, verdict, await this.deciders(a));
       if (why) return { a, changed: false, forbidden: why };
       const changed = applyDecision(a, person, verdict, reason, door, now);
       await tx.flush();

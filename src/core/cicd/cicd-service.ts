@@ -9,9 +9,14 @@ import type { FlowDefinition } from '../registry/manifest-schema.js';
 import type { RunStore } from '../runs/run-store.js';
 import { isTerminalRun, type RunStatus } from '../status.js';
 import type { CicdStore, StatusReport } from './cicd-store.js';
-import { DispatchRefused, type CicdDispatchers, type DispatchResult } from './dispatcher.js';
+import { DispatchRefused, type CicdDispatchers, type CicdProvider, type CicdTarget, type DispatchResult } from './dispatcher.js';
+import { endOf, identityProblem, reportMatches, type PipelineRunFacts } from './pipeline-check.js';
 
 const ENGINE: Actor = SYSTEM;
+/** Providers whose execution token others can read (GitHub Actions inputs): their reports are checked against the provider's API. */
+const VERIFIED_PROVIDERS: ReadonlySet<CicdProvider> = new Set<CicdProvider>(['github-actions']);
+/** A workflow reports from inside its run, which concludes seconds later: look again then. */
+const SETTLE_DELAYS_MS = [5_000, 20_000];
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** What the core needs from the durable engine for cicd runs (src/engine/cicd-dispatch.ts). */
@@ -39,6 +44,13 @@ export interface CicdOptions {
   publicUrl: string;
   tokenTtlHours: number;
   runFinished(status: string): void;
+}
+
+/** How a report was taken: `pending` names a final status held until the pipeline run concludes. */
+export interface ReportAnswer {
+  status: RunStatus;
+  changed: boolean;
+  pending?: StatusReport['status'];
 }
 
 /** One dispatch attempt, as checkpointed by the engine: never the token. */
@@ -151,22 +163,151 @@ export class CicdService {
 
   /**
    * A pipeline's status report. Reports move a run forward only: once it ended, the same final
-   * report is acknowledged without change and any other is refused (409 with the current status).
+   * report is acknowledged without change and any other is refused (409 with the current status);
+   * an execution token's authority ends with its run, so it is refused any report then.
+   *
+   * Runs of providers whose token others can read (GitHub Actions inputs) are checked against the
+   * provider's API first: the pipeline run must be the dispatched one, and a final report must
+   * match how it concluded. A final report sent before the run concluded (the normal case: the
+   * workflow reports from inside it) is held, and the conclusion decides it (`settleHeld`).
    */
-  async report(run: Run, input: StatusReport, actor: Actor): Promise<{ status: RunStatus; changed: boolean }> {
+  async report(run: Run, input: StatusReport, actor: Actor, options: { executionToken?: boolean } = {}): Promise<ReportAnswer> {
     if (run.executionMode !== 'cicd') throw badRequest(`Execution ${run.id} runs in ${run.executionMode} mode; only cicd executions take status reports`);
+    const full = (await this.d.store.findById(run.id, true)) ?? run;
+    const target = full.definition?.cicd;
+    let report = input;
+    let verified: string | undefined;
+    if (target && VERIFIED_PROVIDERS.has(target.provider) && !isTerminalRun(full.status)) {
+      const { facts, hold } = await this.verify(full, target, input, actor);
+      // The pipeline run's ids come from the provider's record, never from the report (its URL is shown to people).
+      report = { ...input, cicdRunId: facts?.id, cicdRunUrl: facts?.url ?? undefined };
+      if (facts && hold) return this.hold(full, { ...report, cicdRunId: facts.id }, facts, actor, options);
+      verified = facts?.conclusion ? `${target.provider} run ${facts.id} concluded ${facts.conclusion}` : undefined;
+    }
+    return this.apply(run.id, report, actor, options, verified);
+  }
+
+  private async apply(runId: string, input: StatusReport, actor: Actor, options: { executionToken?: boolean }, verified?: string): Promise<ReportAnswer> {
     const terminal = isTerminalRun(input.status);
     const error = input.status === 'failed' ? 'the CI/CD pipeline reported failure' : input.status === 'cancelled' ? 'cancelled by the CI/CD pipeline' : null;
-    const outcome = await this.d.cicdStore.report(run.id, input, error);
-    if (outcome.kind === 'missing') throw notFound(`Execution ${run.id} not found`);
-    if (outcome.kind === 'conflict')
-      throw conflict(`Execution ${run.id} already ended ${outcome.status}; a "${input.status}" report cannot change it`, { currentStatus: outcome.status });
+    const outcome = await this.d.cicdStore.report(runId, input, error, { refuseEnded: options.executionToken });
+    if (outcome.kind === 'missing') throw notFound(`Execution ${runId} not found`);
+    if (outcome.kind === 'conflict') {
+      const why = options.executionToken ? '; its execution token ended with it' : '';
+      await this.d.audit.record(actor, 'run.report_refused', 'run', runId, { status: input.status, currentStatus: outcome.status, reason: `run already ended${why}` });
+      throw conflict(`Execution ${runId} already ended ${outcome.status}; a "${input.status}" report cannot change it${why}`, { currentStatus: outcome.status });
+    }
     if (outcome.kind === 'repeated') return { status: outcome.status, changed: false };
     const ids = [input.cicdRunId && `pipeline run ${input.cicdRunId}`, input.cicdRunUrl].filter(Boolean).join(', ');
-    await this.log(run.id, { level: input.status === 'failed' ? 'error' : 'info', message: `CI/CD pipeline reported ${input.status}${ids ? ` (${ids})` : ''}` });
-    if (terminal) await this.finished(run.id, input.status, actor, error, { reportedBy: actor.name });
-    else await this.d.audit.record(actor, 'run.status_reported', 'run', run.id, { status: input.status, from: outcome.from, cicdRunId: input.cicdRunId ?? null });
+    await this.log(runId, { level: input.status === 'failed' ? 'error' : 'info', message: `CI/CD pipeline reported ${input.status}${ids ? ` (${ids})` : ''}` });
+    if (terminal) await this.finished(runId, input.status, actor, error, { reportedBy: actor.name, ...(verified ? { verified } : {}) });
+    else await this.d.audit.record(actor, 'run.status_reported', 'run', runId, { status: input.status, from: outcome.from, cicdRunId: input.cicdRunId ?? null });
     return { status: outcome.status, changed: true };
+  }
+
+  /**
+   * Checks a report against the provider's record of the pipeline run. A progress report naming no
+   * pipeline run binds nothing and is taken as it is; everything else needs the pipeline run.
+   */
+  private async verify(run: Run, target: CicdTarget, input: StatusReport, actor: Actor): Promise<{ facts: PipelineRunFacts | null; hold: boolean }> {
+    const dispatcher = this.d.dispatchers.for(target.provider);
+    if (!dispatcher?.pipelineRun)
+      throw new AppError('service_unavailable', `Reports of execution ${run.id} are checked against ${target.provider}, which is not configured on this server; nothing changed`);
+    if (input.cicdRunId && run.cicdRunId && input.cicdRunId !== run.cicdRunId)
+      return this.refuse(run, input, actor, `execution ${run.id} runs as pipeline run ${run.cicdRunId}, not ${input.cicdRunId}`);
+    const terminal = isTerminalRun(input.status);
+    const cicdRunId = input.cicdRunId ?? run.cicdRunId ?? null;
+    if (!cicdRunId && !terminal) return { facts: null, hold: false };
+    let facts: PipelineRunFacts | null;
+    try {
+      facts = await dispatcher.pipelineRun({ executionId: run.id, cicdRunId }, target);
+    } catch (err) {
+      throw new AppError('service_unavailable', `Checking the report of execution ${run.id} against ${target.provider} failed: ${redact(messageOf(err), this.options.credentials)}; nothing changed, report again`);
+    }
+    if (!facts) return this.refuse(run, input, actor, `${target.provider} has no run ${cicdRunId ?? `named after execution ${run.id}`} of ${run.repositoryIdentifier}`);
+    const problem = identityProblem(facts, { workflow: target.workflow ?? '', notBefore: run.createdAt });
+    if (problem) return this.refuse(run, input, actor, problem);
+    const owner = await this.d.cicdStore.pipelineRunOwner(run.repositoryIdentifier, facts.id, run.id);
+    if (owner) return this.refuse(run, input, actor, `pipeline run ${facts.id} belongs to execution ${owner}`);
+    if (!terminal) return { facts, hold: false };
+    const end = endOf(facts);
+    if (!end) return { facts, hold: true };
+    if (!reportMatches(input.status, end)) return this.refuse(run, input, actor, `${target.provider} run ${facts.id} concluded ${facts.conclusion}, not "${input.status}"`);
+    return { facts, hold: false };
+  }
+
+  /** A report the provider's record contradicts: refused (403), audited and logged; nothing else changes. */
+  private async refuse(run: Run, input: StatusReport, actor: Actor, reason: string): Promise<never> {
+    await this.d.audit.record(actor, 'run.report_refused', 'run', run.id, { status: input.status, cicdRunId: input.cicdRunId ?? null, reason });
+    await this.log(run.id, { level: 'warn', message: `A "${input.status}" report was refused: ${reason}` });
+    throw new AppError('forbidden', `The "${input.status}" report of execution ${run.id} was refused: ${reason}`, [], { currentStatus: run.status });
+  }
+
+  private async hold(run: Run, input: StatusReport & { cicdRunId: string }, facts: PipelineRunFacts, actor: Actor, options: { executionToken?: boolean }): Promise<ReportAnswer> {
+    const outcome = await this.d.cicdStore.hold(run.id, input, actor);
+    // Ended meanwhile: answered like any report to an ended run.
+    if (!outcome.held) return this.apply(run.id, input, actor, options);
+    await this.log(run.id, { level: 'info', message: `CI/CD pipeline reported ${input.status} (pipeline run ${facts.id}); held until the pipeline run concludes` });
+    await this.d.audit.record(actor, 'run.status_held', 'run', run.id, { status: input.status, cicdRunId: facts.id });
+    this.settleSoon(run.id);
+    return { status: outcome.status, changed: false, pending: input.status };
+  }
+
+  /** Settles held reports a little later, in this process; the sweep settles whatever this misses. */
+  private settleSoon(runId: string): void {
+    for (const ms of SETTLE_DELAYS_MS) setTimeout(() => void this.settleHeld(runId).catch(() => undefined), ms).unref();
+  }
+
+  /**
+   * Decides a run's held reports once its pipeline run concluded: the conclusion ends the run, a
+   * held report that matches it gives its result and author, the others are refused (audited).
+   * Returns whether the run was settled; false while the pipeline run has not concluded.
+   */
+  async settleHeld(runId: string): Promise<boolean> {
+    const held = await this.d.cicdStore.heldReports(runId);
+    if (!held.length) return false;
+    const run = await this.d.store.findById(runId, true);
+    const target = run?.definition?.cicd;
+    const dispatcher = target && this.d.dispatchers.for(target.provider);
+    if (!run || isTerminalRun(run.status)) {
+      await this.d.cicdStore.takeHeld(runId);
+      return false;
+    }
+    if (!target || !dispatcher?.pipelineRun) return false;
+    const cicdRunId = held[held.length - 1].cicdRunId;
+    const facts = await dispatcher.pipelineRun({ executionId: run.id, cicdRunId }, target);
+    const end = facts && endOf(facts);
+    if (facts && !end) return false;
+    const taken = await this.d.cicdStore.takeHeld(runId);
+    if (!taken.length) return false;
+    const match = end ? taken.find((h) => h.cicdRunId === facts!.id && reportMatches(h.status, end)) : undefined;
+    for (const h of taken.filter((x) => x !== match)) {
+      const reason = facts ? `${target.provider} run ${facts.id} concluded ${facts.conclusion}` : `${target.provider} has no run ${h.cicdRunId}`;
+      await this.d.audit.record(h.actor, 'run.report_refused', 'run', runId, { status: h.status, cicdRunId: h.cicdRunId, reason });
+      await this.log(runId, { level: 'warn', message: `The held "${h.status}" report was refused: ${reason}` });
+    }
+    if (!facts || !end) return false;
+    const verified = `${target.provider} run ${facts.id} concluded ${facts.conclusion}`;
+    if (match) {
+      await this.apply(runId, { status: match.status, result: match.result ?? undefined, cicdRunId: match.cicdRunId, cicdRunUrl: match.cicdRunUrl ?? undefined }, match.actor, {}, verified)
+        .catch((err) => { if (!(err instanceof AppError && err.code === 'conflict')) throw err; });
+      return true;
+    }
+    // No report matches: the pipeline's own record decides.
+    const error = end === 'completed' ? null : verified;
+    const outcome = await this.d.cicdStore.report(runId, { status: end, cicdRunId: facts.id, cicdRunUrl: facts.url ?? undefined }, error);
+    if (outcome.kind !== 'applied') return false;
+    await this.finished(runId, end, ENGINE, error, { verified });
+    return true;
+  }
+
+  /** One sweep: settles the held reports whose pipeline runs concluded. */
+  async settleAllHeld(limit = 50): Promise<number> {
+    let settled = 0;
+    for (const runId of await this.d.cicdStore.runsWithHeldReports(limit)) {
+      if (await this.settleHeld(runId)) settled += 1;
+    }
+    return settled;
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { cicdTargetSchema } from '../registry/manifest-schema.js';
+import type { PipelineRunFacts } from './pipeline-check.js';
 
 /** Where a cicd-mode flow type runs: the manifest's `cicd:` block. */
 export type CicdTarget = z.infer<typeof cicdTargetSchema>;
@@ -39,6 +40,12 @@ export interface CicdDispatcher {
   problem(target: CicdTarget, credentials: Record<string, string>): string | undefined;
   dispatch(job: DispatchJob, target: CicdTarget, credentials: Record<string, string>): Promise<DispatchResult>;
   cancel(job: CancelJob, target: CicdTarget, credentials: Record<string, string>): Promise<void>;
+  /**
+   * What the provider's own API says about the execution's pipeline run (by its id, else found by
+   * the execution id); null when there is no such run. Providers whose token can be read by others
+   * (GitHub Actions inputs) have every report checked against it.
+   */
+  pipelineRun?(job: CancelJob, target: CicdTarget): Promise<PipelineRunFacts | null>;
 }
 
 /** The provider answered in a way that retrying will not change (e.g. HTTP 4xx). */

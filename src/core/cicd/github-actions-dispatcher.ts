@@ -1,5 +1,6 @@
 import type { Octokit } from '@octokit/rest';
 import { DispatchRefused, type CancelJob, type CicdDispatcher, type CicdTarget, type DispatchJob, type DispatchResult } from './dispatcher.js';
+import type { PipelineRunFacts } from './pipeline-check.js';
 
 /** The GitHub App, acting as its installation on a repository (the GitHub door's client). */
 export interface GithubRepoClient {
@@ -94,6 +95,28 @@ export class GithubActionsDispatcher implements CicdDispatcher {
       // 409: the workflow run already finished; there is nothing left to cancel.
       if (statusOf(err) === 409) return;
       throw statusOf(err) === undefined ? err : failure(`${what} on ${repository}`, err);
+    }
+  }
+
+  /** The Actions run of an execution, re-read through the API (by its id, else by its name). */
+  async pipelineRun(job: CancelJob, target: CicdTarget): Promise<PipelineRunFacts | null> {
+    const what = `reading the GitHub Actions run of execution ${job.executionId}`;
+    const repository = await this.options.repositoryOf(job.executionId);
+    if (!repository) throw new Error(`${what}: the execution is unknown`);
+    const { owner, repo } = split(repository);
+    try {
+      const octokit = await this.client.forRepo(repository);
+      const runId = job.cicdRunId ?? (await this.findRun(octokit, owner, repo, target.workflow, job.executionId));
+      if (!runId || !/^\d{1,20}$/.test(runId)) return null;
+      const { data } = await octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { owner, repo, run_id: Number(runId) });
+      return {
+        id: String(data.id), workflowPath: data.path ?? null, workflowId: data.workflow_id === undefined ? null : String(data.workflow_id),
+        event: data.event ?? null, createdAt: data.created_at ? new Date(data.created_at) : null,
+        status: data.status ?? null, conclusion: data.conclusion ?? null, url: data.html_url ?? null,
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw statusOf(err) === undefined ? err : new Error(`${what} on ${repository}: ${why(err)}`);
     }
   }
 

@@ -1,6 +1,8 @@
 import { redact } from '../secrets.js';
-import { render } from '../expressions/templates.js';
-import { SIGNATURE_HEADER, signBody } from '../notify/notifier.js';
+import { renderUrl } from '../expressions/templates.js';
+import { guardedFetch, OutboundRefused } from '../net/guarded-fetch.js';
+import { OutboundPolicy } from '../net/outbound-policy.js';
+import { SIGNATURE_HEADER, signPayload } from '../signing.js';
 import { DispatchRefused, type CancelJob, type CicdDispatcher, type CicdTarget, type DispatchJob, type DispatchResult } from './dispatcher.js';
 
 const TIMEOUT_MS = 15_000;
@@ -16,14 +18,15 @@ export interface WebhookDispatcherOptions {
 }
 
 /**
- * The `webhook` provider: POSTs signed JSON (`x-flowgate-signature-256: sha256=<hmac of the body>`)
- * to the target URL — the manifest's `cicd.url` (may be a `{{ credentials.X }}` template) or
- * FLOWGATE_CICD_WEBHOOK_URL. The receiver may answer `{cicdRunId, cicdRunUrl}`.
+ * The `webhook` provider: POSTs JSON signed for `cicd.dispatch` (`x-flowgate-signature-256: t=…,v1=…`,
+ * see core/signing.ts) to the target URL — the manifest's `cicd.url` (may be a `{{ credentials.X }}`
+ * template) or FLOWGATE_CICD_WEBHOOK_URL — through the outbound guard. The receiver may answer
+ * `{cicdRunId, cicdRunUrl}`.
  */
 export class WebhookDispatcher implements CicdDispatcher {
   readonly provider = 'webhook' as const;
 
-  constructor(private readonly options: WebhookDispatcherOptions, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor(private readonly options: WebhookDispatcherOptions, private readonly fetchImpl: typeof fetch = guardedFetch(new OutboundPolicy())) {}
 
   problem(target: CicdTarget, credentials: Record<string, string>): string | undefined {
     if (!this.options.secret) return 'FLOWGATE_WEBHOOK_SECRET is not configured; CI/CD webhooks are only sent signed';
@@ -54,7 +57,7 @@ export class WebhookDispatcher implements CicdDispatcher {
     if (!raw) throw new DispatchRefused('no webhook URL: set cicd.url in the manifest or FLOWGATE_CICD_WEBHOOK_URL');
     let resolved: unknown;
     try {
-      resolved = render(raw, { credentials });
+      resolved = renderUrl(raw, { credentials });
     } catch (err) {
       throw new DispatchRefused(`cicd.url: ${redact((err as Error).message, credentials)}`);
     }
@@ -77,9 +80,11 @@ export class WebhookDispatcher implements CicdDispatcher {
     try {
       res = await this.fetchImpl(url, {
         method: 'POST', body, signal: AbortSignal.timeout(TIMEOUT_MS),
-        headers: { 'content-type': 'application/json', 'user-agent': 'Flowgate', [SIGNATURE_HEADER]: signBody(secret, body) },
+        headers: { 'content-type': 'application/json', 'user-agent': 'Flowgate', [SIGNATURE_HEADER]: signPayload(secret, 'cicd.dispatch', body) },
       });
     } catch (err) {
+      // A refused address does not become allowed by retrying.
+      if (err instanceof OutboundRefused) throw new DispatchRefused(`${where}: ${redact(err.message, credentials)}`);
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = (err as Error).name === 'TimeoutError' ? `no answer within ${TIMEOUT_MS / 1000}s` : cause?.code ?? cause?.message ?? (err as Error).message;
       throw new Error(`${where}: ${redact(why, credentials)}`);

@@ -1,7 +1,19 @@
-import { evaluate, syntaxProblem } from './expressions.js';
+import { ExpressionError, evaluate, syntaxProblem } from './expressions.js';
 
 const WHOLE = /^\{\{\s*([\s\S]+?)\s*\}\}$/;
 const PART = /\{\{\s*([\s\S]+?)\s*\}\}/g;
+const RAW = /^raw\s*\(([\s\S]*)\)$/;
+
+/**
+ * `{{ raw(expr) }}`: the value of `expr`, placed into a URL as it is (not percent-encoded).
+ * `raw` must wrap the whole template; elsewhere than in a URL it changes nothing.
+ */
+function unwrapRaw(expr: string): { expr: string; raw: boolean } {
+  const m = RAW.exec(expr.trim());
+  return m && !syntaxProblem(m[1]) ? { expr: m[1], raw: true } : { expr, raw: false };
+}
+
+const evaluateTemplate = (expr: string, context: Record<string, unknown>) => evaluate(unwrapRaw(expr).expr, context);
 
 /**
  * Renders `{{ expr }}` templates inside any JSON value. A string that is exactly one
@@ -10,8 +22,8 @@ const PART = /\{\{\s*([\s\S]+?)\s*\}\}/g;
 export function render(value: unknown, context: Record<string, unknown>): unknown {
   if (typeof value === 'string') {
     const whole = WHOLE.exec(value);
-    if (whole && !whole[1].includes('}}')) return evaluate(whole[1], context);
-    return value.replace(PART, (_, expr: string) => asText(evaluate(expr, context)));
+    if (whole && !whole[1].includes('}}')) return evaluateTemplate(whole[1], context);
+    return value.replace(PART, (_, expr: string) => asText(evaluateTemplate(expr, context)));
   }
   if (Array.isArray(value)) return value.map((v) => render(v, context));
   if (value && typeof value === 'object') {
@@ -20,6 +32,26 @@ export function render(value: unknown, context: Record<string, unknown>): unknow
     return out;
   }
   return value;
+}
+
+/**
+ * Renders a URL template. A template at the very start is the URL's base (a configured API
+ * address, say) and is inserted as it is; every other value is percent-encoded, so a payload
+ * value stays inside its path segment or query parameter (`../admin?x` → `..%2Fadmin%3Fx`).
+ * `{{ raw(expr) }}` opts a value out of the encoding.
+ */
+export function renderUrl(value: unknown, context: Record<string, unknown>): unknown {
+  if (typeof value !== 'string') return render(value, context);
+  const whole = WHOLE.exec(value);
+  if (whole && !whole[1].includes('}}')) return evaluateTemplate(whole[1], context);
+  return value.replace(PART, (_, expr: string, offset: number) => {
+    const { expr: inner, raw } = unwrapRaw(expr);
+    const text = asText(evaluate(inner, context));
+    if (raw || offset === 0) return text;
+    // `.` and `..` are path steps however they are encoded (%2e is a dot to URL parsers).
+    if (text === '.' || text === '..') throw new ExpressionError(inner, `the value "${text}" cannot be placed in a URL: it would change the path`);
+    return encodeURIComponent(text);
+  });
 }
 
 function asText(v: unknown): string {
@@ -32,7 +64,7 @@ export function templateProblems(value: unknown, path: (string | number)[] = [])
   if (typeof value === 'string') {
     const problems = [];
     for (const m of value.matchAll(PART)) {
-      const p = syntaxProblem(m[1]);
+      const p = syntaxProblem(unwrapRaw(m[1]).expr);
       if (p) problems.push({ path, message: `invalid expression "${m[1]}": ${p}` });
     }
     return problems;
@@ -48,4 +80,12 @@ export function mentionsCredentials(value: unknown): boolean {
   if (Array.isArray(value)) return value.some(mentionsCredentials);
   if (value && typeof value === 'object') return Object.values(value).some(mentionsCredentials);
   return false;
+}
+
+/** The text of every `{{ expr }}` in a value, for load-time rules on what a field may read. */
+export function templateExpressions(value: unknown): string[] {
+  if (typeof value === 'string') return [...value.matchAll(PART)].map((m) => m[1]);
+  if (Array.isArray(value)) return value.flatMap(templateExpressions);
+  if (value && typeof value === 'object') return Object.values(value).flatMap(templateExpressions);
+  return [];
 }

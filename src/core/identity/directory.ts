@@ -5,6 +5,8 @@ import type { Actor, AuditLog } from '../audit/audit-log.js';
 
 export interface IdentityLinks {
   githubLogin?: string | null;
+  /** Pins the entry to one GitHub account; without it, the first sender with the login is bound. */
+  githubUserId?: number | null;
   slackUserId?: string | null;
   adoUniqueName?: string | null;
 }
@@ -32,6 +34,9 @@ export class IdentityDirectory {
       identity = Object.assign(new Identity(), { email: key });
       em.persist(identity);
     }
+    // A binding learned from GitHub survives edits that keep the login; a new login starts unbound.
+    const sameLogin = Boolean(identity.githubLogin && links.githubLogin && identity.githubLogin.toLowerCase() === links.githubLogin.toLowerCase());
+    identity.githubUserId = links.githubUserId !== undefined ? links.githubUserId : sameLogin ? identity.githubUserId ?? null : null;
     identity.githubLogin = links.githubLogin ?? null;
     identity.slackUserId = links.slackUserId ?? null;
     identity.adoUniqueName = links.adoUniqueName ?? null;
@@ -39,10 +44,10 @@ export class IdentityDirectory {
     try {
       await em.flush();
     } catch (err) {
-      if ((err as { code?: string }).code === '23505') throw conflict('Another identity already uses that GitHub login, Slack user id or Azure DevOps name');
+      if ((err as { code?: string }).code === '23505') throw conflict('Another identity already uses that GitHub login or user id, Slack user id or Azure DevOps name');
       throw err;
     }
-    await this.audit.record(actor, created ? 'identity.created' : 'identity.updated', 'identity', key, { ...links });
+    await this.audit.record(actor, created ? 'identity.created' : 'identity.updated', 'identity', key, { ...links, githubUserId: identity.githubUserId ?? null });
     return { identity, created };
   }
 
@@ -52,6 +57,55 @@ export class IdentityDirectory {
     await this.audit.record(actor, 'identity.deleted', 'identity', email.toLowerCase());
   }
 
+  /**
+   * The email of a GitHub user, keyed by their numeric id: an entry bound to an id matches that id
+   * only (and follows the user's renames); an entry with only a login matches that login once and
+   * is bound to the sender's id then, so whoever registers the login after a rename is a stranger.
+   */
+  async emailByGithubUser(userId: number, login: string): Promise<string | undefined> {
+    // No id (a delivery recorded before ids were kept), no person: never fall back to the login alone.
+    if (!Number.isSafeInteger(userId) || userId <= 0) return undefined;
+    const conn = this.orm.em.fork().getConnection();
+    const byId = async () => (await conn.execute<{ email: string; github_login: string | null }[]>(
+      'select email, github_login from identities where github_user_id = ?', [userId]))[0];
+    const actor: Actor = { name: `github:${login}`, door: 'github' };
+    const known = await byId();
+    if (known) {
+      if (known.github_login?.toLowerCase() !== login.toLowerCase()) await this.followRename(known.email, known.github_login, login, userId, actor);
+      return known.email;
+    }
+    let bound: { email: string }[] = [];
+    try {
+      // Conditional: of two first comments at once, one binds and the other finds the binding.
+      bound = await conn.execute<{ email: string }[]>(
+        'update identities set github_user_id = ?, updated_at = now() where lower(github_login) = lower(?) and github_user_id is null returning email', [userId, login]);
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+    if (bound[0]) {
+      await this.audit.record(actor, 'identity.github_bound', 'identity', bound[0].email, { githubLogin: login, githubUserId: userId });
+      return bound[0].email;
+    }
+    const raced = await byId();
+    if (raced) return raced.email;
+    const other = (await conn.execute<{ email: string; github_user_id: string | null }[]>(
+      'select email, github_user_id from identities where lower(github_login) = lower(?)', [login]))[0];
+    // The login belongs to an entry bound to another account: a renamed login taken over.
+    if (other) await this.audit.record(actor, 'identity.github_refused', 'identity', other.email, { githubLogin: login, githubUserId: userId, boundTo: Number(other.github_user_id) });
+    return undefined;
+  }
+
+  /** A bound person renamed on GitHub: the entry shows (and mentions) the new login, unless another entry holds it. */
+  private async followRename(email: string, from: string | null, to: string, userId: number, actor: Actor): Promise<void> {
+    try {
+      await this.orm.em.fork().getConnection().execute('update identities set github_login = ?, updated_at = now() where email = ? and github_user_id = ?', [to, email, userId]);
+      await this.audit.record(actor, 'identity.updated', 'identity', email, { githubLogin: to, previousGithubLogin: from, githubUserId: userId, reason: 'login renamed on GitHub' });
+    } catch (err) {
+      if ((err as { code?: string }).code !== '23505') throw err;
+    }
+  }
+
+  /** By login alone, for callers that have no user id (the sfp users API). */
   async emailByGithub(login: string): Promise<string | undefined> {
     const rows = await this.orm.em.fork().getConnection().execute<{ email: string }[]>('select email from identities where lower(github_login) = lower(?)', [login]);
     return rows[0]?.email;
@@ -68,6 +122,6 @@ export class IdentityDirectory {
 }
 
 export const presentIdentity = (i: Identity) => ({
-  email: i.email, githubLogin: i.githubLogin ?? null, slackUserId: i.slackUserId ?? null, adoUniqueName: i.adoUniqueName ?? null,
+  email: i.email, githubLogin: i.githubLogin ?? null, githubUserId: i.githubUserId ?? null, slackUserId: i.slackUserId ?? null, adoUniqueName: i.adoUniqueName ?? null,
   updatedAt: i.updatedAt.toISOString(),
 });

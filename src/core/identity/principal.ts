@@ -20,6 +20,9 @@ export function requireRole(p: Principal, roles: readonly Role[]): void {
   if (!roles.includes(p.role)) throw forbidden(`Forbidden - Requires role: ${roles.join(', ')}`);
 }
 
+/** The only caller with authority over every token and the whole identity directory. */
+export const isUnscopedOwner = (p: Principal): boolean => p.role === 'owner' && p.projects === null && !p.runId;
+
 export function canAccessProject(p: Principal, repositoryIdentifier: string): boolean {
   return p.projects === null || p.projects.includes(repositoryIdentifier);
 }

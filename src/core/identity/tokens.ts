@@ -2,10 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApiToken, type Role } from '../../db/entities/api-token.js';
 import { sql } from '../../db/sql.js';
-import { notFound, unauthenticated } from '../../errors.js';
+import { forbidden, notFound, unauthenticated } from '../../errors.js';
 import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
-import type { Principal } from './principal.js';
+import { mayManageToken, mintRefusal } from './authority.js';
+import { PersonScope } from './person-scope.js';
+import { actorOf, isUnscopedOwner, type Principal } from './principal.js';
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const LAST_USED_GRANULARITY_MS = 60_000;
@@ -15,6 +17,8 @@ export interface NewToken {
   role: Role;
   email?: string | null;
   projects?: string[] | null;
+  /** The token that creates this one (see `createBy`). */
+  createdBy?: string | null;
 }
 
 /** API tokens: only a hash is stored; the secret is shown once, at creation. */
@@ -25,16 +29,37 @@ interface TokenRow {
 }
 
 export class TokenService {
-  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {}
+  private readonly people: PersonScope;
+
+  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {
+    this.people = new PersonScope(orm);
+  }
 
   async create(input: NewToken, actor: Actor, secret = `fg_${randomBytes(32).toString('base64url')}`): Promise<{ token: ApiToken; secret: string }> {
     const token = Object.assign(new ApiToken(), {
       id: newId(), name: input.name, role: input.role, email: input.email?.toLowerCase() ?? null,
-      projects: input.projects ?? null, tokenHash: hash(secret), createdAt: new Date(), lastUsedAt: null,
+      projects: input.projects ?? null, tokenHash: hash(secret), createdAt: new Date(), lastUsedAt: null, createdBy: input.createdBy ?? null,
     });
     await this.orm.em.fork().insert(ApiToken, token);
-    await this.audit.record(actor, 'token.created', 'token', token.id, { name: token.name, role: token.role });
+    await this.audit.record(actor, 'token.created', 'token', token.id, { name: token.name, role: token.role, projects: token.projects, ...(token.createdBy ? { createdBy: token.createdBy } : {}) });
     return { token, secret };
+  }
+
+  /**
+   * A token created through the API by another token, within that token's authority (role, projects,
+   * and whom it may act for: see authority.ts and person-scope.ts). A refusal writes nothing.
+   */
+  async createBy(issuer: Principal, input: NewToken, door = 'rest'): Promise<{ token: ApiToken; secret: string }> {
+    const refusal = mintRefusal(issuer, input) ?? (await this.emailRefusal(issuer, input.email));
+    if (refusal) throw forbidden(refusal);
+    return this.create({ ...input, createdBy: issuer.tokenId }, actorOf(issuer, door));
+  }
+
+  /** A token acts as its email (approvals): only an unscoped owner names anyone, an owner a person of its projects, others themselves. */
+  private async emailRefusal(issuer: Principal, email: string | null | undefined): Promise<string | undefined> {
+    if (!email || isUnscopedOwner(issuer) || email.toLowerCase() === issuer.email) return undefined;
+    if (issuer.role !== 'owner') return `Token "${issuer.name}" (${issuer.role}) may create tokens only for its own email (${issuer.email ?? 'none'})`;
+    return this.people.manageRefusal(issuer, email);
   }
 
   /**
@@ -67,14 +92,27 @@ export class TokenService {
     return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null, runId: token.run_id ?? null };
   }
 
-  /** Tokens people and applications hold; per-execution tokens (one per CI/CD run, short-lived) are not listed. */
-  list(): Promise<ApiToken[]> {
-    return this.orm.em.fork().find(ApiToken, { runId: null }, { orderBy: { createdAt: 'asc' } });
+  /**
+   * Tokens people and applications hold; per-execution tokens (one per CI/CD run, short-lived) are not
+   * listed. Seen by `viewer` (a token other than an unscoped owner): the tokens it created, and itself.
+   */
+  list(viewer?: Principal): Promise<ApiToken[]> {
+    const where = !viewer || isUnscopedOwner(viewer) ? { runId: null } : { runId: null, $or: [{ id: viewer.tokenId }, { createdBy: viewer.tokenId }] };
+    return this.orm.em.fork().find(ApiToken, where, { orderBy: { createdAt: 'asc' } });
   }
 
-  async delete(id: string, actor: Actor): Promise<void> {
-    const removed = await this.orm.em.fork().nativeDelete(ApiToken, { id });
-    if (!removed) throw notFound(`Token ${id} not found`);
+  /** Revokes a token; `by` (a token other than an unscoped owner) only one it created, or itself. */
+  async delete(id: string, actor: Actor, by?: Principal): Promise<void> {
+    const em = this.orm.em.fork();
+    // The authority check is part of the delete, so a refusal removes nothing.
+    const where = !by || isUnscopedOwner(by) ? { id } : { id, $or: [{ id: by.tokenId }, { createdBy: by.tokenId }] };
+    const removed = await em.nativeDelete(ApiToken, where);
+    if (!removed) {
+      const existing = by ? await em.findOne(ApiToken, { id }) : null;
+      if (existing && by && !mayManageToken(by, existing))
+        throw forbidden(`Token "${by.name}" may revoke only tokens it created, and itself; only an unscoped owner revokes others`);
+      throw notFound(`Token ${id} not found`);
+    }
     await this.audit.record(actor, 'token.deleted', 'token', id);
   }
 
@@ -97,5 +135,5 @@ export class TokenService {
 
 export const presentToken = (t: ApiToken) => ({
   id: t.id, name: t.name, role: t.role, email: t.email ?? null, projects: t.projects ?? null,
-  createdAt: t.createdAt.toISOString(), lastUsedAt: t.lastUsedAt?.toISOString() ?? null,
+  createdAt: t.createdAt.toISOString(), lastUsedAt: t.lastUsedAt?.toISOString() ?? null, createdBy: t.createdBy ?? null,
 });

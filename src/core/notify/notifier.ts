@@ -1,22 +1,24 @@
-import { createHmac } from 'node:crypto';
 import type { Callback } from '../../db/entities/run.js';
+import { guardedFetch, OutboundRefused } from '../net/guarded-fetch.js';
+import { OutboundPolicy } from '../net/outbound-policy.js';
+import { SIGNATURE_HEADER, signPayload, type SignaturePurpose } from '../signing.js';
 import type { Destination } from './destination.js';
 import type { Notice, NoticeOutcome } from './notice.js';
 
-export const SIGNATURE_HEADER = 'x-flowgate-signature-256';
+export { SIGNATURE_HEADER };
 
-export function signBody(secret: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
+/** An external approval's decision is signed for its own purpose, so a run notice cannot pass for one. */
+export const purposeOf = (notice: Notice): SignaturePurpose => (notice.event === 'approval.decided' ? 'approval.decision' : 'run.notice');
 
 /**
- * Delivers notices to a run's callback destination. Webhooks are handled here; chat
- * destinations (Slack, GitHub, Azure DevOps) report that their door is not configured.
+ * Delivers notices to a run's callback destination. Webhooks are handled here, through the
+ * outbound guard (their URL is the caller's choice; without an explicit fetch nothing but
+ * public addresses is reached); chat destinations are their doors'.
  */
 export class Notifier {
   private readonly destinations = new Map<string, Destination>();
 
-  constructor(private readonly webhookSecret: string | undefined, private readonly fetchImpl: typeof fetch = fetch) {}
+  constructor(private readonly webhookSecret: string | undefined, private readonly fetchImpl: typeof fetch = guardedFetch(new OutboundPolicy())) {}
 
   /** A door makes its kind of destination available. */
   register(destination: Destination): void {
@@ -34,10 +36,23 @@ export class Notifier {
     if (!url) return { delivered: false, reason: 'the webhook callback has no url' };
     const body = JSON.stringify(notice);
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Flowgate' };
-    if (secret) headers[SIGNATURE_HEADER] = signBody(secret, body);
-    const res = await this.fetchImpl(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+    if (secret) headers[SIGNATURE_HEADER] = signPayload(secret, purposeOf(notice), body);
+    const what = `posting ${notice.event} for ${notice.runId ? `run ${notice.runId}` : 'an approval'} to webhook ${originOf(url)}`;
+    let res: Response;
+    try {
+      res = await this.fetchImpl(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(10_000) });
+    } catch (err) {
+      // A refusal is final and says why; other failures are left as they are for the caller to retry.
+      if (err instanceof OutboundRefused) throw new OutboundRefused(`${what}: ${err.message}`);
+      throw err;
+    }
     await res.body?.cancel();
-    if (!res.ok) throw new Error(`posting ${notice.event} for ${notice.runId ? `run ${notice.runId}` : 'an approval'} to webhook ${new URL(url).origin}: HTTP ${res.status}`);
+    if (!res.ok) throw new Error(`${what}: HTTP ${res.status}`);
     return { delivered: true };
   }
+}
+
+/** Only the origin is shown: a callback's path or query may carry a token. */
+function originOf(url: string): string {
+  try { return new URL(url).origin; } catch { return '(invalid URL)'; }
 }

@@ -16,6 +16,8 @@ export interface ProjectInput {
   workItemFlows?: WorkItemFlows;
   /** Replaces the project's issue label → flow mapping (GitHub) when given; kept otherwise. */
   labelFlows?: Record<string, string>;
+  /** Replaces the project's approver groups (name → emails) when given; kept otherwise. */
+  approverGroups?: Record<string, string[]>;
 }
 
 interface ProjectRow {
@@ -71,6 +73,10 @@ export class ProjectService {
       const unknown = Object.entries(input.labelFlows).filter(([, t]) => !this.registry.find(t));
       if (unknown.length) throw badRequest(`Unknown flow type(s) in labelFlows: ${unknown.map(([l, t]) => `${t} (label "${l}")`).join(', ')}`, unknown.map(([l, t]) => ({ field: `labelFlows.${l}`, message: `unknown flow type "${t}"`, location: 'body' as const })));
       project.settings = { ...project.settings, labelFlows: input.labelFlows };
+    }
+    if (input.approverGroups) {
+      const groups = Object.fromEntries(Object.entries(input.approverGroups).map(([name, emails]) => [name, [...new Set(emails.map((e) => e.toLowerCase()))]]));
+      project.settings = { ...project.settings, approverGroups: groups };
     }
     await em.flush();
     const { webhookSecret, ...shown } = input;
@@ -140,6 +146,7 @@ export const presentProject = (p: Project) => ({
   hasWebhookSecret: Boolean(p.settings.webhookSecret),
   workItemFlows: p.settings.workItemFlows ?? {},
   labelFlows: p.settings.labelFlows ?? {},
+  approverGroups: p.settings.approverGroups ?? {},
   createdAt: p.createdAt.toISOString(),
   updatedAt: p.updatedAt.toISOString(),
 });

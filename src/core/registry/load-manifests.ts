@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { syntaxProblem } from '../expressions/expressions.js';
 import { mentionsCredentials, templateProblems } from '../expressions/templates.js';
 import { cronProblem, timezoneProblem } from '../schedules/cron.js';
+import { approvalPolicyProblems } from './approval-step-rules.js';
 import { graphProblems } from './graph.js';
 import { manifestSchema, type FlowDefinition } from './manifest-schema.js';
 import { withKeyProblems } from './step-inputs.js';
@@ -40,6 +41,7 @@ export function parseManifest(file: string, text: string): { definition?: FlowDe
     if (s.type !== 'http.request' && mentionsCredentials(s.with)) problems.push(fmt(file, ['steps', i, 'with'], credentialsRule));
     if (s.if && /\bcredentials\b/.test(s.if)) problems.push(fmt(file, ['steps', i, 'if'], 'credentials may not be used in conditions'));
     for (const w of withKeyProblems(s.type, s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
+    if (s.type === 'approval') for (const w of approvalPolicyProblems(s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
   });
   for (const t of templateProblems(def.outputs ?? {}, ['outputs'])) problems.push(fmt(file, t.path, t.message));

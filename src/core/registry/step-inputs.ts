@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { GROUP_NAME, GROUP_PREFIX } from '../approvals/approver-policy.js';
 import type { StepKindName } from './manifest-schema.js';
 
 /**
@@ -6,6 +7,11 @@ import type { StepKindName } from './manifest-schema.js';
  * the keys are checked (values may still be templates); at run time the rendered block is parsed.
  */
 const seconds = z.coerce.number().positive();
+const approverEntry = z.union([
+  z.literal('owners'),
+  z.string().regex(new RegExp(`^${GROUP_PREFIX}${GROUP_NAME.source.slice(1)}`), 'group:<name>'),
+  z.email(),
+], { error: 'an email, "owners" or "group:<name>"' });
 export const stepInputs = {
   log: z.strictObject({
     message: z.string(),
@@ -35,8 +41,8 @@ export const stepInputs = {
   }),
   notify: z.strictObject({ message: z.string() }),
   approval: z.strictObject({
-    /** Emails, or `owners` (the default): the project's owners. */
-    approvers: z.union([z.literal('owners'), z.array(z.email()), z.null()]).default('owners'),
+    /** `owners` (the default), `group:<name>` (a project approver group), or a list of emails, `owners` and groups. */
+    approvers: z.union([approverEntry, z.array(approverEntry), z.null()], { error: 'an email, "owners" or "group:<name>", or a list of them' }).default('owners'),
     quorum: z.coerce.number().int().min(1).max(50).default(1),
     allowSelfApproval: z.boolean().default(false),
     timeoutHours: z.coerce.number().positive().max(24 * 90).default(24),

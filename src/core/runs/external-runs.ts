@@ -1,11 +1,17 @@
 import { Run } from '../../db/entities/run.js';
-import { badRequest } from '../../errors.js';
+import { AppError, badRequest } from '../../errors.js';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import type { FlowDefinition } from '../registry/manifest-schema.js';
 import type { FlowRegistry } from '../registry/registry.js';
 import type { RunStore } from './run-store.js';
+
+/** Engine run ids Flowgate gives its own runs (`run-<id>`) and external runs without one (`ext-<id>`). */
+const RESERVED_ENGINE_ID = /^(run|ext)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const taken = (engineRunId: string, why: string) =>
+  new AppError('conflict', `Engine run id ${engineRunId} cannot be registered: ${why}`, [{ field: 'hatchetRunId', message: why, location: 'body' }]);
 
 export interface ExternalRunInput {
   engineRunId?: string | null;
@@ -34,6 +40,11 @@ export class ExternalRuns {
     const def: FlowDefinition = this.registry.find(input.taskType) ?? {
       id: input.taskType, name: input.taskType, description: '', category: 'other', executionMode: 'flow', parameters: [], steps: [], schedules: [],
     };
+    // An external engine's id must never make another run's lookups ambiguous (or squat an id a door will use).
+    if (input.engineRunId) {
+      if (RESERVED_ENGINE_ID.test(input.engineRunId)) throw taken(input.engineRunId, 'this form is reserved for Flowgate\'s own runs');
+      if (await this.store.idTaken(input.engineRunId)) throw taken(input.engineRunId, 'already the id or engine run id of a run');
+    }
     const id = newId();
     const run = Object.assign(new Run(), {
       id,
@@ -62,8 +73,8 @@ export class ExternalRuns {
     try {
       await this.store.insert(run);
     } catch (err) {
-      if ((err as { code?: string }).code === '23505')
-        throw badRequest(`Run ${run.engineRunId} is already registered`, [{ field: 'hatchetRunId', message: 'already registered', location: 'body' }]);
+      // Registered at the same moment by someone else.
+      if ((err as { code?: string }).code === '23505') throw taken(run.engineRunId, 'already the id or engine run id of a run');
       throw err;
     }
     await this.audit.record(actor, 'run.registered', 'run', run.id, { taskType: run.taskType, parentRunId: run.parentRunId, schedulePath: run.schedulePath });

@@ -1,8 +1,8 @@
 import { Run, type Callback, type WorkItemRef } from '../../db/entities/run.js';
-import { AppError, badRequest, engineUnavailable, notFound } from '../../errors.js';
+import { AppError, badRequest, conflict, engineUnavailable, forbidden, notFound } from '../../errors.js';
 import type { ApprovalService } from '../approvals/approval-service.js';
 import type { CicdService } from '../cicd/cicd-service.js';
-import type { AuditLog, Actor } from '../audit/audit-log.js';
+import { SYSTEM, type AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import type { Principal } from '../identity/principal.js';
 import { requireProjectAccess } from '../identity/principal.js';
@@ -10,22 +10,33 @@ import type { NewLogLine } from '../logs/run-logs.js';
 import type { ProjectService } from '../projects/projects.js';
 import type { FlowRegistry } from '../registry/registry.js';
 import { isTerminalRun } from '../status.js';
+import { foreignCallbackProblem } from './callback-rules.js';
 import type { EnginePort } from './engine-port.js';
 import type { RunLauncher } from './run-launcher.js';
 import type { RunStore } from './run-store.js';
+import { actorOfRequester, controlRefusal, triggeredByOfRequester, type RunRequester } from './run-permissions.js';
 
 export interface StartRunInput {
   /** Must hold `id`, the flow type; the rest are the flow's parameters. */
   payload: Record<string, unknown>;
   repositoryIdentifier: string;
   triggeredBy: string;
+  /** The person the run acts for when the trigger is not a person (a schedule's author). */
+  requestedBy?: string | null;
   callback?: Callback | null;
+  /** The callback is an earlier run's (a rerun), not the caller's choice, so it is not checked again. */
+  callbackInherited?: boolean;
   workItemRef?: WorkItemRef | null;
   parentRunId?: string | null;
   rerunOfExecutionId?: string | null;
   schedulePath?: string | null;
   /** Preset ids make creation idempotent (a child run started by a replayed step). */
   id?: string;
+}
+
+/** Tells a run's callback destination that it ended: durably, once per run (an engine workflow). */
+export interface RunAnnouncer {
+  announceFinished(run: { id: string; engineRunId: string }): Promise<void>;
 }
 
 export interface RunMetrics {
@@ -44,6 +55,7 @@ export class RunService {
     private readonly approvals: ApprovalService,
     private readonly metrics: RunMetrics,
     private readonly cicd: CicdService,
+    private readonly announcer: RunAnnouncer,
   ) {}
 
   /**
@@ -89,6 +101,7 @@ export class RunService {
       result: {},
       definition: def,
       triggeredBy: input.triggeredBy,
+      requestedBy: input.requestedBy ?? null,
       workItemRef: input.workItemRef ?? null,
       callback: input.callback ?? null,
       parentRunId: input.parentRunId ?? null,
@@ -108,6 +121,13 @@ export class RunService {
    */
   async start(input: StartRunInput, actor: Actor): Promise<Run> {
     const run = await this.prepare(input, { dispatchCicd: true });
+    if (input.callback && !input.callbackInherited && input.callback.type !== 'none' && input.callback.type !== 'webhook') {
+      const foreign = foreignCallbackProblem(input.callback, (await this.projects.get(run.repositoryIdentifier)), actor.door);
+      if (foreign) {
+        await this.audit.record(actor, 'run.refused', 'project', run.repositoryIdentifier, { taskType: run.taskType, reason: foreign });
+        throw forbidden(foreign);
+      }
+    }
     // A process whose engine is stopped (shutting down) refuses rather than queue work it cannot start.
     if (!this.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
     // Written with the run: a fast run must not end before its first line.
@@ -117,7 +137,9 @@ export class RunService {
     } catch (err) {
       // A preset id seen before: a replayed door delivery gets the run it already started.
       if (!input.id || (err as { code?: string }).code !== '23505') throw err;
-      const existing = (await this.store.findById(input.id))!;
+      const existing = await this.store.findById(input.id);
+      // The unique key that refused the insert was not the run id (an engine run id taken by another run).
+      if (!existing) throw conflict(`Execution id ${run.engineRunId} is already taken`);
       if (existing.executionMode === 'flow' && existing.engine === 'flowgate' && existing.status === 'queued') this.launcher.submit(existing);
       return existing;
     }
@@ -143,7 +165,15 @@ export class RunService {
     return run;
   }
 
-  async cancel(run: Run, actor: Actor): Promise<string[]> {
+  /**
+   * Cancels a run and everything it started, if `who` may (`controlRefusal`: the same rule for
+   * REST and every door). A refusal changes nothing and is audited. The run's thread hears of it
+   * as of any other end: its approvals' messages through their `changed` effects, its callback
+   * through one durable `run.finished` notice (a cicd run's through its own end).
+   */
+  async cancel(run: Run, who: RunRequester): Promise<string[]> {
+    await this.requireControl(run, who, 'cancel');
+    const actor = actorOfRequester(who);
     if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
     if (run.executionMode === 'cicd') return this.cicd.cancel(run, actor);
     const ids = await this.store.subtreeIds(run.id);
@@ -151,11 +181,14 @@ export class RunService {
     const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
+    if (cancelled.includes(run.id)) await this.announceEnd(run);
     return cancelled;
   }
 
-  /** Cancels the unfinished children of a run (and their descendants), leaving the run itself alone. */
-  async cancelChildren(run: Run, actor: Actor): Promise<string[]> {
+  /** Cancels the unfinished children of a run (and their descendants), leaving the run itself alone; same rule as `cancel`. */
+  async cancelChildren(run: Run, who: RunRequester): Promise<string[]> {
+    await this.requireControl(run, who, 'cancel');
+    const actor = actorOfRequester(who);
     const children = (await this.store.children(run.id)).filter((c) => !isTerminalRun(c.status));
     const cancelled: string[] = [];
     for (const child of children) {
@@ -163,12 +196,15 @@ export class RunService {
       const ids = await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`);
       await this.approvals.closeForRuns(ids, 'cancelled', actor);
       cancelled.push(...ids);
+      if (ids.includes(child.id)) await this.announceEnd(child);
     }
     await this.audit.record(actor, 'run.children_cancelled', 'run', run.id, { cancelled });
     return cancelled;
   }
 
-  async rerun(run: Run, payloadOverrides: Record<string, unknown>, actor: Actor): Promise<Run> {
+  /** Starts the run again as `who` (same rule as `cancel`: a rerun talks in the original's thread). */
+  async rerun(run: Run, payloadOverrides: Record<string, unknown>, who: RunRequester): Promise<Run> {
+    await this.requireControl(run, who, 'rerun');
     if (run.executionMode !== 'flow') throw badRequest('Only flow-mode executions can be rerun');
     if (!['completed', 'partial', 'failed', 'cancelled', 'timed_out'].includes(run.status))
       throw badRequest(`Execution cannot be rerun while ${run.status}; only completed, failed or cancelled executions can`);
@@ -177,11 +213,35 @@ export class RunService {
     return this.start({
       payload,
       repositoryIdentifier: run.repositoryIdentifier,
-      triggeredBy: actor.name,
+      triggeredBy: triggeredByOfRequester(who),
       callback: run.callback,
+      callbackInherited: true,
       workItemRef: run.workItemRef,
       parentRunId: run.parentRunId,
       rerunOfExecutionId: run.id,
-    }, actor);
+    }, actorOfRequester(who));
+  }
+
+  /** Why `who` may not cancel or rerun the run, or undefined; for doors that explain before acting. */
+  async controlRefusal(run: Run, who: RunRequester, verb: 'cancel' | 'rerun'): Promise<string | undefined> {
+    return controlRefusal(run, who, await this.projects.find(run.repositoryIdentifier), verb);
+  }
+
+  private async requireControl(run: Run, who: RunRequester, verb: 'cancel' | 'rerun'): Promise<void> {
+    const why = await this.controlRefusal(run, who, verb);
+    if (!why) return;
+    await this.audit.record(actorOfRequester(who), `run.${verb}_refused`, 'run', run.id, { reason: why });
+    throw forbidden(why);
+  }
+
+  /** A cancelled run's callback is told once, durably; a failure to start telling it must not undo the cancel. */
+  private async announceEnd(run: Run): Promise<void> {
+    if (!run.callback || run.callback.type === 'none') return;
+    try {
+      await this.announcer.announceFinished(run);
+    } catch (err) {
+      // The run is cancelled either way: say what its thread missed rather than fail the cancel.
+      await this.audit.record(SYSTEM, 'run.announce_failed', 'run', run.id, { error: (err as Error).message });
+    }
   }
 }

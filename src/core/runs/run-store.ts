@@ -24,6 +24,8 @@ export function capOutput(output: unknown): unknown {
 
 /** What a run's workflow carries, read when the engine takes the run. */
 export type ClaimedRun = Pick<Run, 'id' | 'engineRunId' | 'taskType' | 'repositoryIdentifier' | 'triggeredBy' | 'payload' | 'definition'> & {
+  /** The requester its approvals see: `requested_by`, else `triggered_by`. */
+  requestedBy: string;
   parentRunId: string | null;
   callback: Callback | null;
 };
@@ -50,14 +52,14 @@ export class RunStore {
     await sql(this.orm,
       `with r as (
          insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
-           payload, result, definition, triggered_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
+           payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
            engine, log_seq, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?)
          returning id),
        opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r)
        ${AUDIT_INSERT_SELECT} from r`,
       [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
-        json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
+        json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
         run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt,
         opening.level, opening.source, opening.group, opening.message,
         ...auditParams(audit, 'run')]);
@@ -68,8 +70,20 @@ export class RunStore {
     return this.em().findOne(Run, { id }, withDefinition ? { populate: ['definition'] } : {});
   }
 
-  findByIdOrEngineId(id: string): Promise<Run | null> {
-    return this.em().findOne(Run, { $or: [{ engineRunId: id }, ...(isUuid(id) ? [{ id }] : [])] });
+  /**
+   * A run by its id, else by its engine run id: deterministic even when an external engine chose
+   * an engine run id that is (or later becomes) some run's id.
+   */
+  async findByIdOrEngineId(id: string): Promise<Run | null> {
+    const em = this.em();
+    return (isUuid(id) ? await em.findOne(Run, { id }) : null) ?? em.findOne(Run, { engineRunId: id });
+  }
+
+  /** Whether `id` is already taken, as a run id or an engine run id (external engines must not squat either). */
+  async idTaken(id: string): Promise<boolean> {
+    const rows = await sql<{ n: number }>(this.orm,
+      `select count(*)::int as n from runs where engine_run_id = ?${isUuid(id) ? ' or id = ?::uuid' : ''}`, isUuid(id) ? [id, id] : [id]);
+    return rows[0].n > 0;
   }
 
   children(parentId: string): Promise<Run[]> {
@@ -88,14 +102,18 @@ export class RunStore {
     return this.em().findOne(Run, { schedulePath, ...(repositoryIdentifier ? { repositoryIdentifier } : {}) }, { orderBy: { createdAt: 'desc' } });
   }
 
-  /** Deep-merges into a run's result under a row lock (concurrent reporters do not lose keys). */
-  async mergeResult(runId: string, patch: Record<string, unknown>): Promise<Record<string, unknown> | null> {
+  /**
+   * Deep-merges into a run's result under a row lock (concurrent reporters do not lose keys). A
+   * finished run's result is final: it is left as it is and its status returned instead.
+   */
+  async mergeResult(runId: string, patch: Record<string, unknown>): Promise<{ result: Record<string, unknown> } | { ended: RunStatus } | null> {
     return this.em().transactional(async (tx) => {
       const run = await tx.findOne(Run, { id: runId }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!run) return null;
+      if (TERMINAL_RUN_STATUSES.includes(run.status)) return { ended: run.status };
       run.result = deepMerge(run.result ?? {}, patch);
       await tx.flush();
-      return run.result;
+      return { result: run.result };
     });
   }
 
@@ -116,12 +134,12 @@ export class RunStore {
       `update runs set status = case when status = 'queued' then 'running' else status end,
          started_at = coalesce(started_at, now()), updated_at = now()
        where id = ? and status not in (${TERMINAL_SQL})
-       returning id, engine_run_id, task_type, repository_identifier, triggered_by, parent_run_id, payload, callback, definition`, [runId]);
+       returning id, engine_run_id, task_type, repository_identifier, triggered_by, coalesce(requested_by, triggered_by) as requested_by, parent_run_id, payload, callback, definition`, [runId]);
     const r = rows[0];
     if (!r) return null;
     return {
       id: r.id, engineRunId: r.engine_run_id, taskType: r.task_type, repositoryIdentifier: r.repository_identifier,
-      triggeredBy: r.triggered_by, parentRunId: r.parent_run_id ?? null, payload: r.payload, callback: r.callback ?? null, definition: r.definition,
+      triggeredBy: r.triggered_by, requestedBy: r.requested_by, parentRunId: r.parent_run_id ?? null, payload: r.payload, callback: r.callback ?? null, definition: r.definition,
     };
   }
 

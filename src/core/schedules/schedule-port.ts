@@ -15,6 +15,11 @@ export interface ScheduleContext {
   repositoryIdentifier: string | null;
   payload: Record<string, unknown>;
   source: 'manifest' | 'api';
+  /**
+   * Who created or last changed the schedule through the API: its runs' requester, so the
+   * self-approval rule applies to them. Absent for a schedule only its manifest ever set.
+   */
+  requestedBy?: string;
   /** For manifest schedules: the expression the manifest had when last applied. */
   manifestCron?: string;
   manifestTimezone?: string | null;

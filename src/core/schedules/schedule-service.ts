@@ -78,6 +78,8 @@ export class ScheduleService {
       lastRun: last ? { id: last.id, status: last.status, createdAt: last.createdAt.toISOString() } : null,
       payload: s.context.payload,
       source: s.context.source,
+      /** Who created or last changed it: its runs' requester for approvals. */
+      requestedBy: s.context.requestedBy ?? null,
     };
   }
 
@@ -88,8 +90,9 @@ export class ScheduleService {
   }
 
   async setEnabled(name: string, enabled: boolean, actor: Actor) {
-    await this.get(name);
+    const s = await this.get(name);
     await (enabled ? this.port.resume(name) : this.port.pause(name));
+    await this.port.update(name, { context: { ...s.context, requestedBy: actor.name } });
     await this.audit.record(actor, enabled ? 'schedule.resumed' : 'schedule.paused', 'schedule', name);
     return this.view(await this.get(name));
   }
@@ -101,7 +104,7 @@ export class ScheduleService {
       throw badRequest(`Schedule ${name} runs ${s.context.flowType}, not ${workflowName}`, [{ field: 'workflowName', message: `must be ${s.context.flowType}`, location: 'body' }]);
     const problem = cronProblem(expression, s.timezone);
     if (problem) throw badRequest(`Invalid cron expression "${expression}": ${problem}`, [{ field: 'expression', message: problem, location: 'body' }]);
-    await this.port.update(name, { expression });
+    await this.port.update(name, { expression, context: { ...s.context, requestedBy: actor.name } });
     await this.audit.record(actor, 'schedule.updated', 'schedule', name, { from: s.expression, to: expression });
     return this.view(await this.get(name));
   }
@@ -117,7 +120,7 @@ export class ScheduleService {
     if (problem) throw badRequest(`Invalid cron expression "${input.cron}": ${problem}`, [{ field: 'cron', message: problem, location: 'body' }]);
     this.registry.applyParameters(def, input.payload);
     if (await this.port.get(input.name)) throw conflict(`A schedule named ${input.name} already exists`);
-    const context: ScheduleContext = { name: input.name, flowType: def.id, repositoryIdentifier: input.repositoryIdentifier, payload: input.payload, source: 'api' };
+    const context: ScheduleContext = { name: input.name, flowType: def.id, repositoryIdentifier: input.repositoryIdentifier, payload: input.payload, source: 'api', requestedBy: actor.name };
     await this.port.create(input.name, input.cron, input.timezone ?? null, context, input.enabled);
     await this.audit.record(actor, 'schedule.created', 'schedule', input.name, { flowType: def.id, cron: input.cron, repositoryIdentifier: input.repositoryIdentifier });
     return this.view(await this.get(input.name));

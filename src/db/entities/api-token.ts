@@ -1,7 +1,8 @@
 import { EntitySchema } from '@mikro-orm/core';
 
-export type Role = 'owner' | 'member' | 'application';
-export const ROLES: readonly Role[] = ['owner', 'member', 'application'];
+export type Role = 'owner' | 'member' | 'application' | 'viewer';
+/** Highest first (see core/identity/roles.ts); `viewer` may only read. */
+export const ROLES: readonly Role[] = ['owner', 'member', 'application', 'viewer'];
 
 export class ApiToken {
   id!: string;
@@ -19,6 +20,8 @@ export class ApiToken {
   runId?: string | null;
   /** After this instant the token is refused; null means it does not expire. */
   expiresAt?: Date | null;
+  /** The token that created this one (null: the CLI, start-up, or a creator since revoked). */
+  createdBy?: string | null;
 }
 
 export const ApiTokenSchema = new EntitySchema<ApiToken>({
@@ -35,5 +38,6 @@ export const ApiTokenSchema = new EntitySchema<ApiToken>({
     lastUsedAt: { type: 'datetime', nullable: true },
     runId: { type: 'uuid', nullable: true },
     expiresAt: { type: 'datetime', nullable: true },
+    createdBy: { type: 'uuid', nullable: true },
   },
 });

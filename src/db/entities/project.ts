@@ -13,6 +13,8 @@ export interface ProjectSettings {
   workItemFlows?: WorkItemFlows;
   /** GitHub: issue label → the flow type an issue opened or labelled with it starts. */
   labelFlows?: Record<string, string>;
+  /** Named approver groups a flow can name (`approvers: group:security`): name → emails. */
+  approverGroups?: Record<string, string[]>;
 }
 
 export interface WorkItemFlows {

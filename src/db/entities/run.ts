@@ -39,6 +39,8 @@ export class Run {
   /** The flow definition as it was when the run started: recovery replays the same graph. */
   definition!: FlowDefinition;
   triggeredBy!: string;
+  /** Who the run acts for when that is not `triggeredBy` (a schedule's author); approvals treat them as the requester. */
+  requestedBy?: string | null;
   workItemRef?: WorkItemRef | null;
   callback?: Callback | null;
   parentRunId?: string | null;
@@ -76,6 +78,7 @@ export const RunSchema = new EntitySchema<Run>({
     result: { type: 'json' },
     definition: { type: 'json', lazy: true },
     triggeredBy: { type: 'text' },
+    requestedBy: { type: 'text', nullable: true },
     workItemRef: { type: 'json', nullable: true },
     callback: { type: 'json', nullable: true },
     parentRunId: { type: 'uuid', nullable: true },

@@ -1,7 +1,7 @@
 import type { AzureDevOpsSettings } from '../../config.js';
 import type { Destination } from '../../core/notify/destination.js';
 import type { Notice, NoticeOutcome } from '../../core/notify/notice.js';
-import type { ProjectService } from '../../core/projects/projects.js';
+import type { ApprovalService } from '../../core/approvals/approval-service.js';
 import type { Callback } from '../../db/entities/run.js';
 import type { AdoClient } from './client.js';
 import { renderApprovalRequest, renderApprovalUpdate, renderRunFinished, renderRunMessage, type ApprovalView } from './render.js';
@@ -25,12 +25,13 @@ export function targetOf(callback: Callback, fallbackRepository: string | null |
   return { repositoryIdentifier, workItemId, project };
 }
 
+/** Who may decide, looked up as `decide` checks it. */
+type Deciders = Pick<ApprovalService, 'deciders'>;
+
 /** Approvers for display: explicit ones, or the project's owners looked up now. */
-async function approvalView(notice: Notice, projects: ProjectService): Promise<ApprovalView> {
+async function approvalView(notice: Notice, approvals: Deciders): Promise<ApprovalView> {
   const a: ApprovalView & { repositoryIdentifier?: string; executionId?: string } = notice.approval!;
-  let approvers = a.approvers ?? [];
-  if (a.approversSource === 'owners' && !approvers.length && (a.repositoryIdentifier ?? notice.repositoryIdentifier))
-    approvers = (await projects.find((a.repositoryIdentifier ?? notice.repositoryIdentifier)!))?.owners ?? [];
+  const approvers = await approvals.deciders({ ...a, repositoryIdentifier: a.repositoryIdentifier ?? notice.repositoryIdentifier });
   return { ...a, approvers, runId: a.executionId ?? notice.runId ?? null, taskType: notice.taskType ?? (a as { context?: { taskType?: string } }).context?.taskType ?? null };
 }
 
@@ -39,7 +40,7 @@ async function approvalView(notice: Notice, projects: ProjectService): Promise<A
  * comment id is recorded, so the approval is found by work item), votes and decisions, notify
  * messages and the run's result.
  */
-export function azureDevOpsDestination(client: AdoClient, settings: AzureDevOpsSettings, projects: ProjectService): Destination {
+export function azureDevOpsDestination(client: AdoClient, settings: AzureDevOpsSettings, approvals: Deciders): Destination {
   const org = organizationOf(settings.orgUrl);
   return {
     type: 'azure-devops',
@@ -52,10 +53,10 @@ export function azureDevOpsDestination(client: AdoClient, settings: AzureDevOpsS
       let html: string;
       switch (notice.event) {
         case 'approval.requested':
-          html = renderApprovalRequest(await approvalView(notice, projects), settings);
+          html = renderApprovalRequest(await approvalView(notice, approvals), settings);
           break;
         case 'approval.updated':
-          html = renderApprovalUpdate(await approvalView(notice, projects));
+          html = renderApprovalUpdate(await approvalView(notice, approvals));
           break;
         case 'run.finished': {
           const r = notice.run;

@@ -29,7 +29,7 @@ export function createAzureDevOpsDoor(s: Services, settings: AzureDevOpsSettings
   registerInboundHandler(DOOR, processHook);
   return {
     name: DOOR,
-    destination: azureDevOpsDestination(client, settings, s.projects),
+    destination: azureDevOpsDestination(client, settings, s.approvals),
     mount(router: Router) {
       router.post(HOOK_PATH, async (ctx) => {
         if (!basicAuthMatches(ctx.get('authorization'), settings.hookUsername, settings.hookPassword)) {

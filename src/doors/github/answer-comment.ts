@@ -1,12 +1,13 @@
 import type { Services } from '../../container.js';
 import { isTerminalRun } from '../../core/status.js';
 import type { Run } from '../../db/entities/run.js';
-import { cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
+import { approvalCount } from '../../core/approvals/approval-rules.js';
+import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
 import type { Command, Parsed } from '../commands.js';
 import type { Reaction } from './client.js';
-import { TRUSTED_ASSOCIATIONS, type CommentEvent } from './events.js';
+import type { CommentEvent } from './events.js';
 import { renderHelp, renderReply, renderRunStarted, renderUnlinked } from './render.js';
-import { callbackOf, personOf, runOfThread, workItemOf } from './thread.js';
+import { callbackOf, personOf, runOfThread, threadRefOf, workItemOf } from './thread.js';
 
 /** What the door answers a comment with: a reply comment and a reaction on the comment. */
 export interface Reply {
@@ -15,6 +16,8 @@ export interface Reply {
 }
 
 const refused = (e: CommentEvent, text: string): Reply => ({ text: renderReply(e.login, text), reaction: '-1' });
+/** Replies address the commenter first (`@login there is …`). */
+const lowerFirst = (text: string) => text.charAt(0).toLowerCase() + text.slice(1);
 
 /**
  * Answers a parsed comment by calling the core, as a REST request would; never throws for what a
@@ -44,13 +47,12 @@ export async function answerComment(s: Services, e: CommentEvent, parsed: Exclud
 }
 
 async function run(s: Services, e: CommentEvent, c: Extract<Command, { name: 'run' }>, deliveryId: string): Promise<Reply> {
-  if (!TRUSTED_ASSOCIATIONS.includes(e.association))
-    return refused(e, `only owners, members and collaborators of ${e.repositoryIdentifier} can start flows here (your association: ${e.association.toLowerCase()}).`);
+  // Who may start flows (association, write permission) was checked before: `handle.ts`.
   if (c.repo && c.repo.toLowerCase() !== e.repositoryIdentifier.toLowerCase())
     return refused(e, `runs started here belong to ${e.repositoryIdentifier}; start runs of ${c.repo} from that repository.`);
   if (!(await s.projects.find(e.repositoryIdentifier)))
     return refused(e, `${e.repositoryIdentifier} is not registered with Flowgate. A Flowgate owner registers it with \`PUT /api/v1/projects/${e.repositoryIdentifier}\`.`);
-  const person = await personOf(s, e.login);
+  const person = await personOf(s, e);
   if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
   const started = await startRunForPerson(s, {
     flowType: c.flowType, params: c.params, repositoryIdentifier: e.repositoryIdentifier, person,
@@ -61,9 +63,10 @@ async function run(s: Services, e: CommentEvent, c: Extract<Command, { name: 'ru
 }
 
 async function decide(s: Services, e: CommentEvent, c: Extract<Command, { name: 'approve' | 'reject' }>): Promise<Reply> {
-  const approval = await s.approvals.byChat('github', { repositoryIdentifier: e.repositoryIdentifier, issueNumber: e.issueNumber });
-  if (!approval) return refused(e, 'there is no approval request in this thread.');
-  const person = await personOf(s, e.login);
+  const target = await approvalOfThread(s, threadRefOf(e), c.approvalId, (id) => `\`/${c.name} ${id}${c.name === 'reject' ? ' <reason>' : ''}\``);
+  if (!target.ok) return refused(e, lowerFirst(target.text));
+  const approval = target.approval;
+  const person = await personOf(s, e);
   if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
   const verdict = c.name;
   const outcome = await decideForPerson(s, approval.id, person, verdict, c.name === 'reject' ? c.reason : null, 'github');
@@ -74,7 +77,7 @@ async function decide(s: Services, e: CommentEvent, c: Extract<Command, { name: 
   const status = outcome.value;
   if (status === 'pending') {
     const now = await s.approvals.get(approval.id);
-    const count = now ? new Set(now.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email)).size : 0;
+    const count = now ? approvalCount(now) : 0;
     return { text: renderReply(e.login, `your approval is recorded (${count} of ${approval.quorum}); the request stays pending until the quorum is reached.`), reaction: '+1' };
   }
   return { text: renderReply(e.login, status === 'approved' ? 'approved: the run continues.' : `rejected: the run stops${c.name === 'reject' ? ` (${c.reason})` : ''}.`), reaction: '+1' };
@@ -92,11 +95,11 @@ async function statusOrCancel(s: Services, e: CommentEvent, c: Extract<Command, 
   }
   if (c.name === 'status') {
     const approval = await s.approvals.forRun(run.id);
-    const waiting = approval?.status === 'pending' ? ` Waiting for approval ${approval.id} (${new Set(approval.decisions.filter((d) => d.verdict === 'approve').map((d) => d.email)).size} of ${approval.quorum}).` : '';
+    const waiting = approval?.status === 'pending' ? ` Waiting for approval ${approval.id} (${approvalCount(approval)} of ${approval.quorum}).` : '';
     return { text: renderReply(e.login, `${describeRun(run)}.${waiting}`) };
   }
   if (isTerminalRun(run.status)) return refused(e, `run ${run.id} already ended: ${run.status}.`);
-  const person = await personOf(s, e.login);
+  const person = await personOf(s, e);
   if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
   const cancelled = await cancelForPerson(s, run, person, 'github');
   if (!cancelled.ok) return refused(e, cancelled.text);

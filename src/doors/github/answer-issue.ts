@@ -1,7 +1,8 @@
 import type { Services } from '../../container.js';
 import { startRunForPerson } from '../actions.js';
-import { TRUSTED_ASSOCIATIONS, type IssueRequest } from './events.js';
+import type { IssueRequest } from './events.js';
 import { paramsFromIssueBody } from './issue-params.js';
+import { refusalFor, type RepoPermissions } from './permission.js';
 import { renderReply, renderRunStarted, renderUnlinked } from './render.js';
 import { callbackOf, personOf, workItemOf } from './thread.js';
 
@@ -9,16 +10,18 @@ import { callbackOf, personOf, workItemOf } from './thread.js';
  * An issue opened or labelled with a label its project maps to a flow type: the flow starts with
  * the parameters of the issue's ```json block, and the run talks back in the issue. Returns the
  * comment to post, or null when there is nothing to say (the mapping was removed meanwhile).
- * Labelling needs triage rights on the repository; opening an issue counts only for owners,
- * members and collaborators.
+ * Opening an issue counts only for owners, members and collaborators; either way the sender (who
+ * opened it, or who added the label) needs write access to the repository, as a command does.
  */
-export async function answerIssueRequest(s: Services, e: IssueRequest, requestKey: string): Promise<string | null> {
+export async function answerIssueRequest(s: Services, permissions: RepoPermissions, e: IssueRequest, requestKey: string): Promise<string | null> {
   const project = await s.projects.find(e.repositoryIdentifier);
   const flowType = project?.settings.labelFlows?.[e.label];
   if (!flowType) return null;
-  if (e.action === 'opened' && !TRUSTED_ASSOCIATIONS.includes(e.association))
-    return renderReply(e.login, `the label \`${e.label}\` starts \`${flowType}\` only for issues opened by owners, members and collaborators of ${e.repositoryIdentifier}; one of them can add the label again.`);
-  const person = await personOf(s, e.login);
+  // The event's association is the issue author's: it speaks for the sender only when they opened it.
+  const sender = { ...e, association: e.action === 'opened' ? e.association : undefined };
+  const refused = await refusalFor(s, permissions, sender, 'start flows', { label: e.label, issueNumber: e.issueNumber });
+  if (refused) return renderReply(e.login, `the label \`${e.label}\` starts \`${flowType}\`, but it did not start: ${refused.replace(/^only/, 'Only')} Someone with write access can edit the issue and add the label again.`);
+  const person = await personOf(s, e);
   if (!person) return renderUnlinked(e.login);
   const read = paramsFromIssueBody(e.body);
   if ('problem' in read)

@@ -108,6 +108,24 @@ export class GithubClient {
     }
   }
 
+  /**
+   * A person's role on a repository (`GET /repos/{owner}/{repo}/collaborators/{username}/permission`):
+   * `admin`, `maintain`, `write`, `triage`, `read` or `none` (GitHub's 404 for someone it does not
+   * know as a collaborator). Other failures throw, so callers can refuse.
+   */
+  async roleOf(repositoryIdentifier: string, login: string, installationId?: number): Promise<string> {
+    const { owner, repo } = splitRepository(repositoryIdentifier);
+    try {
+      const octokit = await this.forRepo(repositoryIdentifier, installationId);
+      const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner, repo, username: login });
+      // `permission` folds maintain into write and triage into read; `role_name` keeps them apart.
+      return String((data as { role_name?: string }).role_name ?? data.permission ?? 'none').toLowerCase();
+    } catch (err) {
+      if (githubStatus(err) === 404) return 'none';
+      throw new Error(`reading ${login}'s permission on ${repositoryIdentifier}: ${describeGithubError(err)}`);
+    }
+  }
+
   async react(thread: Thread, commentId: number, content: Reaction): Promise<void> {
     const { owner, repo } = splitRepository(thread.repositoryIdentifier);
     try {

@@ -63,7 +63,7 @@ export class GithubDestination implements Destination {
 
   private async approvalView(a: NoticeApproval, taskType: string | undefined, thread: Thread): Promise<ApprovalView> {
     const repositoryIdentifier = a.repositoryIdentifier ?? thread.repositoryIdentifier;
-    const emails = a.approversSource === 'owners' ? (await this.s.projects.find(repositoryIdentifier))?.owners ?? [] : a.approvers;
+    const emails = await this.s.approvals.deciders({ ...a, repositoryIdentifier });
     const { callback: _callback, taskType: contextType, ...details } = a.context;
     return {
       id: a.id, runId: a.executionId ?? null, taskType: taskType ?? (typeof contextType === 'string' ? contextType : null), repositoryIdentifier,

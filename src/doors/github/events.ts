@@ -3,7 +3,10 @@ import type { EmitterWebhookEvent } from '@octokit/webhooks';
 type CommentPayload = EmitterWebhookEvent<'issue_comment.created'>['payload'];
 type IssuePayload = EmitterWebhookEvent<'issues.opened' | 'issues.labeled'>['payload'];
 
-/** Who may start flows from a comment: people with a standing in the repository. */
+/**
+ * Who may act from a comment at all: people with a standing in the repository. Only a first
+ * filter (it spares an API call for strangers): acting needs write permission (`permission.ts`).
+ */
 export const TRUSTED_ASSOCIATIONS = ['OWNER', 'MEMBER', 'COLLABORATOR'];
 
 /** The part of a delivery the door works with, kept small: it is the durable workflow's input. */
@@ -13,6 +16,8 @@ interface Base {
   isPullRequest: boolean;
   issueUrl: string;
   login: string;
+  /** The sender's numeric GitHub user id: people are keyed by it, since logins can be renamed. */
+  userId: number;
   /** The author association of the person (comment author, or issue author for `opened`). */
   association: string;
   installationId?: number;
@@ -50,13 +55,14 @@ export type Routed = { event: CommentEvent | IssueEvent } | { ignored: string };
  */
 export function routeEvent(name: string, payload: unknown): Routed {
   const p = (payload ?? {}) as Partial<CommentPayload>;
-  if (!p.repository?.full_name || !p.issue || typeof p.issue.number !== 'number' || !p.sender?.login) return { ignored: `${name}: not an issue event` };
+  if (!p.repository?.full_name || !p.issue || typeof p.issue.number !== 'number' || !p.sender?.login || !Number.isSafeInteger(p.sender.id) || p.sender.id <= 0) return { ignored: `${name}: not an issue event` };
   const base: Base = {
     repositoryIdentifier: p.repository.full_name,
     issueNumber: p.issue.number,
     isPullRequest: Boolean(p.issue.pull_request),
     issueUrl: p.issue.html_url ?? '',
     login: p.sender.login,
+    userId: p.sender.id,
     association: p.issue.author_association ?? 'NONE',
     ...(typeof p.installation?.id === 'number' ? { installationId: p.installation.id } : {}),
   };

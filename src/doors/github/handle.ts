@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
 import type { Services } from '../../container.js';
-import { parseComment } from '../commands.js';
-import { answerComment } from './answer-comment.js';
+import { parseComment, type Parsed } from '../commands.js';
+import { answerComment, type Reply } from './answer-comment.js';
 import { answerIssueRequest } from './answer-issue.js';
 import type { GithubClient } from './client.js';
 import { coreStep, step } from './durable.js';
 import type { CommentEvent, InboundEvent, IssueRequest } from './events.js';
+import { refusalFor, type RepoPermissions } from './permission.js';
+import { renderReply } from './render.js';
 import { threadOf } from './thread.js';
 
 /**
@@ -14,16 +16,27 @@ import { threadOf } from './thread.js';
  * twice. A failure (GitHub unreachable after retries) fails the delivery; redelivering it from
  * GitHub processes it again, and the run it started, if any, is found again by its id.
  */
-export function inboundHandler(s: Services, gh: GithubClient, log: Logger) {
+export function inboundHandler(s: Services, gh: GithubClient, permissions: RepoPermissions, log: Logger) {
   return async (payload: unknown, deliveryId: string): Promise<void> => {
     const event = payload as InboundEvent;
     const dlog = log.child({ deliveryId, repository: event.repositoryIdentifier, issue: event.issueNumber });
-    if (event.kind === 'comment') await comment(s, gh, dlog, event, deliveryId);
-    else if (event.kind === 'issue-request') await issueRequest(s, gh, event, deliveryId);
+    if (event.kind === 'comment') await comment(s, gh, permissions, dlog, event, deliveryId);
+    else if (event.kind === 'issue-request') await issueRequest(s, gh, permissions, event, deliveryId);
   };
 }
 
-async function comment(s: Services, gh: GithubClient, log: Logger, e: CommentEvent, deliveryId: string): Promise<void> {
+/** What each command that changes something needs the sender to be allowed to do (write access). */
+const ACTS: Record<string, string> = { run: 'start flows', approve: 'approve or reject', reject: 'approve or reject', cancel: 'cancel runs' };
+
+/** A refusal when the command changes something and the sender may not; nothing is done then. */
+async function gate(s: Services, permissions: RepoPermissions, e: CommentEvent, parsed: Exclude<Parsed, { kind: 'ignore' }>): Promise<Reply | null> {
+  const what = parsed.kind === 'command' ? ACTS[parsed.command.name] : undefined;
+  if (!what) return null;
+  const refused = await refusalFor(s, permissions, e, what, { command: parsed.kind === 'command' ? parsed.command.name : null, commentId: e.commentId, issueNumber: e.issueNumber });
+  return refused ? { text: renderReply(e.login, refused), reaction: '-1' } : null;
+}
+
+async function comment(s: Services, gh: GithubClient, permissions: RepoPermissions, log: Logger, e: CommentEvent, deliveryId: string): Promise<void> {
   const parsed = parseComment(e.body);
   if (parsed.kind === 'ignore') return;
   const thread = threadOf(e);
@@ -37,13 +50,13 @@ async function comment(s: Services, gh: GithubClient, log: Logger, e: CommentEve
       return false;
     }
   });
-  const reply = await coreStep('answer', () => answerComment(s, e, parsed, deliveryId));
+  const reply = await coreStep('answer', async () => (await gate(s, permissions, e, parsed)) ?? answerComment(s, e, parsed, deliveryId));
   await step('reply', () => gh.comment(thread, reply.text), true);
   const reaction = reply.reaction;
   if (reaction) await step('react', () => gh.react(thread, e.commentId, reaction).then(() => true, () => false));
 }
 
-async function issueRequest(s: Services, gh: GithubClient, e: IssueRequest, requestKey: string): Promise<void> {
-  const text = await coreStep('answer', () => answerIssueRequest(s, e, requestKey));
+async function issueRequest(s: Services, gh: GithubClient, permissions: RepoPermissions, e: IssueRequest, requestKey: string): Promise<void> {
+  const text = await coreStep('answer', () => answerIssueRequest(s, permissions, e, requestKey));
   if (text) await step('reply', () => gh.comment(threadOf(e), text), true);
 }

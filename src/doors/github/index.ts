@@ -5,6 +5,7 @@ import { registerInboundHandler } from '../inbound.js';
 import { GithubClient } from './client.js';
 import { GithubDestination } from './destination.js';
 import { inboundHandler } from './handle.js';
+import { RepoPermissions } from './permission.js';
 import { mountWebhook } from './webhook.js';
 
 /** Why the GitHub door is off, naming what turns it on. */
@@ -19,7 +20,8 @@ export function githubDoor(s: Services): Door {
   if (!settings) throw new Error('the GitHub door needs config.github');
   const log = s.log.child({ door: 'github' });
   const gh = GithubClient.for(settings, log);
-  registerInboundHandler('github', inboundHandler(s, gh, log));
+  const permissions = new RepoPermissions((repo, login, installationId) => gh.roleOf(repo, login, installationId));
+  registerInboundHandler('github', inboundHandler(s, gh, permissions, log));
   return {
     name: 'github',
     mount: (router: Router) => mountWebhook(router, s, settings.webhookSecrets),

@@ -1,9 +1,12 @@
 import { formatDuration } from '../actions.js';
+import { inert } from './inert.js';
 
 /**
  * Comment bodies, as pure functions of plain views (checked against golden files in
  * test/golden/github/). No line of a comment starts with a command: Flowgate ignores bot comments,
- * and a reader copying a line should copy an example, not trigger one.
+ * and a reader copying a line should copy an example, not trigger one. Text Flowgate did not write
+ * (payload values, reasons, errors, emails) goes through `inert`: the only people a comment
+ * mentions are the linked logins Flowgate puts there itself.
  */
 
 /** A person as a comment shows them: `@login (email)` when their GitHub login is linked. */
@@ -43,12 +46,15 @@ export interface RunView {
   cicdRunUrl?: string | null;
 }
 
-export const who = (w: Who) => (w.login ? `@${w.login} (${w.email})` : w.email);
+const LOGIN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+export const who = (w: Who) => (w.login && LOGIN.test(w.login) ? `@${w.login} (${inert(w.email)})` : inert(w.email));
 /** `2026-11-22 20:30 UTC`. */
 export const utc = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
-/** Text from people inside a table cell or a line: no pipes breaking the table, no new lines. */
+/** On one line, with no pipes breaking a table: for composed markdown, which keeps its markup. */
 const cell = (text: string) => text.replace(/\s*[\r\n]+\s*/g, ' ').replace(/\|/g, '\\|');
-const code = (text: string) => `\`${text.replace(/`/g, "'")}\``;
+/** Text from elsewhere inside a table cell or a line: also inert. */
+const text = (t: string) => cell(inert(t));
+const code = (t: string) => `\`${t.replace(/`/g, "'").replace(/\s*[\r\n]+\s*/g, ' ')}\``;
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const APPROVAL_TITLE: Record<string, string> = {
@@ -61,7 +67,7 @@ export function renderApproval(a: ApprovalView): string {
   const approvers = a.approvers.length ? a.approvers.map(who).join(', ') : 'nobody';
   const rows: [string, string][] = [
     ['Requested by', who(a.requestedBy)],
-    ...(a.runId ? [['Run', `${code(a.runId)}${a.taskType ? ` (${a.taskType})` : ''}`] as [string, string]] : []),
+    ...(a.runId ? [['Run', `${code(a.runId)}${a.taskType ? ` (${inert(a.taskType)})` : ''}`] as [string, string]] : []),
     ['Can be approved by', `${approvers}${a.approversSource === 'owners' ? ` — the owners of ${a.repositoryIdentifier}` : ''}${a.allowSelfApproval ? '' : ' (not by the requester)'}`],
     ['Quorum', `${plural(a.quorum, 'approval')} needed — ${a.approvalsReceived} so far`],
   ];
@@ -73,8 +79,8 @@ export function renderApproval(a: ApprovalView): string {
   const lines = [
     `### ${subject}`,
     '',
-    ...(a.message ? [`> ${cell(a.message)}`, ''] : []),
-    ...Object.entries(a.details).map(([k, v]) => `- **${cell(k)}**: ${cell(typeof v === 'string' ? v : JSON.stringify(v))}`),
+    ...(a.message ? [`> ${text(a.message)}`, ''] : []),
+    ...Object.entries(a.details).map(([k, v]) => `- **${text(k)}**: ${text(typeof v === 'string' ? v : JSON.stringify(v) ?? String(v))}`),
     ...(Object.keys(a.details).length ? [''] : []),
     '| | |',
     '| --- | --- |',
@@ -101,7 +107,7 @@ function outcome(a: ApprovalView): string {
       return `approved by ${a.decisions.filter((d) => d.verdict === 'approve').map((d) => who(d.who)).join(', ')}${at}`;
     case 'rejected': {
       const r = [...a.decisions].reverse().find((d) => d.verdict === 'reject');
-      return `rejected${r ? ` by ${who(r.who)}` : ''}${at}${r?.reason ? `: ${r.reason}` : ''}`;
+      return `rejected${r ? ` by ${who(r.who)}` : ''}${at}${r?.reason ? `: ${inert(r.reason)}` : ''}`;
     }
     case 'expired':
       return `expired at ${utc(a.resolvedAt ?? a.expiresAt)} without a decision`;
@@ -123,8 +129,9 @@ export function renderRunFinished(r: RunView): string {
     '',
     `Run ${code(r.id)}, started by ${who(r.triggeredBy)}, ${r.status.replace('_', ' ')}${took}.`,
   ];
-  if (r.error) lines.push('', `> ${cell(r.error)}`);
-  if (r.cicdRunUrl) lines.push('', `Pipeline run: ${r.cicdRunUrl}`);
+  if (r.error) lines.push('', `> ${text(r.error)}`);
+  // The pipeline's own address stays a link; anything that is not a plain http(s) URL is shown inert.
+  if (r.cicdRunUrl) lines.push('', `Pipeline run: ${/^https?:\/\/[^\s<>()[\]`'"]+$/.test(r.cicdRunUrl) ? r.cicdRunUrl : text(r.cicdRunUrl)}`);
   if (r.result && Object.keys(r.result).length) {
     let json = JSON.stringify(r.result, null, 2);
     if (json.length > MAX_RESULT) json = `${json.slice(0, MAX_RESULT)}\n… (truncated)`;
@@ -134,7 +141,7 @@ export function renderRunFinished(r: RunView): string {
 }
 
 /** A `notify` step's message. */
-export const renderRunMessage = (taskType: string, runId: string, message: string) => `💬 ${code(taskType)} run ${code(runId)}: ${message}`;
+export const renderRunMessage = (taskType: string, runId: string, message: string) => `💬 ${code(taskType)} run ${code(runId)}: ${inert(message)}`;
 
 /** The answer to `/flowgate run …`. */
 export function renderRunStarted(login: string, run: { id: string; taskType: string; status: string }): string {
@@ -153,8 +160,8 @@ export function renderHelp(flowTypes: { id: string; description?: string }[]): s
     '| command | what it does |',
     '| --- | --- |',
     '| `/flowgate run <flowType> key=value …` | start a flow for this repository (quote values with spaces: `reason="db restore"`); owners, members and collaborators only |',
-    '| `/approve` | approve the pending request of this thread |',
-    '| `/reject <reason>` | reject it |',
+    '| `/approve [<approvalId>]` | approve the pending request of this thread (name it when several are pending) |',
+    '| `/reject [<approvalId>] <reason>` | reject it |',
     '| `/status [<runId>]` | show the run of this thread |',
     '| `/cancel [<runId>]` | cancel it |',
     '| `/flowgate approvals` | pending approvals of this repository |',
@@ -162,7 +169,7 @@ export function renderHelp(flowTypes: { id: string; description?: string }[]): s
     '',
     'Flow types:',
     '',
-    ...flowTypes.map((f) => `- ${code(f.id)}${f.description ? ` — ${cell(f.description)}` : ''}`),
+    ...flowTypes.map((f) => `- ${code(f.id)}${f.description ? ` — ${text(f.description)}` : ''}`),
   ].join('\n');
 }
 
@@ -175,5 +182,5 @@ export function renderUnlinked(login: string): string {
   ].join('\n');
 }
 
-/** A short answer to one person. */
-export const renderReply = (login: string, text: string) => `@${login} ${text}`;
+/** A short answer to one person; what it says may quote their command, parameters or the core's reasons. */
+export const renderReply = (login: string, said: string) => `@${login} ${inert(said)}`;

@@ -1,6 +1,6 @@
 import type { Services } from '../../container.js';
 import type { Person } from '../../core/approvals/approval-rules.js';
-import { listRuns } from '../../core/runs/run-query.js';
+import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
 import type { Callback, Run, WorkItemRef } from '../../db/entities/run.js';
 import type { Thread } from './client.js';
 import type { CommentEvent, IssueRequest } from './events.js';
@@ -34,18 +34,16 @@ export function threadOfCallback(cb: Callback | null | undefined): (Thread & { t
   };
 }
 
-/** The person behind a GitHub login, through the identity directory. */
-export async function personOf(s: Services, login: string): Promise<Person | null> {
-  const email = await s.identities.emailByGithub(login);
-  return email ? { email, name: login } : null;
+/** The person behind a GitHub user, through the identity directory: by their numeric id, not the login. */
+export async function personOf(s: Services, sender: { login: string; userId: number }): Promise<Person | null> {
+  const email = await s.identities.emailByGithubUser(sender.userId, sender.login);
+  return email ? { email, name: sender.login } : null;
 }
+
+/** The issue or pull request as the core looks threads up (approvals and runs of this repository's project only). */
+export const threadRefOf = (e: Pick<Conversation, 'repositoryIdentifier' | 'issueNumber'>): ThreadRef => ({ kind: 'github', repositoryIdentifier: e.repositoryIdentifier, issueNumber: e.issueNumber });
 
 /** The run of a thread: the latest started from this issue or pull request, else the one its approval belongs to. */
 export async function runOfThread(s: Services, e: Conversation): Promise<Run | null> {
-  const { runs } = await listRuns(s.orm, {
-    repositoryIdentifier: e.repositoryIdentifier, workItemKey: String(e.issueNumber), workItemType: workItemOf(e).type, includeScheduled: true, limit: 1, page: 1,
-  });
-  if (runs[0]) return runs[0];
-  const approval = await s.approvals.byChat('github', { repositoryIdentifier: e.repositoryIdentifier, issueNumber: e.issueNumber });
-  return approval?.runId ? s.store.findById(approval.runId) : null;
+  return (await s.approvals.runsOfThread(threadRefOf(e)))[0] ?? null;
 }

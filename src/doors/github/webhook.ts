@@ -5,24 +5,13 @@ import type { Services } from '../../container.js';
 import { parseComment } from '../commands.js';
 import { acceptDelivery } from '../inbound.js';
 import { routeEvent, type InboundEvent, type IssueEvent, type IssueRequest } from './events.js';
+import { BodyTooLarge, readRaw } from '../../http/body.js';
 import { SIGNATURE_HEADER, verifySignature } from './verify.js';
 
 export const WEBHOOK_PATH = '/github/webhooks';
 /** GitHub caps deliveries at 25 MB; issue and comment events are far smaller. */
 const LIMIT = 5 * 1024 * 1024;
 
-class TooLarge extends Error {}
-
-async function readRaw(ctx: Context): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > LIMIT) throw new TooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
 
 const answer = (ctx: Context, status: number, body: Record<string, unknown>) => {
   ctx.status = status;
@@ -37,9 +26,9 @@ export function mountWebhook(router: Router, s: Services, secrets: readonly stri
   router.post(WEBHOOK_PATH, async (ctx) => {
     let raw: Buffer;
     try {
-      raw = await readRaw(ctx);
+      raw = await readRaw(ctx, LIMIT);
     } catch (err) {
-      if (err instanceof TooLarge) return answer(ctx, 413, { error: `Delivery larger than ${LIMIT} bytes` });
+      if (err instanceof BodyTooLarge) return answer(ctx, 413, { error: `Delivery larger than ${LIMIT} bytes` });
       throw err;
     }
     if (!verifySignature(raw, ctx.get(SIGNATURE_HEADER) || undefined, secrets))
@@ -56,7 +45,7 @@ export function mountWebhook(router: Router, s: Services, secrets: readonly stri
     const log = s.log.child({ door: 'github', deliveryId, event: name });
     if (name === 'ping') return answer(ctx, 200, { pong: true });
     try {
-      const work = await toProcess(s, routeEvent(name, payload), deliveryId);
+      const work = await toProcess(s, routeEvent(name, payload));
       if ('ignored' in work) return answer(ctx, 202, { ignored: work.ignored });
       const outcomes = [];
       for (const item of work.items) outcomes.push(await acceptDelivery('github', item.key, item.event));
@@ -72,17 +61,20 @@ export function mountWebhook(router: Router, s: Services, secrets: readonly stri
 type Work = { items: { key: string; event: InboundEvent }[] } | { ignored: string };
 
 /**
- * What a delivery asks for. A comment is processed under its delivery id. An issue label that its
- * project maps to a flow type is processed under a key of its own — issue, label and body — since
- * GitHub sends both `opened` and `labeled` for a label set when the issue is created.
+ * What a delivery asks for, each under a key taken from the signed body — never from the unsigned
+ * `X-GitHub-Delivery` header, so a captured body replayed with a fresh delivery id is a duplicate.
+ * A comment is keyed by its id (edits are not acted on, so one comment acts at most once). An
+ * issue label that its project maps to a flow type is keyed by issue, label and body, since GitHub
+ * sends both `opened` and `labeled` for a label set when the issue is created. Run ids derive
+ * from these keys.
  */
-async function toProcess(s: Services, routed: ReturnType<typeof routeEvent>, deliveryId: string): Promise<Work> {
+async function toProcess(s: Services, routed: ReturnType<typeof routeEvent>): Promise<Work> {
   if ('ignored' in routed) return routed;
   const e = routed.event;
   if (e.kind === 'comment') {
     // Ordinary discussion never becomes work: only a line starting with a command does.
     if (parseComment(e.body).kind === 'ignore') return { ignored: 'no command in the comment' };
-    return { items: [{ key: deliveryId, event: e }] };
+    return { items: [{ key: commentKey(e.commentId), event: e }] };
   }
   const flows = (await s.projects.find(e.repositoryIdentifier))?.settings.labelFlows ?? {};
   const labels = e.labels.filter((l) => flows[l]);
@@ -94,6 +86,9 @@ function issueRequest(e: IssueEvent, label: string): IssueRequest {
   const { kind: _kind, labels: _labels, ...rest } = e;
   return { ...rest, kind: 'issue-request', label };
 }
+
+/** The inbound key of a comment command (also what its run id derives from). */
+export const commentKey = (commentId: number) => `comment:${commentId}`;
 
 const requestKey = (e: IssueEvent, label: string) =>
   `issue:${e.repositoryIdentifier}#${e.issueNumber}:${label}:${createHash('sha256').update(e.body).digest('hex').slice(0, 16)}`;

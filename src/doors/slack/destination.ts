@@ -3,6 +3,7 @@ import type { Services } from '../../container.js';
 import type { Destination } from '../../core/notify/destination.js';
 import type { Notice, NoticeOutcome, NoticeRun } from '../../core/notify/notice.js';
 import type { Callback } from '../../db/entities/run.js';
+import { noticeRun } from '../../core/notify/notice-run.js';
 import type { SlackChat } from './chat.js';
 import { approvalMessage, runCard, runFinishedReply, runMessage, type ApprovalView, type FlowRef } from './messages.js';
 
@@ -40,7 +41,7 @@ export class SlackDestination implements Destination {
         await this.chat.post(channel, runMessage(notice.message ?? ''), threadTs);
         return { delivered: true };
       case 'run.finished': {
-        const run = this.finishedRun(notice);
+        const run = await this.finishedRun(notice);
         const flow = flowRef(this.s, run.taskType);
         await this.chat.post(channel, runFinishedReply(run, flow), threadTs);
         await this.updateCard(channel, threadTs, run, flow);
@@ -67,8 +68,12 @@ export class SlackDestination implements Destination {
     return flowRef(this.s, notice.taskType ?? notice.run?.taskType ?? ((a.context as Record<string, unknown>).taskType as string | undefined));
   }
 
-  private finishedRun(n: Notice): NoticeRun {
-    return n.run ?? {
+  /** The run as the notice carries it, else as stored (a cancel's notice names only the run). */
+  private async finishedRun(n: Notice): Promise<NoticeRun> {
+    if (n.run) return n.run;
+    const stored = n.runId ? await this.s.store.findById(n.runId) : null;
+    if (stored) return noticeRun(stored);
+    return {
       id: n.runId ?? 'unknown', taskType: n.taskType ?? 'unknown', status: n.status ?? 'unknown', triggeredBy: '', repositoryIdentifier: n.repositoryIdentifier ?? '',
       payload: {}, result: n.result, error: n.error ?? null,
     };

@@ -2,10 +2,11 @@ import { DBOS } from '@dbos-inc/dbos-sdk';
 import { coreStep } from '../../engine/outside-workflow.js';
 import type { Services } from '../../container.js';
 import type { Person, Verdict } from '../../core/approvals/approval-rules.js';
+import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
-import { cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
+import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
 import { parseWords, type Command } from '../commands.js';
 import type { SlackChat } from './chat.js';
 import { decidableBy } from './deciders.js';
@@ -85,7 +86,7 @@ export function slackJobs(d: Deps) {
         return run(job, to, c, who, deliveryId);
       case 'status':
       case 'cancel': {
-        const runId = c.runId ?? await step('which', async () => (job.threadTs ? (await d.s.approvals.byChat('slack', { channel: job.channel, threadTs: job.threadTs }))?.runId ?? null : null));
+        const runId = c.runId ?? await step('which', async () => (job.threadTs ? (await d.s.approvals.runsOfThread(slackThread(job)!))[0]?.id ?? null : null));
         if (!runId) return reply(to, `Which run? Usage: ${c.name} &lt;runId&gt;`);
         if (c.name === 'status') return reply(to, await step('status', async () => {
           const found = await findRun(d.s, runId);
@@ -103,21 +104,20 @@ export function slackJobs(d: Deps) {
       case 'approve':
       case 'reject': {
         if (!job.threadTs) return reply(to, `Use the Approve and Reject buttons on the request, or mention @Flowgate with \`${c.name}\` in its thread.`);
-        const found = await step('find', async () => (await d.s.approvals.byChat('slack', { channel: job.channel, threadTs: job.threadTs! }))?.id ?? null);
-        if (!found) return reply(to, 'There is no approval request in this thread.');
-        return decide(to, job.user, found, who, c.name, c.name === 'reject' ? c.reason : null);
+        const found = await step('find', async () => {
+          const target = await approvalOfThread(d.s, slackThread(job)!, c.approvalId, (id) => `\`@Flowgate ${c.name} ${id}${c.name === 'reject' ? ' <reason>' : ''}\``);
+          return target.ok ? { ok: true as const, id: target.approval.id } : target;
+        });
+        if (!found.ok) return reply(to, esc(found.text));
+        return decide(to, job.user, found.id, who, c.name, c.name === 'reject' ? c.reason : null);
       }
     }
   }
 
-  /** Cancels for a person; the run's card shows it (a cancelled run sends no result notice). */
+  /** Cancels for a person; the core tells the run's thread (card and result), as for a cancel from anywhere. */
   async function cancel(run: Run, who: Person): Promise<string> {
     const r = await cancelForPerson(d.s, run, who, DOOR);
     if (!r.ok) return esc(r.text);
-    const slack = run.callback?.type === 'slack' ? run.callback.slack : undefined;
-    const after = await d.s.store.findById(run.id);
-    if (after && typeof slack?.channel === 'string' && typeof slack.threadTs === 'string')
-      await d.destination.updateCard(slack.channel, slack.threadTs, noticeRun(after), flowRef(d.s, run.taskType));
     return `Cancelled ${run.taskType} run ${run.id}${r.value.length > 1 ? ` and ${r.value.length - 1} run(s) it started` : ''}.`;
   }
 
@@ -129,6 +129,9 @@ export function slackJobs(d: Deps) {
     return decide(null, job.user, job.approvalId, who, 'reject', job.reason);
   };
 }
+
+/** The thread a command was posted in, as the core looks threads up. */
+const slackThread = (job: { channel: string; threadTs?: string }): ThreadRef | null => (job.threadTs ? { kind: 'slack', channel: job.channel, threadTs: job.threadTs } : null);
 
 async function findRun(s: Services, id: string): Promise<Run | null> {
   try {

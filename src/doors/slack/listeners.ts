@@ -4,7 +4,6 @@ import type { Services } from '../../container.js';
 import { presentApproval } from '../../core/approvals/present-approval.js';
 import { isUuid } from '../../core/ids.js';
 import type { SlackChat } from './chat.js';
-import { refusalFor } from './deciders.js';
 import { flowRef } from './destination.js';
 import type { SlackJob } from './jobs.js';
 import { APPROVE_ACTION, esc, REASON_BLOCK, REASON_INPUT, REJECT_ACTION, REJECT_VIEW, rejectModal } from './messages.js';
@@ -66,7 +65,8 @@ export function registerListeners(app: App, d: Deps): void {
     if (a.status !== 'pending') return tell(`This request is already ${a.status}.`);
     const who = await d.people.resolve(body.user.id);
     if (!who) return tell(SlackPeople.unknown(body.user.id));
-    const why = await refusalFor(d.s, a, who, 'reject');
+    // Asked early only to spare a modal; the decision itself is `decide`'s.
+    const why = await d.s.approvals.refusalFor(a, who, 'reject');
     if (why) return tell(esc(why));
     await d.chat.openView(body.trigger_id, rejectModal(presentApproval(a, null), flowRef(d.s, (a.context as Record<string, unknown>).taskType as string | undefined)));
   });

@@ -2,6 +2,7 @@ import type Router from '@koa/router';
 import { ReceiverMultipleAckError, type App, type Receiver, type ReceiverEvent } from '@slack/bolt';
 import type { Context } from 'koa';
 import type { Logger } from 'pino';
+import { BodyTooLarge, readRaw } from '../../http/body.js';
 import { verifySlackSignature } from './verify.js';
 
 export const EVENTS_PATH = '/slack/events';
@@ -47,8 +48,11 @@ export class KoaSlackReceiver implements Receiver {
 
   private async handle(ctx: Context): Promise<void> {
     const { log, signingSecret, now = Date.now } = this.options;
-    const raw = await readRaw(ctx);
-    if (raw === undefined) {
+    let raw: Buffer;
+    try {
+      raw = await readRaw(ctx, BODY_LIMIT);
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
       ctx.status = 413;
       ctx.body = { error: 'Slack request body too large' };
       return;
@@ -121,17 +125,6 @@ export class KoaSlackReceiver implements Receiver {
     ctx.status = settled ? 404 : 503;
     ctx.body = { error: settled ? `Flowgate does not handle Slack requests of type ${String(body.type ?? body.command ?? 'unknown')}` : 'the Slack request was not handled in time' };
   }
-}
-
-async function readRaw(ctx: Context): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > BODY_LIMIT) return undefined;
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 /** Slash commands are form fields; interactions are a form field `payload` holding JSON; events are JSON. */

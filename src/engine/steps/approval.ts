@@ -3,6 +3,7 @@ import { durableStep } from '../durable-step.js';
 import { presentApproval } from '../../core/approvals/present-approval.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Approval } from '../../db/entities/approval.js';
+import { AppError } from '../../errors.js';
 import { StepFailure } from '../step-failure.js';
 import type { StepKind } from './step-kind.js';
 import { resolveInput, stepLog } from './step-kind.js';
@@ -22,20 +23,28 @@ const snapshot = (a: Approval): Snapshot => ({ id: a.id, status: a.status, resol
 export const approvalStep: StepKind = async (x) => {
   const input = await resolveInput(x, 'approval');
   const now = new Date(await DBOS.now());
+  const approvers = typeof input.approvers === 'string' ? [input.approvers] : input.approvers;
   const opened = await durableStep(async () => {
-    const a = await x.deps.approvals.openForStep({
-      runId: x.run.id, stepRef: x.step.ref, repositoryIdentifier: x.run.repositoryIdentifier, requestedBy: x.run.triggeredBy, callback: x.run.callback,
-    }, {
-      approvers: Array.isArray(input.approvers) && input.approvers.length ? input.approvers : null,
-      quorum: input.quorum, allowSelfApproval: input.allowSelfApproval, timeoutHours: input.timeoutHours,
-      message: input.message ?? null, context: { taskType: x.run.taskType, ...input.context },
-    }, now);
+    let a: Approval;
+    try {
+      a = await x.deps.approvals.openForStep({
+        runId: x.run.id, stepRef: x.step.ref, repositoryIdentifier: x.run.repositoryIdentifier, requestedBy: x.run.requestedBy, callback: x.run.callback,
+      }, {
+        approvers, quorum: input.quorum, allowSelfApproval: input.allowSelfApproval, timeoutHours: input.timeoutHours,
+        message: input.message ?? null, context: { taskType: x.run.taskType, ...input.context },
+      }, now);
+    } catch (err) {
+      // An approval nobody could ever decide fails the run now rather than waiting for its expiry.
+      if (err instanceof AppError && err.status === 400) return { refused: err.message };
+      throw err;
+    }
     if (a.status === 'pending') {
       await x.deps.store.stepWaiting(x.run.id, x.step.ref, approvalWaitKey(a.id), 'suspended', ['running', 'waiting', 'queued']);
     }
     return snapshot(a);
   }, { name: `${x.step.ref}.open#${x.attempt}` });
-  await stepLog(x, 'info', `Approval ${opened.id} requested from ${Array.isArray(input.approvers) && input.approvers.length ? input.approvers.join(', ') : 'the project owners'} (quorum ${input.quorum}, expires ${opened.expiresAt})`, 'requested');
+  if ('refused' in opened) throw new StepFailure(`approval cannot be requested: ${opened.refused}`, false);
+  await stepLog(x, 'info', `Approval ${opened.id} requested from ${approvers?.length ? approvers.join(', ') : 'the project owners'} (quorum ${input.quorum}, expires ${opened.expiresAt})`, 'requested');
   await announce(x, opened.id, 'approval.requested');
 
   if (opened.status === 'pending') x.deps.runParked(x.run.id);

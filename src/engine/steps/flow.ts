@@ -33,7 +33,7 @@ export function flowStep(runWorkflow: (runId: string) => Promise<RunOutcome>): S
         try {
           const run = await x.deps.runs.prepare({
             id: ids[i], payload: { ...seed.payload, id: seed.type }, repositoryIdentifier: x.run.repositoryIdentifier,
-            triggeredBy: x.run.triggeredBy, callback: x.run.callback, parentRunId: x.run.id,
+            triggeredBy: x.run.triggeredBy, requestedBy: x.run.requestedBy, callback: x.run.callback, parentRunId: x.run.id,
           });
           await x.deps.store.insert(run).catch((err: { code?: string }) => { if (err.code !== '23505') throw err; });
           out.push({ id: run.id, engineRunId: run.engineRunId, taskType: run.taskType, ...(seed.item !== undefined ? { item: seed.item } : {}) });

@@ -6,8 +6,9 @@ import { identityRoutes } from './identities-routes.js';
 import { projectRoutes } from './projects-routes.js';
 import { projectScheduleRoutes } from './schedules-routes.js';
 import { tokenRoutes } from './tokens-routes.js';
+import { whoamiRoutes } from './whoami-routes.js';
 
 /** Flowgate's management API: tokens, projects, run events. */
 export function apiDialect(s: Services): Dialect {
-  return { name: 'api', prefix: '/api/v1', envelope: apiEnvelope, routes: [...tokenRoutes(s), ...projectRoutes(s), ...eventRoutes(s), ...identityRoutes(s), ...projectScheduleRoutes(s)] };
+  return { name: 'api', prefix: '/api/v1', envelope: apiEnvelope, routes: [...tokenRoutes(s), ...projectRoutes(s), ...eventRoutes(s), ...identityRoutes(s), ...projectScheduleRoutes(s), ...whoamiRoutes()] };
 }

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
+import { GROUP_NAME } from '../../core/approvals/approver-policy.js';
 import { presentProject } from '../../core/projects/projects.js';
 import type { Services } from '../../container.js';
 import { route } from '../route.js';
 import { repositoryIdentifier } from '../sfp/schemas.js';
+import { readRoles } from '../../core/identity/roles.js';
 
 const OWNER = ['owner'] as const;
 const params = z.object({ repositoryIdentifier });
@@ -20,13 +22,15 @@ const body = z.strictObject({
   }).optional(),
   /** GitHub issues that start flows: `{deploy: 'release'}` (label → flow type); replaces the mapping when given. */
   labelFlows: z.record(z.string().min(1).max(50), z.string().min(1)).optional(),
+  /** Named approver groups a flow names as `approvers: group:<name>`: `{security: ['a@acme.io']}`; replaces the groups when given. */
+  approverGroups: z.record(z.string().regex(GROUP_NAME, 'letters, digits, _ . - (at most 64)'), z.array(z.email()).max(200)).optional(),
 });
 
 /** `{*repositoryIdentifier}`: `owner/repo` arrives either URL-encoded or as raw path segments. */
 export function projectRoutes(s: Services) {
   return [
     route({
-      method: 'get', path: '/projects', roles: OWNER, summary: 'List projects', responses: { 200: 'Projects' },
+      method: 'get', path: '/projects', roles: readRoles(OWNER), summary: 'List projects', responses: { 200: 'Projects' },
       async handler({ principal }) {
         return { body: { projects: (await s.projects.list(principal.projects)).map(presentProject) } };
       },
@@ -41,7 +45,7 @@ export function projectRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/projects/{*repositoryIdentifier}', roles: OWNER, params,
+      method: 'get', path: '/projects/{*repositoryIdentifier}', roles: readRoles(OWNER), params,
       summary: 'Get a project', responses: { 200: 'Project', 404: 'Unknown project' },
       async handler({ principal, params: p }) {
         requireProjectAccess(principal, p.repositoryIdentifier);

@@ -9,6 +9,7 @@ import { badRequest, notFound, validationFailed } from '../../errors.js';
 import { route } from '../route.js';
 import { sfpStatus } from './present.js';
 import { repositoryIdentifier } from './schemas.js';
+import { READ_ROLES } from '../../core/identity/roles.js';
 
 const ALL = ['owner', 'member', 'application'] as const;
 const DECIDERS = ['owner', 'member'] as const;
@@ -46,7 +47,7 @@ const createBody = z.object({
   repositoryIdentifier: repositoryIdentifier.optional(),
 });
 
-const approveBody = z.object({ approver: z.string().min(1, 'required'), approverEmail: z.email() });
+const approveBody = z.object({ approver: z.string().min(1, 'required'), approverEmail: z.email(), reason: z.string().max(2000).optional() });
 const rejectBody = z.object({ rejector: z.string().min(1, 'required'), rejectorEmail: z.email(), reason: z.string().max(2000).optional() });
 
 function toCallback(c: z.infer<typeof externalCallback> | undefined): Callback | null {
@@ -58,15 +59,17 @@ function toCallback(c: z.infer<typeof externalCallback> | undefined): Callback |
 }
 
 export function approvalRoutes(s: Services) {
-  const ownersOf = async (a: Approval) => (a.approvers || !a.repositoryIdentifier ? null : (await s.projects.find(a.repositoryIdentifier))?.owners ?? null);
-  const present = async (a: Approval) => presentApproval(a, await ownersOf(a));
+  const present = async (a: Approval) => presentApproval(a, await s.approvals.deciders(a));
   const checkAccess = (p: Principal, a: Approval) => {
     if (a.repositoryIdentifier) requireProjectAccess(p, a.repositoryIdentifier);
     else if (p.projects !== null) requireProjectAccess(p, '(no project)');
   };
 
-  /** `{id}` is an approval id, a run id or an engine run id. */
-  async function resolve(id: string, p: Principal): Promise<{ approval: Approval; run: Run | null }> {
+  /**
+   * `{id}` is an approval id, a run id or an engine run id. To decide, a run id must mean one
+   * pending approval: several → 409 listing them (see `decidableForRun`).
+   */
+  async function resolve(id: string, p: Principal, forDecision = false): Promise<{ approval: Approval; run: Run | null }> {
     const direct = isUuid(id) ? await s.approvals.get(id) : null;
     if (direct) {
       checkAccess(p, direct);
@@ -74,7 +77,7 @@ export function approvalRoutes(s: Services) {
     }
     const run = await s.store.findByIdOrEngineId(id);
     if (run) requireProjectAccess(p, run.repositoryIdentifier);
-    const approval = run ? await s.approvals.forRun(run.id) : null;
+    const approval = run ? await (forDecision ? s.approvals.decidableForRun(run.id) : s.approvals.forRun(run.id)) : null;
     if (!approval) throw notFound(`Approval request ${id} not found`);
     return { approval, run };
   }
@@ -115,9 +118,9 @@ export function approvalRoutes(s: Services) {
     return route({
       method: 'post', path: `/approvals/{id}/${verdict}`, roles: DECIDERS, params: idParams, body,
       summary: verdict === 'approve' ? 'Approve a pending approval request' : 'Reject a pending approval request',
-      responses: { 200: verdict === 'approve' ? 'Request approved (or the approval counted toward the quorum)' : 'Request rejected', 404: 'Approval request not found', 409: 'Already decided' },
+      responses: { 200: verdict === 'approve' ? 'Request approved (or the approval counted toward the quorum)' : 'Request rejected', 404: 'Approval request not found', 409: 'Already decided, or the execution has several pending approvals (listed): name one' },
       async handler({ principal, params, body: b }) {
-        const { approval, run } = await resolve(params.id, principal);
+        const { approval, run } = await resolve(params.id, principal, true);
         const { email, name, reason } = who(b);
         const decided = await s.approvals.decideClaimed(approval.id, principal, email, name, verdict, reason, 'rest');
         return { body: await detail(decided, run) };
@@ -138,6 +141,9 @@ export function approvalRoutes(s: Services) {
       responses: { 201: 'Approval request created', 400: 'Invalid request' },
       async handler({ principal, body }) {
         const repo = body.repositoryIdentifier ?? body.callback?.repositoryIdentifier ?? null;
+        // A thread belongs to one project: an approval posted to another project's issue could be decided there by mistake.
+        if (body.callback?.repositoryIdentifier && body.repositoryIdentifier && body.callback.repositoryIdentifier !== body.repositoryIdentifier)
+          throw validationFailed([{ field: 'callback.repositoryIdentifier', message: `must be the approval's project (${body.repositoryIdentifier})`, location: 'body' }]);
         if (repo) {
           requireProjectAccess(principal, repo);
           if (!(await s.projects.find(repo))) throw validationFailed([{ field: 'repositoryIdentifier', message: `project "${repo}" is not registered`, location: 'body' }]);
@@ -157,7 +163,7 @@ export function approvalRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/approvals/pending', roles: ALL, summary: 'List all pending approval requests',
+      method: 'get', path: '/approvals/pending', roles: READ_ROLES, summary: 'List all pending approval requests',
       responses: { 200: 'List of pending approvals' },
       async handler({ principal }) {
         const list = await s.approvals.listPending(principal.projects);
@@ -166,7 +172,7 @@ export function approvalRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/approvals/by-github/{*rest}', roles: ALL,
+      method: 'get', path: '/approvals/by-github/{*rest}', roles: READ_ROLES,
       params: z.object({ rest: z.string().regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+\/\d+$/, 'expected {owner}/{repo}/{issueNumber}') }),
       summary: 'Get pending approval by GitHub repository and issue number',
       description: 'The path is `{repositoryIdentifier}/{issueNumber}`; the identifier may be URL-encoded or raw.',
@@ -176,30 +182,30 @@ export function approvalRoutes(s: Services) {
         const repo = params.rest.slice(0, cut);
         const issue = Number(params.rest.slice(cut + 1));
         requireProjectAccess(principal, repo);
-        return found(await s.approvals.byChat('github', { repositoryIdentifier: repo, issueNumber: issue }), principal, `${repo}#${issue}`);
+        return found(await s.approvals.byThread({ kind: 'github', repositoryIdentifier: repo, issueNumber: issue }), principal, `${repo}#${issue}`);
       },
     }),
     route({
-      method: 'get', path: '/approvals/by-slack/{channel}/{threadTs}', roles: ALL,
+      method: 'get', path: '/approvals/by-slack/{channel}/{threadTs}', roles: READ_ROLES,
       params: z.object({ channel: z.string().min(1), threadTs: z.string().min(1) }),
       summary: 'Get pending approval by Slack channel and thread timestamp',
       responses: { 200: 'Approval request details', 404: 'No pending approval found for this thread' },
       async handler({ principal, params }) {
-        return found(await s.approvals.byChat('slack', { channel: params.channel, threadTs: params.threadTs }), principal, `Slack thread ${params.channel}/${params.threadTs}`);
+        return found(await s.approvals.byThread({ kind: 'slack', channel: params.channel, threadTs: params.threadTs }), principal, `Slack thread ${params.channel}/${params.threadTs}`);
       },
     }),
     route({
-      method: 'get', path: '/approvals/by-azure-devops', roles: ALL,
+      method: 'get', path: '/approvals/by-azure-devops', roles: READ_ROLES,
       query: z.object({ repositoryIdentifier, workItemId: z.coerce.number().int().positive() }),
       summary: 'Get approval by Azure DevOps work item',
       responses: { 200: 'Approval found', 404: 'No approval found for this work item' },
       async handler({ principal, query }) {
         requireProjectAccess(principal, query.repositoryIdentifier);
-        return found(await s.approvals.byChat('azureDevOps', { repositoryIdentifier: query.repositoryIdentifier, workItemId: query.workItemId }), principal, `work item ${query.workItemId} of ${query.repositoryIdentifier}`);
+        return found(await s.approvals.byThread({ kind: 'azureDevOps', repositoryIdentifiers: [query.repositoryIdentifier], workItemId: query.workItemId }), principal, `work item ${query.workItemId} of ${query.repositoryIdentifier}`);
       },
     }),
     route({
-      method: 'get', path: '/users/email-by-github/{username}', roles: ALL,
+      method: 'get', path: '/users/email-by-github/{username}', roles: READ_ROLES,
       params: z.object({ username: z.string().regex(/^[A-Za-z0-9-]{1,39}(\[bot\])?$/, 'not a GitHub username') }),
       summary: 'Get user email by GitHub username', responses: { 200: 'User email', 404: 'User not found' },
       async handler({ params }) {
@@ -209,7 +215,7 @@ export function approvalRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/approvals/{id}', roles: ALL, params: idParams,
+      method: 'get', path: '/approvals/{id}', roles: READ_ROLES, params: idParams,
       summary: 'Get approval request by approval, execution or engine run id',
       responses: { 200: 'Approval request details', 404: 'Approval request not found' },
       async handler({ principal, params }) {
@@ -223,7 +229,7 @@ export function approvalRoutes(s: Services) {
         }
       },
     }),
-    decisionRoute('approve', approveBody, (b) => ({ email: b.approverEmail, name: b.approver, reason: null })),
+    decisionRoute('approve', approveBody, (b) => ({ email: b.approverEmail, name: b.approver, reason: b.reason ?? null })),
     decisionRoute('reject', rejectBody, (b) => ({ email: b.rejectorEmail, name: b.rejector, reason: b.reason ?? null })),
   ];
 }

@@ -11,7 +11,10 @@ export const statusReportBody = z.object({
   cicdRunUrl: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).max(2000).optional(),
 });
 
-const statusResponse = z.object({ acknowledged: z.boolean(), id: z.string(), status: z.string() });
+const statusResponse = z.object({
+  acknowledged: z.boolean(), id: z.string(), status: z.string(),
+  pending: z.string().optional().describe('A final status held until the pipeline run concludes (GitHub Actions)'),
+});
 
 /** What CI/CD pipelines call: their execution token (or an application token) reports the run's status. */
 export function cicdRoutes(s: Services) {
@@ -21,15 +24,21 @@ export function cicdRoutes(s: Services) {
       summary: 'Update task execution status (for CI/CD pipelines)',
       description: 'Reports the status of a cicd execution dispatched via POST /run. Accepts the execution token sent with the '
         + 'dispatch (for that execution only) or an application token. `result` is deep-merged into the execution\'s result. '
-        + 'A finished execution acknowledges the same final status again without change and refuses another (409).',
+        + 'A finished execution acknowledges the same final status again without change and refuses another (409); its execution token '
+        + 'ended with it and is refused any report (409). Reports of GitHub Actions runs are checked against the Actions API: the '
+        + 'pipeline run (`cicdRunId`) must be a dispatch of the flow type\'s workflow made for this execution, and a final status must '
+        + 'match its conclusion (403 otherwise). A final status sent before the pipeline run concluded is held (202, `pending`) until it has.',
       responses: {
         200: { description: 'Status updated (or the same final status acknowledged again)', schema: statusResponse },
-        400: 'Invalid body, or not a cicd execution', 404: 'Execution not found', 409: 'The execution already ended with another status',
+        202: { description: 'Final status held until the pipeline run concludes', schema: statusResponse },
+        400: 'Invalid body, or not a cicd execution', 403: 'The pipeline\'s own record contradicts the report', 404: 'Execution not found',
+        409: 'The execution already ended (with another status, or the execution token ended with it)',
+        503: 'The pipeline\'s record could not be read; nothing changed',
       },
       async handler({ principal, params, body }) {
         const run = await s.runs.get(params.id, principal);
-        const { status } = await s.cicd.report(run, body, actorOf(principal));
-        return { body: { acknowledged: true, id: run.id, status } };
+        const { status, pending } = await s.cicd.report(run, body, actorOf(principal), { executionToken: Boolean(principal.runId) });
+        return pending ? { status: 202, body: { acknowledged: true, id: run.id, status, pending } } : { body: { acknowledged: true, id: run.id, status } };
       },
     }),
   ];

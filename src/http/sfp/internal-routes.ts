@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
 import type { Services } from '../../container.js';
 import { CATEGORIES } from '../../core/registry/manifest-schema.js';
-import { badRequest, notFound } from '../../errors.js';
+import { badRequest, conflict, notFound } from '../../errors.js';
 import { route } from '../route.js';
 import { repositoryIdentifier } from './schemas.js';
 
@@ -52,14 +52,19 @@ export function internalRoutes(s: Services) {
     route({
       method: 'patch', path: '/internal/{id}/metadata', roles: APP, executionToken: true, params: z.object({ id: z.string().min(1) }),
       body: z.object({ result: object }),
-      summary: 'Update execution metadata (internal use)', description: 'Deep-merges `result` into the execution\'s result.',
-      responses: { 200: 'Metadata updated', 404: 'Execution not found' },
+      summary: 'Update execution metadata (internal use)', description: 'Deep-merges `result` into the execution\'s result. A finished execution\'s result is final (409 with `currentStatus`).',
+      responses: { 200: 'Metadata updated', 404: 'Execution not found', 409: 'The execution has ended: its result is final' },
       async handler({ principal, params, body }) {
         const run = await s.runs.get(params.id, principal);
-        const result = await s.store.mergeResult(run.id, body.result);
-        if (!result) throw notFound(`Execution ${params.id} not found`);
-        await s.audit.record(actorOf(principal), 'run.metadata_updated', 'run', run.id, { keys: Object.keys(body.result) });
-        return { body: { id: run.id, result } };
+        const merged = await s.store.mergeResult(run.id, body.result);
+        if (!merged) throw notFound(`Execution ${params.id} not found`);
+        const actor = actorOf(principal);
+        if ('ended' in merged) {
+          await s.audit.record(actor, 'run.metadata_refused', 'run', run.id, { keys: Object.keys(body.result), currentStatus: merged.ended, executionToken: Boolean(principal.runId) });
+          throw conflict(`Execution ${run.id} already ended ${merged.ended}; its metadata cannot change`, { currentStatus: merged.ended });
+        }
+        await s.audit.record(actor, 'run.metadata_updated', 'run', run.id, { keys: Object.keys(body.result) });
+        return { body: { id: run.id, result: merged.result } };
       },
     }),
     route({

@@ -8,6 +8,7 @@ import { badRequest } from '../../errors.js';
 import { route } from '../route.js';
 import { sfpStatus } from './present.js';
 import { idParams } from './schemas.js';
+import { READ_ROLES } from '../../core/identity/roles.js';
 
 const ALL = ['owner', 'member', 'application'] as const;
 const streamQuery = z.object({
@@ -23,7 +24,7 @@ export function logRoutes(s: Services) {
   };
   return [
     route({
-      method: 'get', path: '/{id}/logs/stream', roles: ALL, params: idParams, query: streamQuery,
+      method: 'get', path: '/{id}/logs/stream', roles: READ_ROLES, params: idParams, query: streamQuery,
       summary: 'Follow execution logs by offset',
       description: 'Lines after `logOffset` (child runs included, labelled by executionId and taskType), at most 1000 per response. '
         + 'Pass `nextOffset` back unchanged; `hasMore` = poll again at once; stop when `finished` is true.',
@@ -35,7 +36,7 @@ export function logRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/{id}/logs/download', roles: ALL, params: idParams,
+      method: 'get', path: '/{id}/logs/download', roles: READ_ROLES, params: idParams,
       summary: 'Download execution logs as a ZIP',
       description: '`console.log`, `<source>/<group>.log`, and one `<taskType>-<id>/` directory per child run with the same layout.',
       responses: { 200: 'application/zip', 400: 'Not a flow execution', 404: 'Execution not found' },

@@ -1,14 +1,16 @@
-import { actorOf, requireProjectAccess, type Principal } from '../../core/identity/principal.js';
+import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
 import { presentLogLine } from '../../core/logs/run-logs.js';
 import { listRuns, parseSince } from '../../core/runs/run-query.js';
+import { startedByOf } from '../../core/runs/run-permissions.js';
 import type { Services } from '../../container.js';
 import { badRequest, validationFailed } from '../../errors.js';
 import { route } from '../route.js';
 import { presentRunDetail, presentRunSummary, sfpStatus } from './present.js';
 import { idParams, listRunsQuery, rerunBody, taskRunBody } from './schemas.js';
+import { READ_ROLES } from '../../core/identity/roles.js';
 
 const ALL = ['owner', 'member', 'application'] as const;
-const triggeredByOf = (p: Principal) => p.email ?? `app:${p.name}`;
+const triggeredByOf = startedByOf;
 
 export function runRoutes(s: Services) {
   return [
@@ -29,7 +31,7 @@ export function runRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/runs', roles: ALL, query: listRunsQuery,
+      method: 'get', path: '/runs', roles: READ_ROLES, query: listRunsQuery,
       summary: 'List recent task executions',
       responses: { 200: 'List of task executions', 403: 'Forbidden - Requires role: owner, member, application' },
       async handler({ principal, query }) {
@@ -50,7 +52,7 @@ export function runRoutes(s: Services) {
 export function runByIdRoutes(s: Services) {
   return [
     route({
-      method: 'get', path: '/{id}/children', roles: ALL, params: idParams,
+      method: 'get', path: '/{id}/children', roles: READ_ROLES, params: idParams,
       summary: 'Get child executions for an orchestrator flow',
       responses: { 200: 'List of child executions', 404: 'Execution not found' },
       async handler({ principal, params }) {
@@ -62,20 +64,20 @@ export function runByIdRoutes(s: Services) {
     route({
       method: 'post', path: '/{id}/cancel-children', roles: ALL, params: idParams,
       summary: 'Cancel only child executions (not the parent)',
-      responses: { 200: 'Children cancelled', 404: 'Execution not found' },
+      responses: { 200: 'Children cancelled', 403: 'Not allowed to cancel this execution', 404: 'Execution not found' },
       async handler({ principal, params }) {
         const run = await s.runs.get(params.id, principal);
-        const cancelled = await s.runs.cancelChildren(run, actorOf(principal));
+        const cancelled = await s.runs.cancelChildren(run, { principal, door: 'rest' });
         return { body: { parentExecutionId: run.id, cancelledExecutionIds: cancelled, count: cancelled.length } };
       },
     }),
     route({
       method: 'post', path: '/{id}/rerun', roles: ALL, params: idParams, body: rerunBody,
       summary: 'Rerun a completed/failed execution with optional payload overrides',
-      responses: { 201: 'New execution created', 400: 'Execution cannot be rerun', 404: 'Execution not found' },
+      responses: { 201: 'New execution created', 400: 'Execution cannot be rerun', 403: 'Not allowed to rerun this execution', 404: 'Execution not found' },
       async handler({ principal, params, body }) {
         const original = await s.runs.get(params.id, principal);
-        const run = await s.runs.rerun(original, body.payloadOverrides, { ...actorOf(principal), name: triggeredByOf(principal) });
+        const run = await s.runs.rerun(original, body.payloadOverrides, { principal, door: 'rest' });
         return { status: 201, body: {
           id: run.id, taskType: run.taskType, status: sfpStatus(run.status), triggeredAt: run.createdAt.toISOString(),
           rerunOfExecutionId: original.id, parentExecutionId: run.parentRunId ?? undefined,
@@ -83,7 +85,7 @@ export function runByIdRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/{id}/logs', roles: ALL, params: idParams,
+      method: 'get', path: '/{id}/logs', roles: READ_ROLES, params: idParams,
       summary: 'Get execution logs',
       responses: { 200: 'Execution logs', 400: 'Logs only available for flow executions', 404: 'Execution not found' },
       async handler({ principal, params }) {
@@ -104,15 +106,15 @@ export function runByIdRoutes(s: Services) {
     route({
       method: 'post', path: '/{id}/cancel', roles: ALL, params: idParams,
       summary: 'Cancel a running or suspended execution',
-      responses: { 200: 'Execution cancelled', 400: 'Execution already completed', 404: 'Execution not found' },
+      responses: { 200: 'Execution cancelled', 400: 'Execution already completed', 403: 'Not allowed to cancel this execution', 404: 'Execution not found' },
       async handler({ principal, params }) {
         const run = await s.runs.get(params.id, principal);
-        const cancelled = await s.runs.cancel(run, actorOf(principal));
+        const cancelled = await s.runs.cancel(run, { principal, door: 'rest' });
         return { body: { id: run.id, status: 'Cancelled', cancelledExecutionIds: cancelled } };
       },
     }),
     route({
-      method: 'get', path: '/{id}', roles: ALL, params: idParams,
+      method: 'get', path: '/{id}', roles: READ_ROLES, params: idParams,
       summary: 'Get execution details by ID',
       responses: { 200: 'Execution details with status', 404: 'Execution not found' },
       async handler({ principal, params }) {

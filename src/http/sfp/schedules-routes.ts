@@ -3,6 +3,7 @@ import { actorOf, requireProjectAccess, type Principal } from '../../core/identi
 import type { Services } from '../../container.js';
 import { route } from '../route.js';
 import { repositoryIdentifier } from './schemas.js';
+import { readRoles } from '../../core/identity/roles.js';
 
 const OWNER = ['owner'] as const;
 const params = z.object({ cronName: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'not a schedule name') });
@@ -16,7 +17,7 @@ export function scheduleRoutes(s: Services) {
   };
   return [
     route({
-      method: 'get', path: '/schedules', roles: ['owner', 'member'], query: z.object({ repositoryIdentifier: repositoryIdentifier.optional() }),
+      method: 'get', path: '/schedules', roles: readRoles(['owner', 'member']), query: z.object({ repositoryIdentifier: repositoryIdentifier.optional() }),
       summary: 'List cron schedules', description: 'Each schedule with its expression, enabled state, next fire time and last run.',
       responses: { 200: 'List of cron schedules' },
       async handler({ principal, query }) {

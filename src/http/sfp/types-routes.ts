@@ -3,6 +3,7 @@ import type { FlowDefinition } from '../../core/registry/manifest-schema.js';
 import type { Services } from '../../container.js';
 import { route } from '../route.js';
 import { overrideBody, projectQuery, toggleBody, typeParams } from './schemas.js';
+import { READ_ROLES } from '../../core/identity/roles.js';
 
 const ALL = ['owner', 'member', 'application'] as const;
 const ADMIN = ['owner', 'application'] as const;
@@ -22,7 +23,7 @@ export const presentFlowType = (d: FlowDefinition) => ({
 export function typeRoutes(s: Services) {
   return [
     route({
-      method: 'get', path: '/types', roles: ALL, summary: 'List available flow types',
+      method: 'get', path: '/types', roles: READ_ROLES, summary: 'List available flow types',
       responses: { 200: 'List of available flow types' },
       async handler() {
         const taskTypes = s.registry.list().map(presentFlowType);
@@ -30,7 +31,7 @@ export function typeRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/types/status', roles: ALL, query: projectQuery,
+      method: 'get', path: '/types/status', roles: READ_ROLES, query: projectQuery,
       summary: 'Get flow types with enabled/disabled status for a project',
       responses: { 200: 'Flow types with status', 404: 'Project not found' },
       async handler({ principal, query }) {
@@ -45,7 +46,7 @@ export function typeRoutes(s: Services) {
       },
     }),
     route({
-      method: 'get', path: '/types/{taskTypeId}', roles: ALL, params: typeParams,
+      method: 'get', path: '/types/{taskTypeId}', roles: READ_ROLES, params: typeParams,
       summary: 'Get flow type information',
       responses: { 200: 'Flow type information', 404: 'Flow type not found' },
       async handler({ params }) {

@@ -1,0 +1,41 @@
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Logger } from 'pino';
+import type { Config } from '../../config.js';
+import type { CicdService } from '../cicd/cicd-service.js';
+import { Retention } from './retention.js';
+import type { SweepTask } from './sweeper.js';
+
+/** Prunes what is older than the retention (FLOWGATE_RETENTION_DAYS, FLOWGATE_AUDIT_RETENTION_DAYS). */
+export const retentionSweep = (retention: Retention, log: Logger): SweepTask => ({
+  name: 'retention',
+  async run() {
+    const counts = await retention.prune();
+    if (Object.values(counts).some((n) => n > 0)) log.info(counts, 'pruned what is older than the retention');
+  },
+});
+
+/** Settles held CI/CD reports whose pipeline runs concluded (GitHub Actions). */
+export const heldReportsSweep = (cicd: CicdService): SweepTask => ({
+  name: 'held-cicd-reports',
+  async run() {
+    await cicd.settleAllHeld();
+  },
+});
+
+/** Processes again door deliveries a crash left `processing` (doors/inbound.ts). */
+export const stalledDeliveriesSweep = (retake: () => Promise<number>): SweepTask => ({
+  name: 'stalled-deliveries',
+  async run() {
+    await retake();
+  },
+});
+
+/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention. */
+export function maintenanceTasks(
+  s: { orm: MikroORM; cicd: CicdService; log: Logger; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
+  retakeDeliveries: () => Promise<number>,
+  forgetWorkflows: (engineRunIds: string[]) => Promise<void>,
+): SweepTask[] {
+  const retention = new Retention(s.orm, { retentionDays: s.config.retentionDays, auditRetentionDays: s.config.auditRetentionDays, forgetWorkflows });
+  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log)];
+}
