@@ -40,7 +40,7 @@ async function startServer(dataDir, pgPort, extraEnv = {}) {
   const t0 = Date.now();
   const child = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', ...extraEnv },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8', ...extraEnv },
   });
   live.add(child);
   child.once('exit', () => live.delete(child));

@@ -8,12 +8,11 @@ import { createOrm, ensureDatabase, migrate } from './db/orm.js';
 import { loadManifests } from './core/registry/load-manifests.js';
 import { createApp } from './http/app.js';
 import { createDoors } from './doors/index.js';
-import { setInboundDeps } from './doors/inbound.js';
+import { retakeStalledDeliveries, setInboundDeps } from './doors/inbound.js';
 import { approvalSweep } from './core/approvals/approval-sweep.js';
 import { lockCleanup } from './core/locks/lock-cleanup.js';
 import { Sweeper } from './core/maintenance/sweeper.js';
 import { maintenanceTasks } from './core/maintenance/tasks.js';
-import { retakeStalledDeliveries } from './doors/inbound.js';
 import { forgetRunWorkflows } from './engine/forget-workflows.js';
 import { orphanSweep } from './core/runs/orphan-sweep.js';
 

@@ -67,7 +67,11 @@ export function ambiguous(pending: Approval[], message: string) {
 export class ApprovalService {
   private effects: ApprovalEffects = { decided: async () => {}, changed: async () => {} };
 
-  constructor(private readonly orm: MikroORM, private readonly projects: ProjectService, private readonly audit: AuditLog) {}
+  private readonly threads: ThreadLookup;
+
+  constructor(private readonly orm: MikroORM, private readonly projects: ProjectService, private readonly audit: AuditLog) {
+    this.threads = new ThreadLookup(orm, projects);
+  }
 
   /** Wired after construction: the effects need the engine, which needs this service. */
   setEffects(effects: ApprovalEffects): void {
@@ -170,10 +174,6 @@ export class ApprovalService {
     const where: Record<string, unknown> = { status: 'pending' };
     if (projects !== null) where.repositoryIdentifier = { $in: projects };
     return this.orm.em.fork().find(Approval, where, { orderBy: { requestedAt: 'asc' }, limit: 500 });
-  }
-
-  private get threads(): ThreadLookup {
-    return new ThreadLookup(this.orm, this.projects);
   }
 
   /** The approval of a thread (its projects' only): the pending one if any, else the latest. */

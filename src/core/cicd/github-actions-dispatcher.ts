@@ -83,12 +83,10 @@ export class GithubActionsDispatcher implements CicdDispatcher {
 
   async cancel(job: CancelJob, target: CicdTarget): Promise<void> {
     const what = `cancelling the GitHub Actions run of execution ${job.executionId}`;
-    const repository = await this.options.repositoryOf(job.executionId);
-    if (!repository) throw new Error(`${what}: the execution is unknown`);
+    const repository = await this.repositoryOf(job, what);
     const { owner, repo } = split(repository);
     try {
-      const octokit = await this.client.forRepo(repository);
-      const runId = job.cicdRunId ?? (await this.findRun(octokit, owner, repo, target.workflow, job.executionId));
+      const { octokit, runId } = await this.runOf(job, target, repository);
       if (!runId) throw new Error(`${what}: the workflow has not reported its run yet, and no run of ${target.workflow} on ${repository} names the execution`);
       await octokit.request('POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel', { owner, repo, run_id: Number(runId) });
     } catch (err) {
@@ -101,12 +99,10 @@ export class GithubActionsDispatcher implements CicdDispatcher {
   /** The Actions run of an execution, re-read through the API (by its id, else by its name). */
   async pipelineRun(job: CancelJob, target: CicdTarget): Promise<PipelineRunFacts | null> {
     const what = `reading the GitHub Actions run of execution ${job.executionId}`;
-    const repository = await this.options.repositoryOf(job.executionId);
-    if (!repository) throw new Error(`${what}: the execution is unknown`);
+    const repository = await this.repositoryOf(job, what);
     const { owner, repo } = split(repository);
     try {
-      const octokit = await this.client.forRepo(repository);
-      const runId = job.cicdRunId ?? (await this.findRun(octokit, owner, repo, target.workflow, job.executionId));
+      const { octokit, runId } = await this.runOf(job, target, repository);
       if (!runId || !/^\d{1,20}$/.test(runId)) return null;
       const { data } = await octokit.request('GET /repos/{owner}/{repo}/actions/runs/{run_id}', { owner, repo, run_id: Number(runId) });
       return {
@@ -118,6 +114,19 @@ export class GithubActionsDispatcher implements CicdDispatcher {
       if (statusOf(err) === 404) return null;
       throw statusOf(err) === undefined ? err : new Error(`${what} on ${repository}: ${why(err)}`);
     }
+  }
+
+  private async repositoryOf(job: CancelJob, what: string): Promise<string> {
+    const repository = await this.options.repositoryOf(job.executionId);
+    if (!repository) throw new Error(`${what}: the execution is unknown`);
+    return repository;
+  }
+
+  /** The Actions run of an execution: the id it reported, else the run whose name carries the execution id. */
+  private async runOf(job: CancelJob, target: CicdTarget, repository: string): Promise<{ octokit: Octokit; runId: string | undefined }> {
+    const { owner, repo } = split(repository);
+    const octokit = await this.client.forRepo(repository);
+    return { octokit, runId: job.cicdRunId ?? (await this.findRun(octokit, owner, repo, target.workflow, job.executionId)) };
   }
 
   private async findRun(octokit: Octokit, owner: string, repo: string, workflow: string | undefined, executionId: string): Promise<string | undefined> {
