@@ -31,3 +31,9 @@ export async function sql<T = Record<string, unknown>>(orm: MikroORM, text: stri
     await client.releaseConnection(connection);
   }
 }
+
+/** A constant list of words as SQL literals (`'a','b'`), for status sets written into statements. */
+export const sqlList = (xs: readonly string[]) => xs.map((s) => `'${s.replace(/'/g, "''")}'`).join(',');
+
+/** Escapes `%`, `_` and `\` for a LIKE pattern that should match the text literally. */
+export const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);

@@ -1,9 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
+import { sqlList } from '../../db/sql.js';
 import { capOutput } from '../runs/run-store.js';
 import { isTerminalRun, TERMINAL_RUN_STATUSES, type RunStatus } from '../status.js';
 import { deepMerge } from '../runs/deep-merge.js';
 
-const TERMINAL_SQL = TERMINAL_RUN_STATUSES.map((s) => `'${s}'`).join(',');
+const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 
 /** A status report from a pipeline, as the core sees it. */
 export interface StatusReport {

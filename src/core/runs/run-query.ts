@@ -1,5 +1,6 @@
 import type { EntityManager, FilterQuery, MikroORM } from '@mikro-orm/postgresql';
 import { Run } from '../../db/entities/run.js';
+import { escapeLike } from '../../db/sql.js';
 
 export interface RunFilter {
   repositoryIdentifier: string;
@@ -18,7 +19,6 @@ export interface RunFilter {
   page: number;
 }
 
-const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** One page of a project's runs, newest first, with the total count of matches. */
 export async function listRuns(orm: MikroORM, f: RunFilter): Promise<{ runs: Run[]; total: number; estimated: boolean }> {

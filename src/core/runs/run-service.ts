@@ -206,7 +206,7 @@ export class RunService {
   async rerun(run: Run, payloadOverrides: Record<string, unknown>, who: RunRequester): Promise<Run> {
     await this.requireControl(run, who, 'rerun');
     if (run.executionMode !== 'flow') throw badRequest('Only flow-mode executions can be rerun');
-    if (!['completed', 'partial', 'failed', 'cancelled', 'timed_out'].includes(run.status))
+    if (!isTerminalRun(run.status))
       throw badRequest(`Execution cannot be rerun while ${run.status}; only completed, failed or cancelled executions can`);
     // A child registered by an external engine names the payload its rerun needs.
     const payload = { ...(run.rerunPayload ?? run.payload), ...payloadOverrides, id: run.requestedTaskType ?? run.taskType };

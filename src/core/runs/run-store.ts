@@ -1,5 +1,5 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { sql } from '../../db/sql.js';
+import { sql, sqlList } from '../../db/sql.js';
 import { Run, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
@@ -9,7 +9,6 @@ import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine 
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
 const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
-const sqlList = (xs: readonly string[]) => xs.map((s) => `'${s}'`).join(',');
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;

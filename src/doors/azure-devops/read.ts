@@ -1,6 +1,7 @@
 import type { Person } from '../../core/approvals/approval-rules.js';
 import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
 import { Project, type WorkItemFlows } from '../../db/entities/project.js';
+import { escapeLike } from '../../db/sql.js';
 import { describeRun } from '../actions.js';
 import type { WorkItemData } from './client.js';
 import { d } from './context.js';
@@ -21,8 +22,6 @@ export async function personOf(identity: AdoIdentity | undefined): Promise<Perso
     return { uniqueName: identity.uniqueName, why: `Azure DevOps user ${identity.uniqueName} is not linked to an email. A Flowgate owner can link it: PUT /api/v1/identities/{email} with {"adoUniqueName": "${identity.uniqueName}"}.` };
   return { uniqueName: identity.uniqueName, person: { email, name: identity.displayName || identity.uniqueName } };
 }
-
-const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 /** Flowgate projects of an Azure DevOps project: the `org/project/*` ones. */
 export async function candidatesOf(adoProject: string): Promise<Candidate[]> {

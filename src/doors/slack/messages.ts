@@ -1,5 +1,6 @@
 import type { presentApproval } from '../../core/approvals/present-approval.js';
 import type { NoticeRun } from '../../core/notify/notice.js';
+import { TERMINAL_RUN_STATUSES } from '../../core/status.js';
 import { HELP } from '../commands.js';
 import { formatDuration } from '../actions.js';
 
@@ -19,7 +20,6 @@ export const REJECT_VIEW = 'flowgate_reject';
 export const REASON_BLOCK = 'reason';
 export const REASON_INPUT = 'reason';
 
-const TERMINAL = ['completed', 'partial', 'failed', 'cancelled', 'timed_out'];
 const RUN_EMOJI: Record<string, string> = {
   completed: ':white_check_mark:', partial: ':warning:', failed: ':x:', cancelled: ':no_entry_sign:', timed_out: ':hourglass:',
 };
@@ -142,7 +142,7 @@ function took(run: NoticeRun): string {
 
 /** The message that heads a run's thread; edited when the run ends. */
 export function runCard(run: NoticeRun, flow: FlowRef): SlackMessage {
-  const done = TERMINAL.includes(run.status);
+  const done = (TERMINAL_RUN_STATUSES as readonly string[]).includes(run.status);
   const emoji = done ? RUN_EMOJI[run.status] ?? ':grey_question:' : ':arrow_forward:';
   const blocks: Block[] = [section(`${emoji} ${flowTitle(flow)} on *${run.repositoryIdentifier}*\nStarted by ${run.triggeredBy}`)];
   const params = parametersOf(run.payload);
