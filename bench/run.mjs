@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,6 +14,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 const ONLY_LISTING = process.argv.includes('--listing');
 const ONLY_DOORS = process.argv.includes('--doors');
+// --engine v2 (or FLOWGATE_ENGINE=v2): flow runs on the set-based executor. It carries no approvals
+// yet, so with v2 only the intake is measured.
+const ENGINE = process.argv.includes('--engine') ? process.argv[process.argv.indexOf('--engine') + 1] : (process.env.FLOWGATE_ENGINE ?? 'dbos');
+if (!['dbos', 'v2'].includes(ENGINE)) throw new Error(`--engine: expected dbos or v2, got ${ENGINE}`);
+const ONLY_INTAKE = process.argv.includes('--intake') || ENGINE === 'v2';
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
@@ -40,7 +45,7 @@ async function startServer(dataDir, pgPort, extraEnv = {}) {
   const t0 = Date.now();
   const child = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8', ...extraEnv },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8', FLOWGATE_ENGINE: ENGINE, ...extraEnv },
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
@@ -64,7 +69,43 @@ const stopServer = (s) => stopChild(s.child);
 const rssMb = (pid) => { const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
 const call = (url, method, p, body, headers = H) => fetch(url + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
 
+/**
+ * Loads pg_stat_statements into the embedded server before Flowgate starts it, so the intake can
+ * count the statements each run costs (in every database: Flowgate's and the engine's).
+ */
+async function preloadStatementStats(dataDir, pgPort) {
+  const pre = new EmbeddedPostgres(dataDir, pgPort);
+  const url = new URL(await pre.start());
+  url.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: url.toString() });
+  await c.connect();
+  await c.query(`alter system set shared_preload_libraries = 'pg_stat_statements'`);
+  // Top level only: round trips from clients, not the foreign-key checks run inside them.
+  await c.query(`alter system set pg_stat_statements.track = 'top'`);
+  await c.end();
+  await pre.stop();
+}
+
+async function statementCalls(client) {
+  const { rows } = await client.query('select coalesce(sum(calls), 0)::bigint as n from pg_stat_statements');
+  return Number(rows[0].n);
+}
+
+/** Transactions committed or rolled back in every database of the server (Flowgate's and the engine's). */
+async function statementCount(client) {
+  // Backends report their counters when idle for a moment: wait for them, then read afresh.
+  await sleep(1_500);
+  await client.query('select pg_stat_clear_snapshot()');
+  const { rows } = await client.query('select sum(xact_commit + xact_rollback)::bigint as n from pg_stat_database');
+  return Number(rows[0].n);
+}
+
 async function intake(server) {
+  const stats = new pg.Client({ connectionString: server.dbUrl });
+  await stats.connect();
+  const before = await statementCount(stats);
+  const counting = ONLY_INTAKE && (await stats.query('create extension if not exists pg_stat_statements').then(() => true, () => false));
+  if (counting) await stats.query('select pg_stat_statements_reset()');
   const lat = [];
   const ids = [];
   let errors = 0;
@@ -92,9 +133,56 @@ async function intake(server) {
   }
   const drainS = (Date.now() - t0) / 1000;
   const { rows } = await client.query(`select count(*)::int as n from runs where status = 'completed'`);
+  const polls = Math.ceil((drainS * 1000) / 200) + 2;
   await client.end();
   clearInterval(sampler);
-  return { accepted, p50: pct(lat, 50), p99: pct(lat, 99), errors, completedPerS: rows[0].n / (INTAKE_SECONDS + drainS), peakRss };
+  // Autocommit statements are one transaction each, so transactions ≈ statements; the drain's own polls are taken out.
+  const transactions = (await statementCount(stats)) - before - polls - 2;
+  // Every statement any client sent, BEGIN and COMMIT included, less the drain's polls and this read.
+  const statements = counting ? (await statementCalls(stats)) - polls - 1 : NaN;
+  // The v2 executor's own statements: claim, flush, lease heartbeat.
+  const executorCalls = counting ? Number((await stats.query(`select coalesce(sum(calls), 0)::bigint as n from pg_stat_statements
+    where query like 'with picked as%' or query like 'with input as%' or query like 'update runs r set wake_at%'`)).rows[0].n) : NaN;
+  if (counting && process.argv.includes('--statements')) {
+    const { rows: top } = await stats.query('select calls, left(regexp_replace(query, \'\\s+\', \' \', \'g\'), 110) as q from pg_stat_statements order by calls desc limit 15');
+    for (const t of top) console.log(`${String(t.calls).padStart(7)}  ${t.q}`);
+  }
+  await stats.end();
+  return { accepted, p50: pct(lat, 50), p99: pct(lat, 99), errors, completed: rows[0].n, completedPerS: rows[0].n / (INTAKE_SECONDS + drainS), drainS,
+    transactionsPerRun: transactions / rows[0].n, statementsPerRun: statements / rows[0].n, executorPerRun: executorCalls / rows[0].n, peakRss };
+}
+
+/**
+ * The v2 executor on its own, without HTTP: runs committed beforehand (copies of a finished
+ * notifier run) are made claimable at once; measures how fast they complete and the executor's
+ * statements per run at that batch size.
+ */
+async function executorDrain(server, n) {
+  const client = new pg.Client({ connectionString: server.dbUrl });
+  await client.connect();
+  const { rows: [template] } = await client.query(`select id from runs where task_type = 'notifier' and status = 'completed' limit 1`);
+  await client.query(`insert into runs (id, engine_run_id, task_type, flow_path, category, execution_mode, repository_identifier, status, payload, result, definition,
+      triggered_by, engine, log_seq, created_at, updated_at, engine_version)
+    select x.id, 'run-' || x.id, task_type, flow_path, category, execution_mode, repository_identifier, 'queued', payload, '{}', definition,
+      'drain', engine, 0, now(), now(), 'v2'
+    from runs, lateral (select gen_random_uuid() as id from generate_series(1, $2)) x where runs.id = $1`, [template.id, n]);
+  await client.query('select pg_stat_statements_reset()');
+  const t0 = performance.now();
+  await client.query(`update runs set wake_at = now() where triggered_by = 'drain'`);
+  await client.query(`select pg_notify('flowgate_wake', '')`);
+  let polls = 0;
+  for (;;) {
+    polls++;
+    const { rows } = await client.query(`select count(*)::int as n from runs where triggered_by = 'drain' and status not in ('completed','partial','failed','cancelled','timed_out')`);
+    if (rows[0].n === 0) break;
+    await sleep(50);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const { rows: [done] } = await client.query(`select count(*)::int as n from runs where triggered_by = 'drain' and status = 'completed'`);
+  const { rows: [calls] } = await client.query(`select coalesce(sum(calls) filter (where query like 'with picked as%'), 0)::int as claims,
+      coalesce(sum(calls) filter (where query like 'with input as%'), 0)::int as flushes from pg_stat_statements`);
+  await client.end();
+  return { n, completed: done.n, perS: done.n / seconds, claims: calls.claims, flushes: calls.flushes, perRun: (calls.claims + calls.flushes) / done.n, polls };
 }
 
 async function insertReference(dbUrl) {
@@ -222,6 +310,17 @@ function doorRows({ slackApprovals: s, githubIntake: g }) {
   ];
 }
 
+function intakeRows(load, reference) {
+  return [
+    [`Run intake (32 clients, engine ${ENGINE})`, `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
+    ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
+    ['Runs completed', `${round(load.completedPerS)} runs/s (${load.completed} runs, all done ${round(load.drainS)} s after the intake)`, '', '', '≥ 1000 runs/s'],
+    ['Statements per completed run (pg_stat_statements calls, all databases, intake included)', `${round(load.statementsPerRun, 2)}`, '', '', '≤ 2–3'],
+    ['… of which the v2 executor (claim, flush, heartbeat)', `${round(load.executorPerRun, 2)}`, '', '', ''],
+    ['Transactions per completed run (pg_stat_database)', `${round(load.transactionsPerRun, 2)}`, '', '', ''],
+  ];
+}
+
 const HEADER = '| measure | Flowgate | raw PostgreSQL reference | ratio | target |\n| --- | --- | --- | --- | --- |';
 
 async function main() {
@@ -245,6 +344,7 @@ async function measure(dataDir, pgPort) {
     for (const r of doorRows(door)) console.log(`| ${r.join(' | ')} |`);
     return;
   }
+  if (ONLY_INTAKE) await preloadStatementStats(dataDir, pgPort);
   let server = await startServer(dataDir, pgPort);
   const coldStartMs = server.readyMs;
   server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
@@ -260,6 +360,17 @@ async function measure(dataDir, pgPort) {
   }
   const reference = await insertReference(server.dbUrl);
   const load = await intake(server);
+  if (ONLY_INTAKE) {
+    const drain = ENGINE === 'v2' ? await executorDrain(server, QUICK ? 5_000 : 20_000) : null;
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of intakeRows(load, reference)) console.log(`| ${r.join(' | ')} |`);
+    if (drain) {
+      console.log(`| Executor alone: ${drain.n} committed one-step runs made claimable at once | ${round(drain.perS)} runs/s completed (${drain.completed} completed) |  |  | ≥ 1000 runs/s |`);
+      console.log(`| Executor statements per run at that load | ${round(drain.perRun, 3)} (${drain.claims} claims, ${drain.flushes} flushes) |  |  | ≤ 2 |`);
+    }
+    return;
+  }
   const appr = await approvals(server);
   const list = await listing(server);
   await stopServer(server);
@@ -271,9 +382,7 @@ async function measure(dataDir, pgPort) {
   const results = { machine: { cpus: os.cpus().length, node: process.version }, quick: QUICK, reference, load, appr, list, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
-    ['Run intake (32 clients)', `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
-    ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
-    ['Runs completed', `${round(load.completedPerS)} runs/s`, '', '', ''],
+    ...intakeRows(load, reference),
     ['Approve → HTTP answer (20 at a time)', `p50 ${round(appr.ackP50)} ms · p99 ${round(appr.ackP99)} ms`, '', '', ''],
     ['Approve → run finished', `p50 ${round(appr.doneP50)} · p95 ${round(appr.doneP95)} · p99 ${round(appr.doneP99)} ms`, '', '', 'p99 ≤ 100 ms'],
     ...doorRows(door),

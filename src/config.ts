@@ -34,6 +34,8 @@ const envSchema = z.object({
   FLOWGATE_SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(10000),
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
+  /** Which engine carries flow runs: `dbos` (per-run workflows) or `v2` (the set-based executor on Flowgate's tables). */
+  FLOWGATE_ENGINE: z.enum(['dbos', 'v2']).default('dbos'),
   FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
   FLOWGATE_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(90),
   FLOWGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(365),
@@ -107,6 +109,8 @@ export interface Config {
   schedulerPollMs: number;
   /** Runs this process starts at once; more wait, `queued`, in arrival order. */
   activeRuns: number;
+  /** Which engine carries flow runs (`v2`: the set-based executor). */
+  engine: 'dbos' | 'v2';
   /** Finished runs (with steps, logs, approvals), door deliveries and expired tokens older than this are pruned. */
   retentionDays: number;
   /** Audit events older than this are pruned. */
@@ -178,6 +182,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     activeRuns: e.FLOWGATE_ACTIVE_RUNS,
+    engine: e.FLOWGATE_ENGINE,
     retentionDays: e.FLOWGATE_RETENTION_DAYS,
     auditRetentionDays: e.FLOWGATE_AUDIT_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,

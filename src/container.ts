@@ -33,6 +33,8 @@ import { cicdEngine, setCicdDeps } from './engine/cicd-dispatch.js';
 import { DbosEngine } from './engine/dbos-engine.js';
 import type { EngineDeps } from './engine/engine-deps.js';
 import { Metrics } from './observability/metrics.js';
+import { Executor } from './executor/executor.js';
+import { announceApproval, announceEnd } from './executor/announce.js';
 
 export interface Services {
   config: Config;
@@ -58,11 +60,13 @@ export interface Services {
   externalRuns: ExternalRuns;
   locks: RunLocks;
   launcher: RunLauncher;
+  /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
+  executor?: Executor;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
 export function createServices(input: {
-  config: Config; version: string; log: Logger; orm: MikroORM; definitions: FlowDefinition[]; systemDatabaseUrl: string;
+  config: Config; version: string; log: Logger; orm: MikroORM; definitions: FlowDefinition[]; systemDatabaseUrl: string; databaseUrl?: string;
 }): Services {
   const { config, orm, log } = input;
   const engine = new DbosEngine({ systemDatabaseUrl: input.systemDatabaseUrl, executorId: config.executorId, applicationVersion: input.version, logLevel: config.logLevel, schedulerPollMs: config.schedulerPollMs });
@@ -82,7 +86,8 @@ export function createServices(input: {
   });
   const notifier = new Notifier(config.webhookSecret, outboundFetch);
   const approvals = new ApprovalService(orm, projects, audit);
-  const effects = approvalEffects(engine, store);
+  // A decision on a v2 run's approval wakes the run; DBOS runs get their message as before.
+  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : Promise.resolve(false)));
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });
@@ -98,7 +103,23 @@ export function createServices(input: {
     { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
   );
   setCicdDeps({ cicd });
-  const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine);
+  const executor = config.engine === 'v2' && input.databaseUrl ? new Executor(
+    { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: 30_000, pollMs: 1_000, maxFlush: 200 },
+    {
+      notifier, outboundFetch, credentials: config.credentials, log, findProject: (repo) => projects.find(repo),
+      runEnded: (run, status) => {
+        metrics.runsFinished.inc({ status });
+        // Only a run with a destination costs the read its notice needs.
+        if (run.callback && run.callback.type !== 'none') void announceEnd({ store, logs, notifier, log }, run.id, status);
+        // An approval still pending when its run ends some other way can no longer matter.
+        if (run.definition.steps.some((s) => s.type === 'approval')) {
+          approvals.closeForRuns([run.id], 'stale', SYSTEM).catch((err) => log.warn({ runId: run.id, err: (err as Error).message }, 'approvals of an ended run not closed'));
+        }
+      },
+    },
+  ) : undefined;
+  executor?.setExtras({ approvals, announceApproval: (runId, a, note) => announceApproval({ store, notifier, approvals }, runId, a, note) });
+  const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine, executor);
   const engineDeps: EngineDeps = {
     store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials, outboundFetch,
     runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
@@ -110,6 +131,6 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     locks: new RunLocks(orm, audit),
-    cicd, launcher,
+    cicd, launcher, executor,
   };
 }

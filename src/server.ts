@@ -39,7 +39,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const orm = await createOrm(databaseUrl);
   await migrate(orm, databaseUrl);
   const systemDatabaseUrl = config.systemDatabaseUrl ?? systemDatabaseUrlFor(databaseUrl);
-  const services = createServices({ config, version: VERSION, log, orm, definitions, systemDatabaseUrl });
+  const services = createServices({ config, version: VERSION, log, orm, definitions, systemDatabaseUrl, databaseUrl });
 
   setInboundDeps(orm, log);
   const { doors, off } = createDoors(services);
@@ -52,6 +52,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     process.stdout.write(`\nFlowgate admin token (shown once, store it now): ${generated}\n\n`);
   }
   await services.engine.launch(services.engineDeps);
+  await services.executor?.start();
   await services.schedules.syncManifests(definitions);
   const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log),
     ...maintenanceTasks(services, retakeStalledDeliveries, forgetRunWorkflows)], log, config.sweepIntervalMs);
@@ -75,6 +76,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     });
     await sweeper.stop();
     for (const door of doors) await door.stop?.();
+    await services.executor?.stop();
     await services.engine.shutdown();
     await orm.close(true);
     if (embedded) await embedded.stop();

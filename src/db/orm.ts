@@ -13,6 +13,9 @@ import { Migration20261129010000 } from './migrations/Migration20261129010000.js
 import { Migration20261129020000 } from './migrations/Migration20261129020000.js';
 import { Migration20261129030000 } from './migrations/Migration20261129030000.js';
 import { Migration20261129050000 } from './migrations/Migration20261129050000.js';
+import { Migration20261129060000 } from './migrations/Migration20261129060000.js';
+import { Migration20261129070000 } from './migrations/Migration20261129070000.js';
+import { Migration20261129080000 } from './migrations/Migration20261129080000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -28,6 +31,9 @@ const migrationsList = [
   { name: 'Migration20261129020000', class: Migration20261129020000 },
   { name: 'Migration20261129030000', class: Migration20261129030000 },
   { name: 'Migration20261129050000', class: Migration20261129050000 },
+  { name: 'Migration20261129060000', class: Migration20261129060000 },
+  { name: 'Migration20261129070000', class: Migration20261129070000 },
+  { name: 'Migration20261129080000', class: Migration20261129080000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -11,10 +11,12 @@ import { approvalTopic } from './steps/approval.js';
  * its idempotency key), or start the durable delivery to an external engine's webhook. After
  * any change of a run's approval: tell its thread.
  */
-export function approvalEffects(engine: EnginePort, store: RunStore): ApprovalEffects {
+export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (runId: string) => Promise<boolean>): ApprovalEffects {
   return {
     async decided(a) {
       if (a.runId && a.stepRef) {
+        // A run on the v2 executor re-reads the approval row when woken: no message to send.
+        if (wakeV2 && (await wakeV2(a.runId))) return;
         // Where the step waits; a step row from before that was recorded runs in its own workflow.
         let mailbox = await store.stepWorkflow(a.runId, a.stepRef);
         if (!mailbox) {

@@ -1,3 +1,4 @@
+import { descendants } from '../core/registry/graph.js';
 import type { StepDefinition } from '../core/registry/manifest-schema.js';
 import type { RunStatus } from '../core/status.js';
 import type { StepOutcome } from './run-outcome.js';
@@ -15,16 +16,22 @@ type Standing =
   /** failed with onFailure: skip_dependents — dependents are skipped */
   | 'failed_blocking'
   | 'failed'
-  /** not run because a dependency failed (skip_dependents) */
+  /** not run because a dependency failed (skip_dependents), or a compensation that is not needed */
   | 'blocked'
   | 'cancelled';
 
 export interface GraphState {
   steps: StepDefinition[];
   status: Record<string, Standing>;
-  failures: { ref: string; error: string; onFailure: StepDefinition['onFailure'] }[];
-  /** Set when a step failed with fail_workflow: nothing new starts. */
+  failures: { ref: string; error: string; onFailure: StepDefinition['onFailure']; compensation?: true }[];
+  /** Set when a step failed with fail_workflow or compensate (or the run was cancelled): nothing new starts but compensations. */
   aborted?: boolean;
+  /** Why the run was cancelled from outside (see `cancel`); the run then ends cancelled, not failed. */
+  cancelled?: string;
+  /** Steps cancelled while running: their effect is unknown (an onFailure: compensate step is compensated). */
+  interrupted?: string[];
+  /** The flow's maxParallelSteps: steps running at once; 0 or absent = no cap. */
+  maxParallel?: number;
 }
 
 export interface Plan {
@@ -37,44 +44,92 @@ export interface Plan {
 const RELEASES: Standing[] = ['completed', 'skipped', 'failed_continue'];
 const BLOCKS: Standing[] = ['failed_blocking', 'blocked'];
 
+const runningCount = (state: GraphState) => Object.values(state.status).filter((v) => v === 'running').length;
+
+/** A compensation of `ref` is due: the step completed, or it may have left a partial effect and asks for it. */
+function compensable(state: GraphState, ref: string): boolean {
+  const st = state.status[ref];
+  if (st === 'completed') return true;
+  const step = state.steps.find((s) => s.ref === ref);
+  return step?.onFailure === 'compensate' && (st === 'failed' || (state.interrupted ?? []).includes(ref));
+}
+
 export function planNext(state: GraphState): Plan {
   const plan: Plan = { start: [], block: [], finished: false };
+  const cap = state.maxParallel ?? 0;
+  let running = runningCount(state);
+  const start = (s: StepDefinition) => {
+    state.status[s.ref] = 'running';
+    plan.start.push(s);
+    running++;
+  };
+  const block = (s: StepDefinition, reason: string, status: 'skipped' | 'cancelled') => {
+    state.status[s.ref] = status === 'skipped' ? 'blocked' : 'cancelled';
+    plan.block.push({ ref: s.ref, kind: s.type, reason, depsRequired: s.dependsOn.length, status });
+  };
   let changed = true;
   // Blocking cascades through descendants, so repeat until nothing moves.
   while (changed) {
     changed = false;
     for (const s of state.steps) {
       if (state.status[s.ref]) continue;
+      if (s.compensates) {
+        // Off the normal path: decided once the run fails, or skipped when it ends otherwise.
+        if (!state.aborted) continue;
+        if (!compensable(state, s.compensates)) {
+          block(s, `skipped: step ${s.compensates} did not complete`, 'skipped');
+          changed = true;
+          continue;
+        }
+        // Reverse dependency order: what was done later is undone first.
+        const later = descendants(state.steps, s.compensates);
+        const undoingLater = state.steps.some((c) => c.compensates && c !== s && later.has(c.compensates) && (!state.status[c.ref] || state.status[c.ref] === 'running'));
+        if (undoingLater || (cap > 0 && running >= cap)) continue;
+        start(s);
+        changed = true;
+        continue;
+      }
       if (state.aborted) {
-        state.status[s.ref] = 'cancelled';
-        plan.block.push({ ref: s.ref, kind: s.type, reason: 'not run: the run failed', depsRequired: s.dependsOn.length, status: 'cancelled' });
+        block(s, state.cancelled !== undefined ? 'not run: the run was cancelled' : 'not run: the run failed', 'cancelled');
         changed = true;
         continue;
       }
       const blocker = s.dependsOn.find((d) => BLOCKS.includes(state.status[d]));
       if (blocker) {
-        state.status[s.ref] = 'blocked';
-        plan.block.push({ ref: s.ref, kind: s.type, reason: `skipped: dependency ${blocker} did not complete`, depsRequired: s.dependsOn.length, status: 'skipped' });
+        block(s, `skipped: dependency ${blocker} did not complete`, 'skipped');
         changed = true;
         continue;
       }
-      if (s.dependsOn.every((d) => RELEASES.includes(state.status[d]))) {
-        state.status[s.ref] = 'running';
-        plan.start.push(s);
+      // A step over the cap waits: it stays undecided and is planned again when a slot frees.
+      if (s.dependsOn.every((d) => RELEASES.includes(state.status[d])) && (cap === 0 || running < cap)) {
+        start(s);
         changed = true;
       }
     }
   }
-  plan.finished = plan.start.length === 0 && !Object.values(state.status).includes('running');
+  if (!state.aborted && plan.start.length === 0 && running === 0) {
+    // Every ordinary step is decided and the run did not fail: its compensations are not needed.
+    for (const s of state.steps) if (s.compensates && !state.status[s.ref]) block(s, 'skipped: the run did not fail', 'skipped');
+  }
+  plan.finished = plan.start.length === 0 && running === 0;
   return plan;
 }
 
 /** The plan starts one step and no other is running: it can run in the run's own workflow. */
 export function runsAlone(state: GraphState, plan: Plan): boolean {
-  return plan.start.length === 1 && Object.values(state.status).filter((v) => v === 'running').length === 1;
+  return plan.start.length === 1 && runningCount(state) === 1;
 }
 
-/** Applies one step's outcome; returns the refs of running steps to cancel (fail_workflow). */
+/** Nothing new starts but compensations; returns the running steps to cancel. */
+function abort(state: GraphState): string[] {
+  state.aborted = true;
+  const running = Object.entries(state.status).filter(([, v]) => v === 'running').map(([k]) => k);
+  for (const r of running) state.status[r] = 'cancelled';
+  state.interrupted = [...(state.interrupted ?? []), ...running];
+  return running;
+}
+
+/** Applies one step's outcome; returns the refs of running steps to cancel (fail_workflow, compensate). */
 export function settle(state: GraphState, outcome: StepOutcome): string[] {
   if (state.status[outcome.ref] !== 'running') return [];
   const step = state.steps.find((s) => s.ref === outcome.ref)!;
@@ -82,22 +137,39 @@ export function settle(state: GraphState, outcome: StepOutcome): string[] {
     state.status[outcome.ref] = outcome.status;
     return [];
   }
+  if (step.compensates) {
+    // A failed compensation is reported; the other compensations still run.
+    state.status[outcome.ref] = 'failed';
+    state.failures.push({ ref: outcome.ref, error: outcome.error ?? 'failed', onFailure: step.onFailure, compensation: true });
+    return [];
+  }
   state.failures.push({ ref: outcome.ref, error: outcome.error ?? 'failed', onFailure: step.onFailure });
   if (step.onFailure === 'continue') state.status[outcome.ref] = 'failed_continue';
   else if (step.onFailure === 'skip_dependents') state.status[outcome.ref] = 'failed_blocking';
   else {
     state.status[outcome.ref] = 'failed';
-    state.aborted = true;
-    const running = Object.entries(state.status).filter(([, v]) => v === 'running').map(([k]) => k);
-    for (const r of running) state.status[r] = 'cancelled';
-    return running;
+    return abort(state);
   }
   return [];
 }
 
+/**
+ * The run is cancelled from outside: returns the running steps to cancel; the compensations of
+ * completed steps then become runnable, and the run ends cancelled. A run already failing keeps
+ * its compensations running and ends failed.
+ */
+export function cancel(state: GraphState, reason = 'the run was cancelled'): string[] {
+  if (state.aborted) return [];
+  state.cancelled = reason;
+  return abort(state);
+}
+
 export function summarize(state: GraphState): { status: RunStatus; error: string | null } {
-  const fatal = state.failures.find((f) => f.onFailure === 'fail_workflow');
-  if (fatal) return { status: 'failed', error: `step ${fatal.ref} failed: ${fatal.error}` };
+  const undone = state.failures.filter((f) => f.compensation).map((f) => `compensation ${f.ref} failed: ${f.error}`);
+  const withUndone = (error: string) => [error, ...undone].join('; ');
+  if (state.cancelled !== undefined) return { status: 'cancelled', error: withUndone(state.cancelled) };
+  const fatal = state.failures.find((f) => !f.compensation && (f.onFailure === 'fail_workflow' || f.onFailure === 'compensate'));
+  if (fatal) return { status: 'failed', error: withUndone(`step ${fatal.ref} failed: ${fatal.error}`) };
   if (state.failures.length) return { status: 'partial', error: state.failures.map((f) => `step ${f.ref} failed: ${f.error}`).join('; ') };
   return { status: 'completed', error: null };
 }

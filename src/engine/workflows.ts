@@ -58,7 +58,7 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
     const lines = last ? [...notes, last] : notes;
     await durableStep(async () => {
       await d.logs.append(run.id, lines);
-      await d.store.stepFinished(run.id, ref, step.type, o.status, o.output, o.error, depsRequired);
+      await d.store.stepFinishedWithAttempts(run.id, ref, step.type, o.status, o.output, o.error, depsRequired);
     }, { name: `${ref}.finish` });
     return o;
   };
@@ -86,7 +86,7 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
       };
       // The start also renders the step's input: one checkpoint instead of two.
       x.resolved = await durableStep(async () => {
-        await d.store.stepStarted(run.id, ref, step.type, attempt, depsRequired, DBOS.workflowID!);
+        await d.store.stepAttemptStarted(run.id, ref, step.type, attempt, depsRequired, DBOS.workflowID!);
         await d.logs.append(run.id, [line('info', `Step ${ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`)]);
         return preResolve(x);
       }, { name: `${ref}.start#${attempt}` });
@@ -104,7 +104,10 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
         const failed = line('error', `Step ${ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`);
         if (!canRetry) return await done({ ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason }, failed);
         const lines = [...notes, failed];
-        await durableStep(() => d.logs.append(run.id, lines), { name: `${ref}.fail-log#${attempt}` });
+        await durableStep(async () => {
+          await d.logs.append(run.id, lines);
+          await d.store.stepAttemptFailed(run.id, ref, reason);
+        }, { name: `${ref}.fail-log#${attempt}` });
         await DBOS.sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - now!)) : backoff);
       }
     }
@@ -137,7 +140,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
     return r ?? { status: 'failed', result: {}, error: 'run not found' };
   }
 
-  const state: GraphState = { steps: run.definition.steps, status: {}, failures: [] };
+  const state: GraphState = { steps: run.definition.steps, status: {}, failures: [], maxParallel: run.definition.maxParallelSteps ?? 0 };
   for (;;) {
     const plan = planNext(state);
     for (const blocked of plan.block) {
@@ -162,7 +165,7 @@ async function runWorkflowImpl(runId: string): Promise<RunOutcome> {
       await durableStep(async () => {
         for (const r of toCancel) {
           const s = run.definition.steps.find((x) => x.ref === r)!;
-          await d.store.stepFinished(run.id, r, s.type, 'cancelled', null, `cancelled: step ${outcome.ref} failed`, s.dependsOn.length);
+          await d.store.stepFinishedWithAttempts(run.id, r, s.type, 'cancelled', null, `cancelled: step ${outcome.ref} failed`, s.dependsOn.length);
         }
       }, { name: `mark-cancelled-after-${outcome.ref}` });
     }

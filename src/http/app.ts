@@ -9,6 +9,7 @@ import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
 import { sfpDialect } from './sfp/index.js';
+import { workflowRunsDialect } from './workflow-runs/index.js';
 
 const doorOf = (path: string) =>
   path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops' : 'rest';
@@ -29,7 +30,7 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
 export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
-  const dialects = [sfpDialect(s), apiDialect(s)];
+  const dialects = [sfpDialect(s), apiDialect(s), workflowRunsDialect(s)];
   let openapi: unknown;
   const router = new Router();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));

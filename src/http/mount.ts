@@ -16,7 +16,7 @@ export const koaPath = (p: string) => p.replace(/\{\*(\w+)\}/g, '*$1').replace(/
 export function sendError(ctx: Context, dialect: Dialect, err: unknown, log: Logger): void {
   const appErr = toAppError(err);
   if (!(err instanceof AppError)) log.error({ err, reqId: ctx.state.reqId, route: ctx._matchedRoute }, 'request failed');
-  ctx.status = appErr.status;
+  ctx.status = dialect.statusOf?.(appErr) ?? appErr.status;
   ctx.body = dialect.envelope(appErr);
 }
 

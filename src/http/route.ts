@@ -55,4 +55,6 @@ export interface Dialect {
   prefix: string;
   routes: RouteSpec[];
   envelope(err: AppError): unknown;
+  /** The HTTP status of an error where this dialect's contract differs from the common mapping (e.g. 422 for validation). */
+  statusOf?(err: AppError): number;
 }

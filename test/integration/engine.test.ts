@@ -1,5 +1,5 @@
 import { Recorder } from '../support/recorder.js';
-import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { createProject, createToken, eventually, startRun, startTestServer, type TestServer, waitForRun } from '../support/server.js';
 
 let server: TestServer;
 const target = new Recorder();
@@ -19,11 +19,7 @@ afterAll(async () => {
   await target.stop();
 });
 
-const start = async (id: string, params: Record<string, unknown> = {}, callback?: unknown) => {
-  const r = await server.call('POST', '/sfp/api/flows/run', { payload: { id, repositoryIdentifier: 'acme/app', target: target.url, ...params }, ...(callback ? { callback } : {}) });
-  expect(r.status).toBe(201);
-  return r.body.id as string;
-};
+const start = (id: string, params: Record<string, unknown> = {}, callback?: unknown) => startRun(server, id, { target: target.url, ...params }, callback);
 const step = (run: any, ref: string) => run.steps.find((s: any) => s.ref === ref);
 
 test('independent steps run in parallel and the join waits for both', async () => {

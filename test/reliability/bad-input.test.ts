@@ -54,13 +54,14 @@ test('no 5xx, dialect envelopes, nothing written on refusal — over every route
       const before = await counts();
       const url = new URL(`${server.url}${path}${qs ? `?${qs}` : ''}`);
       // `..` in a parameter can move the request out of its dialect's prefix: judge by where it went.
-      const dialect = url.pathname.startsWith('/sfp/api/flows') ? 'sfp' : 'api';
+      const dialect = url.pathname.startsWith('/sfp/api/flows') ? 'sfp' : url.pathname.startsWith('/v1/workflow-runs') ? 'workflow-runs' : 'api';
       const res = await fetch(url, { method: op.method, headers, body: op.method === 'GET' || op.method === 'DELETE' && !body ? undefined : body });
       const text = await res.text();
       expect({ op: `${op.method} ${path}`, status: res.status < 500 }).toEqual({ op: `${op.method} ${path}`, status: true });
       if (res.status >= 400) {
         const parsed = JSON.parse(text);
         if (dialect === 'sfp') expect(parsed).toMatchObject({ statusCode: res.status, error: expect.any(String), message: expect.anything() });
+        else if (dialect === 'workflow-runs') expect(parsed).toEqual({ error: { code: expect.any(String), message: expect.any(String), details: expect.any(Array) } });
         else expect(parsed).toMatchObject({ error: expect.any(String) });
         expect(await counts()).toBe(before);
       }

@@ -86,3 +86,10 @@ export async function createToken(server: Pick<TestServer, 'call'>, body: Record
   if (r.status !== 201) throw new Error(`creating token: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.token as string;
 }
+
+/** Starts a flow over the sfp API (on `acme/app` unless the payload says otherwise) and returns the run id. */
+export async function startRun(server: Pick<TestServer, 'call'>, flowType: string, payload: Record<string, unknown> = {}, callback?: unknown): Promise<string> {
+  const r = await server.call('POST', '/sfp/api/flows/run', { payload: { id: flowType, repositoryIdentifier: 'acme/app', ...payload }, ...(callback ? { callback } : {}) });
+  if (r.status !== 201) throw new Error(`starting ${flowType}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.id as string;
+}

@@ -1,6 +1,12 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseManifest } from '../../src/core/registry/load-manifests.js';
 import { stepSchema, type StepDefinition } from '../../src/core/registry/manifest-schema.js';
-import { planNext, runsAlone, settle, summarize, type GraphState } from '../../src/engine/graph-state.js';
+import { cancel, planNext, runsAlone, settle, summarize, type GraphState } from '../../src/engine/graph-state.js';
 import type { StepOutcome } from '../../src/engine/run-outcome.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 type OnFailure = StepDefinition['onFailure'];
 const step = (ref: string, dependsOn: string[] = [], onFailure: OnFailure = 'fail_workflow'): StepDefinition =>
@@ -264,5 +270,210 @@ describe('runsAlone', () => {
     planNext(s);
     settle(s, done('a'));
     expect(runsAlone(s, planNext(s))).toBe(false);
+  });
+});
+
+describe('maxParallelSteps', () => {
+  const capped = (cap: number, ...steps: StepDefinition[]): GraphState => ({ ...state(...steps), maxParallel: cap });
+
+  test('planNext never starts more steps than the free slots; a waiting step starts when one frees', () => {
+    const s = capped(2, step('a'), step('b'), step('c'), step('d'), step('join', ['a', 'b', 'c', 'd']));
+    expect(refs(planNext(s).start)).toEqual(['a', 'b']);
+    expect(s.status.c).toBeUndefined();
+    const waiting = planNext(s);
+    expect(waiting.start).toEqual([]);
+    expect(waiting.finished).toBe(false);
+    settle(s, done('b'));
+    expect(refs(planNext(s).start)).toEqual(['c']);
+    settle(s, done('a'));
+    settle(s, done('c'));
+    expect(refs(planNext(s).start)).toEqual(['d']);
+    settle(s, done('d'));
+    expect(refs(planNext(s).start)).toEqual(['join']);
+    settle(s, done('join'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'completed', error: null });
+  });
+
+  test('0 means no cap', () => {
+    const s = capped(0, step('a'), step('b'), step('c'));
+    expect(refs(planNext(s).start)).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a cap of 1 runs every step alone', () => {
+    const s = capped(1, step('a'), step('b'));
+    const p = planNext(s);
+    expect(refs(p.start)).toEqual(['a']);
+    expect(runsAlone(s, p)).toBe(true);
+    settle(s, done('a'));
+    const next = planNext(s);
+    expect(refs(next.start)).toEqual(['b']);
+    expect(runsAlone(s, next)).toBe(true);
+  });
+
+  test('blocking still cascades while the slots are full', () => {
+    const s = capped(1, step('a', [], 'skip_dependents'), step('x'), step('b', ['a']));
+    expect(refs(planNext(s).start)).toEqual(['a']);
+    settle(s, failed('a'));
+    const p = planNext(s);
+    expect(p.block.map((b) => b.ref)).toEqual(['b']);
+    expect(refs(p.start)).toEqual(['x']);
+  });
+});
+
+const undo = (ref: string, compensates: string): StepDefinition =>
+  stepSchema.parse({ ref, type: 'log', compensates, with: { message: `undo ${compensates}` } });
+
+describe('compensation', () => {
+  test('a compensation never starts while the run goes well, and is skipped when it ends', () => {
+    const s = state(step('grant'), step('work', ['grant']), undo('revoke', 'grant'));
+    expect(refs(planNext(s).start)).toEqual(['grant']);
+    settle(s, done('grant'));
+    expect(refs(planNext(s).start)).toEqual(['work']);
+    settle(s, done('work'));
+    const last = planNext(s);
+    expect(last.start).toEqual([]);
+    expect(last.block).toEqual([{ ref: 'revoke', kind: 'log', reason: 'skipped: the run did not fail', depsRequired: 0, status: 'skipped' }]);
+    expect(last.finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'completed', error: null });
+  });
+
+  test('when the run fails, the compensation of a completed step runs, the rest is cancelled, the run ends failed', () => {
+    const s = state(step('grant'), step('work', ['grant']), step('after', ['work']), undo('revoke', 'grant'));
+    planNext(s);
+    settle(s, done('grant'));
+    planNext(s);
+    expect(settle(s, failed('work', 'HTTP 500'))).toEqual([]);
+    const p = planNext(s);
+    expect(refs(p.start)).toEqual(['revoke']);
+    expect(p.block).toEqual([{ ref: 'after', kind: 'log', reason: 'not run: the run failed', depsRequired: 1, status: 'cancelled' }]);
+    expect(p.finished).toBe(false);
+    settle(s, done('revoke'));
+    const end = planNext(s);
+    expect(end.start).toEqual([]);
+    expect(end.finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'failed', error: 'step work failed: HTTP 500' });
+  });
+
+  test('a step that did not complete is not compensated', () => {
+    const s = state(step('grant'), undo('revoke', 'grant'));
+    planNext(s);
+    settle(s, failed('grant'));
+    const p = planNext(s);
+    expect(p.start).toEqual([]);
+    expect(p.block).toEqual([{ ref: 'revoke', kind: 'log', reason: 'skipped: step grant did not complete', depsRequired: 0, status: 'skipped' }]);
+    expect(p.finished).toBe(true);
+  });
+
+  test('onFailure: compensate undoes the failing step itself, and a step cancelled while running', () => {
+    const s = state(step('grant', [], 'compensate'), step('other', [], 'compensate'), undo('revoke', 'grant'), undo('undo-other', 'other'));
+    expect(refs(planNext(s).start)).toEqual(['grant', 'other']);
+    expect(settle(s, failed('grant', 'timeout'))).toEqual(['other']);
+    expect(refs(planNext(s).start)).toEqual(['revoke', 'undo-other']);
+    settle(s, done('revoke'));
+    settle(s, done('undo-other'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'failed', error: 'step grant failed: timeout' });
+  });
+
+  test('a step cancelled while running without onFailure: compensate is not compensated', () => {
+    const s = state(step('a'), step('b'), undo('undo-b', 'b'));
+    planNext(s);
+    settle(s, failed('a'));
+    expect(planNext(s).block.map((b) => b.ref)).toEqual(['undo-b']);
+  });
+
+  test('compensations run in reverse dependency order: the later step is undone first', () => {
+    const s = state(
+      step('reserve'), step('grant', ['reserve']), step('side', ['reserve']), step('work', ['grant']),
+      undo('release', 'reserve'), undo('revoke', 'grant'), undo('unside', 'side'),
+    );
+    planNext(s);
+    settle(s, done('reserve'));
+    planNext(s);
+    settle(s, done('grant'));
+    settle(s, done('side'));
+    planNext(s);
+    settle(s, failed('work'));
+    // revoke and unside undo steps that came after reserve; release waits for both.
+    expect(refs(planNext(s).start)).toEqual(['revoke', 'unside']);
+    settle(s, done('revoke'));
+    expect(planNext(s).start).toEqual([]);
+    settle(s, failed('unside', 'gone'));
+    expect(refs(planNext(s).start)).toEqual(['release']);
+    settle(s, done('release'));
+    expect(planNext(s).finished).toBe(true);
+    // A failed compensation does not stop the others, and is reported.
+    expect(summarize(s)).toEqual({ status: 'failed', error: 'step work failed: boom; compensation unside failed: gone' });
+  });
+
+  test('a skipped compensation of a later step does not hold back an earlier one', () => {
+    const s = state(step('reserve'), step('grant', ['reserve']), undo('release', 'reserve'), undo('revoke', 'grant'));
+    planNext(s);
+    settle(s, done('reserve'));
+    planNext(s);
+    settle(s, failed('grant'));
+    const p = planNext(s);
+    expect(refs(p.start)).toEqual(['release']);
+    expect(p.block.map((b) => b.ref)).toEqual(['revoke']);
+  });
+
+  test('compensations respect maxParallelSteps', () => {
+    const s: GraphState = { ...state(step('a'), step('b'), step('c', ['a', 'b']), undo('ua', 'a'), undo('ub', 'b')), maxParallel: 1 };
+    planNext(s);
+    settle(s, done('a'));
+    planNext(s);
+    settle(s, done('b'));
+    planNext(s);
+    settle(s, failed('c'));
+    expect(refs(planNext(s).start)).toEqual(['ua']);
+    settle(s, done('ua'));
+    expect(refs(planNext(s).start)).toEqual(['ub']);
+  });
+
+  test('cancel: running steps are returned, compensations of completed steps run, the run ends cancelled', () => {
+    const s = state(step('grant'), step('hold', ['grant']), step('revoke', ['hold']), undo('undo-grant', 'grant'));
+    planNext(s);
+    settle(s, done('grant'));
+    planNext(s);
+    expect(cancel(s, 'cancelled by dev@acme.io')).toEqual(['hold']);
+    expect(cancel(s)).toEqual([]);
+    const p = planNext(s);
+    expect(refs(p.start)).toEqual(['undo-grant']);
+    expect(p.block).toEqual([{ ref: 'revoke', kind: 'log', reason: 'not run: the run was cancelled', depsRequired: 1, status: 'cancelled' }]);
+    settle(s, done('undo-grant'));
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'cancelled', error: 'cancelled by dev@acme.io' });
+  });
+
+  test('the shipped request-elevated-privileges flow: once grant completed, a failure of hold revokes exactly once', () => {
+    const text = fs.readFileSync(path.join(ROOT, 'manifests/flows/request-elevated-privileges.yaml'), 'utf8');
+    const def = parseManifest('request-elevated-privileges.yaml', text).definition!;
+    const s: GraphState = { steps: def.steps, status: {}, failures: [], maxParallel: def.maxParallelSteps ?? 0 };
+    expect(refs(planNext(s).start)).toEqual(['approve']);
+    settle(s, done('approve'));
+    expect(refs(planNext(s).start)).toEqual(['grant']);
+    settle(s, done('grant'));
+    expect(refs(planNext(s).start)).toEqual(['announce', 'hold']);
+    settle(s, done('announce'));
+    settle(s, failed('hold', 'interrupted'));
+    const p = planNext(s);
+    const revokes = p.start.filter((x) => String(x.with.url).endsWith('/revoke'));
+    expect(refs(revokes)).toEqual(['revoke-on-failure']);
+    expect(p.block.map((b) => [b.ref, b.status])).toEqual([['revoke', 'cancelled']]);
+    settle(s, done('revoke-on-failure'));
+    expect(planNext(s)).toEqual({ start: [], block: [], finished: true });
+    expect(summarize(s).status).toBe('failed');
+  });
+
+  test('the shipped flow: a rejected approval revokes nothing', () => {
+    const text = fs.readFileSync(path.join(ROOT, 'manifests/flows/request-elevated-privileges.yaml'), 'utf8');
+    const s: GraphState = { steps: parseManifest('r.yaml', text).definition!.steps, status: {}, failures: [] };
+    planNext(s);
+    settle(s, failed('approve', 'rejected'));
+    const p = planNext(s);
+    expect(p.start).toEqual([]);
+    expect(p.block.find((b) => b.ref === 'revoke-on-failure')).toMatchObject({ status: 'skipped', reason: 'skipped: step grant did not complete' });
+    expect(p.finished).toBe(true);
   });
 });

@@ -564,3 +564,57 @@ describe('loadManifests', () => {
     }
   });
 });
+
+describe('maxParallelSteps and compensation', () => {
+  const log = (ref: string, extra = '') => `  - { ref: ${ref}, type: log, with: { message: hi }${extra} }\n`;
+
+  test('maxParallelSteps is a whole number of at least 0; absent means no cap', () => {
+    expect(parseManifest('a.yaml', manifest(log('a'), 'maxParallelSteps: 2\n')).definition!.maxParallelSteps).toBe(2);
+    expect(parseManifest('a.yaml', manifest(log('a'), 'maxParallelSteps: 0\n')).definition!.maxParallelSteps).toBe(0);
+    expect(parseManifest('a.yaml', manifest(log('a'))).definition!.maxParallelSteps).toBeUndefined();
+    for (const bad of ['-1', '1.5', '"two"']) {
+      const p = problems(manifest(log('a'), `maxParallelSteps: ${bad}\n`));
+      expect(p).toHaveLength(1);
+      expect(p[0]).toMatch(/^bad\.yaml: maxParallelSteps: /);
+    }
+  });
+
+  test('a compensation step and onFailure: compensate load', () => {
+    const def = parseManifest('a.yaml', manifest(log('grant', ', onFailure: compensate') + log('work', ', dependsOn: [grant]') + log('revoke', ', compensates: grant'))).definition!;
+    expect(def.steps.map((s) => [s.ref, s.onFailure, s.compensates])).toEqual([
+      ['grant', 'compensate', undefined], ['work', 'fail_workflow', undefined], ['revoke', 'fail_workflow', 'grant'],
+    ]);
+  });
+
+  test('the compensated step must exist and not be the step itself', () => {
+    expect(problems(manifest(log('a') + log('undo', ', compensates: ghost')))).toEqual(['bad.yaml: steps[1].compensates: unknown step "ghost"']);
+    expect(problems(manifest(log('a') + log('undo', ', compensates: undo')))).toEqual(['bad.yaml: steps[1].compensates: a step cannot compensate itself']);
+  });
+
+  test('compensations are not compensated, so they cannot form a cycle', () => {
+    expect(problems(manifest(log('a') + log('x', ', compensates: y') + log('y', ', compensates: x')))).toEqual([
+      'bad.yaml: steps[1].compensates: step "y" is itself a compensation; compensations are not compensated',
+      'bad.yaml: steps[2].compensates: step "x" is itself a compensation; compensations are not compensated',
+    ]);
+  });
+
+  test('a compensation step has no dependsOn and is not a dependency of another step', () => {
+    expect(problems(manifest(log('a') + log('undo', ', compensates: a, dependsOn: [a]')))).toEqual([
+      'bad.yaml: steps[1].dependsOn: a compensation step runs only when the run fails, after the steps it undoes: it cannot have dependsOn',
+    ]);
+    expect(problems(manifest(log('a') + log('undo', ', compensates: a') + log('b', ', dependsOn: [a, undo]')))).toEqual([
+      'bad.yaml: steps[2].dependsOn[1]: step "undo" is a compensation (of "a") and runs only when the run fails: it cannot be a dependency',
+    ]);
+  });
+
+  test('onFailure: compensate needs a compensation to run', () => {
+    expect(problems(manifest(log('a', ', onFailure: compensate')))).toEqual(['bad.yaml: steps[0].onFailure: compensate needs a step with "compensates: a"']);
+  });
+
+  test('the shipped request-elevated-privileges flow revokes a grant when the run fails', () => {
+    const def = loadManifests(path.join(ROOT, 'manifests/flows')).find((d) => d.id === 'request-elevated-privileges')!;
+    const undo = def.steps.find((s) => s.compensates === 'grant')!;
+    expect(undo.with).toMatchObject({ method: 'POST', url: '{{ credentials.ACCESS_API }}/revoke' });
+    expect(def.steps.find((s) => s.ref === 'grant')!.onFailure).toBe('compensate');
+  });
+});

@@ -14,6 +14,7 @@ export function graphProblems(steps: StepDefinition[]): { path: (string | number
       if (d === s.ref) problems.push({ path: [i, 'dependsOn', j], message: 'a step cannot depend on itself' });
     }),
   );
+  problems.push(...compensationProblems(steps, index));
   if (problems.length) return problems;
   // Kahn's algorithm: whatever cannot be ordered sits on a cycle.
   const indegree = new Map(steps.map((s) => [s.ref, s.dependsOn.length]));
@@ -41,6 +42,38 @@ export function graphProblems(steps: StepDefinition[]): { path: (string | number
     const cyclic = [...stuck];
     problems.push({ path: [], message: `dependency cycle among steps: ${cyclic.join(', ')}` });
   }
+  return problems;
+}
+
+/**
+ * Compensation steps (`compensates: <ref>`) stand off the normal path: they name an existing,
+ * ordinary step, have no dependencies of their own, and no step depends on them. Their order comes
+ * from the steps they compensate, so they cannot form a cycle.
+ */
+function compensationProblems(steps: StepDefinition[], index: Map<string, number>): { path: (string | number)[]; message: string }[] {
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  const compensated = new Set<string>();
+  steps.forEach((s, i) => {
+    if (!s.compensates) return;
+    compensated.add(s.compensates);
+    const target = index.has(s.compensates) ? steps[index.get(s.compensates)!] : undefined;
+    if (s.compensates === s.ref) problems.push({ path: [i, 'compensates'], message: 'a step cannot compensate itself' });
+    else if (!target) problems.push({ path: [i, 'compensates'], message: `unknown step "${s.compensates}"` });
+    else if (target.compensates) problems.push({ path: [i, 'compensates'], message: `step "${s.compensates}" is itself a compensation; compensations are not compensated` });
+    if (s.dependsOn.length) problems.push({ path: [i, 'dependsOn'], message: 'a compensation step runs only when the run fails, after the steps it undoes: it cannot have dependsOn' });
+  });
+  steps.forEach((s, i) =>
+    s.dependsOn.forEach((d, j) => {
+      const dep = index.has(d) ? steps[index.get(d)!] : undefined;
+      if (dep?.compensates && !s.compensates) problems.push({ path: [i, 'dependsOn', j], message: `step "${d}" is a compensation (of "${dep.compensates}") and runs only when the run fails: it cannot be a dependency` });
+    }),
+  );
+  steps.forEach((s, i) => {
+    if (s.onFailure === 'compensate' && !compensated.has(s.ref))
+      problems.push({ path: [i, 'onFailure'], message: `compensate needs a step with "compensates: ${s.ref}"` });
+    if (s.compensates && s.onFailure === 'compensate')
+      problems.push({ path: [i, 'onFailure'], message: 'a compensation step is not compensated' });
+  });
   return problems;
 }
 

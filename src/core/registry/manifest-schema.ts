@@ -44,7 +44,16 @@ export const stepSchema = z.strictObject({
   with: z.record(z.string(), z.unknown()).default({}),
   retry: retrySchema.optional(),
   timeout: durationSeconds.optional(),
-  onFailure: z.enum(['fail_workflow', 'skip_dependents', 'continue']).default('fail_workflow'),
+  /**
+   * `compensate` fails the run like `fail_workflow`, and also runs this step's own compensation
+   * although the step did not complete (its failure may have left a partial effect).
+   */
+  onFailure: z.enum(['fail_workflow', 'skip_dependents', 'continue', 'compensate']).default('fail_workflow'),
+  /**
+   * Makes this step the compensation of another: off the normal path, it runs only when the run
+   * fails (or is cancelled) after that step completed, in reverse dependency order.
+   */
+  compensates: stepRef.optional(),
 });
 export type StepDefinition = z.infer<typeof stepSchema>;
 
@@ -77,6 +86,8 @@ export const manifestSchema = z
     executionMode: z.enum(['flow', 'cicd']).default('flow'),
     parameters: z.array(parameterSchema).default([]),
     steps: z.array(stepSchema).default([]),
+    /** Steps running at once in one run; 0 = no cap. A step over the cap waits for a free slot. */
+    maxParallelSteps: z.number().int().min(0).optional(),
     cicd: cicdTargetSchema.optional(),
     /** Templates evaluated when the run completes; their values become the run's result. */
     outputs: z.record(z.string(), z.unknown()).optional(),

@@ -68,3 +68,21 @@ export function withKeyProblems(kind: StepKindName, value: Record<string, unknow
     problems.push({ key: 'seconds', message: 'give exactly one of seconds, minutes or until' });
   return problems;
 }
+
+/** A step's rendered `with` that does not fit its kind: the message names each field. */
+export class InvalidStepInput extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'InvalidStepInput';
+  }
+}
+
+/** Parses a step's rendered `with` block; throws InvalidStepInput naming what is wrong. */
+export function parseStepInput<K extends StepKindName>(kind: K, rendered: unknown): StepInput<K> {
+  const parsed = stepInputs[kind].safeParse(rendered);
+  if (!parsed.success) {
+    const why = parsed.error.issues.map((i) => `with.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new InvalidStepInput(`invalid input for ${kind} step: ${why}`);
+  }
+  return parsed.data as StepInput<K>;
+}

@@ -11,7 +11,8 @@ const GRACE_MS = 10_000;
  * A run committed but never handed to the engine (its process died, or the engine was down at
  * the time) would stay `queued` for ever. The sweep hands such runs over; the request that
  * recorded them was answered, so they must run. It also resumes workflows of this process that
- * stopped without ending because a checkpoint could not be written.
+ * stopped without ending because a checkpoint could not be written. Runs of the v2 executor are
+ * claimable once committed and never go to DBOS.
  */
 export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: EnginePort, log: Logger): SweepTask {
   return {
@@ -19,7 +20,7 @@ export function orphanSweep(orm: MikroORM, launcher: RunLauncher, engine: Engine
     async run() {
       const rows = await orm.em.fork().getConnection().execute<{ id: string; engine_run_id: string }[]>(
         `select id, engine_run_id from runs where status = 'queued' and engine = 'flowgate' and execution_mode = 'flow'
-           and parent_run_id is null and created_at < ? order by created_at limit 500`, [new Date(Date.now() - GRACE_MS)]);
+           and engine_version is null and parent_run_id is null and created_at < ? order by created_at limit 500`, [new Date(Date.now() - GRACE_MS)]);
       for (const r of rows) {
         // This process's own backlog is on its way; asking the engine about each would be wasted I/O.
         if (launcher.holds(r.id) || await engine.knows(r.engine_run_id)) continue;

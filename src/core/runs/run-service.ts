@@ -30,6 +30,8 @@ export interface StartRunInput {
   parentRunId?: string | null;
   rerunOfExecutionId?: string | null;
   schedulePath?: string | null;
+  /** Labels of the run (bounded by the API that accepts them). */
+  tags?: Record<string, string>;
   /** Preset ids make creation idempotent (a child run started by a replayed step). */
   id?: string;
 }
@@ -56,6 +58,8 @@ export class RunService {
     private readonly metrics: RunMetrics,
     private readonly cicd: CicdService,
     private readonly announcer: RunAnnouncer,
+    /** Set when flow runs go to the v2 executor: a committed run is claimable, the executor only needs waking. */
+    private readonly executor?: { wake(): void },
   ) {}
 
   /**
@@ -108,6 +112,8 @@ export class RunService {
       rerunOfExecutionId: input.rerunOfExecutionId ?? null,
       rerunType: input.rerunOfExecutionId ? 'rerun' : null,
       schedulePath: input.schedulePath ?? null,
+      tags: input.tags ?? {},
+      maxParallelSteps: def.maxParallelSteps ?? 0,
       logSeq: 0,
       createdAt: new Date(),
       updatedAt: new Date(),
@@ -133,14 +139,15 @@ export class RunService {
     // Written with the run: a fast run must not end before its first line.
     const opening: NewLogLine = { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` };
     try {
-      await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } });
+      await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } },
+        this.executor && run.executionMode === 'flow' ? 'v2' : null);
     } catch (err) {
       // A preset id seen before: a replayed door delivery gets the run it already started.
       if (!input.id || (err as { code?: string }).code !== '23505') throw err;
       const existing = await this.store.findById(input.id);
       // The unique key that refused the insert was not the run id (an engine run id taken by another run).
       if (!existing) throw conflict(`Execution id ${run.engineRunId} is already taken`);
-      if (existing.executionMode === 'flow' && existing.engine === 'flowgate' && existing.status === 'queued') this.launcher.submit(existing);
+      if (existing.executionMode === 'flow' && existing.engine === 'flowgate' && existing.status === 'queued') this.handOver(existing);
       return existing;
     }
     if (run.executionMode === 'cicd') {
@@ -151,10 +158,15 @@ export class RunService {
         throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
       }
     } else {
-      this.launcher.submit(run);
+      this.handOver(run);
     }
     this.metrics.runStarted(run.taskType);
     return run;
+  }
+
+  private handOver(run: Run): void {
+    if (this.executor) this.executor.wake();
+    else this.launcher.submit(run);
   }
 
   /** A run by its id or engine run id, checked against the caller's projects. */

@@ -21,6 +21,12 @@ export function capOutput(output: unknown): unknown {
   return { truncated: true, size: text.length, preview: text.slice(0, 4096) };
 }
 
+/** SQL: `step_runs.attempts` with every still-running entry closed with the given status and error. */
+const closeOpenAttempts = (status: string, error: string) =>
+  `(select coalesce(jsonb_agg(case when a->>'status' = 'running'
+      then a || jsonb_build_object('status', ${status}, 'error', ${error}, 'finishedAt', to_jsonb(now())) else a end order by i), '[]'::jsonb)
+    from jsonb_array_elements(step_runs.attempts) with ordinality as t(a, i))`;
+
 /** What a run's workflow carries, read when the engine takes the run. */
 export type ClaimedRun = Pick<Run, 'id' | 'engineRunId' | 'taskType' | 'repositoryIdentifier' | 'triggeredBy' | 'payload' | 'definition'> & {
   /** The requester its approvals see: `requested_by`, else `triggered_by`. */
@@ -46,22 +52,24 @@ export class RunStore {
    * Records a run started by a request, its first log line and its audit record in one statement:
    * every start comes here, so it is one round trip and no ORM.
    */
-  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry): Promise<void> {
+  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null): Promise<void> {
     const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
     await sql(this.orm,
       `with r as (
          insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
            payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
-           engine, log_seq, created_at, updated_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?)
+           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text, case when ?::text = 'v2' then now() end)
          returning id),
        opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r)
-       ${AUDIT_INSERT_SELECT} from r`,
+       ${AUDIT_INSERT_SELECT} from r
+       -- A v2 run is claimable once committed: executors on other replicas hear of it at commit.
+       left join lateral (select pg_notify('flowgate_wake', '') where ?::text = 'v2') woke on true`,
       [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
         json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
-        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt,
+        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion,
         opening.level, opening.source, opening.group, opening.message,
-        ...auditParams(audit, 'run')]);
+        ...auditParams(audit, 'run'), engineVersion]);
     run.logSeq = 1;
   }
 
@@ -160,7 +168,7 @@ export class RunStore {
     const em = this.em();
     return em.transactional(async (tx) => {
       const rows = await tx.getConnection().execute<{ id: string }[]>(
-        `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?
+        `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?, wake_at = null
          where id in (${runIds.map(() => '?').join(',')}) and status not in (${TERMINAL_SQL})
          returning id`, [reason, ...runIds], 'all', tx.getTransactionContext());
       const ids = rows.map((r) => r.id);
@@ -206,6 +214,41 @@ export class RunStore {
        values (?, ?, ?, ?, ?, 0, ?, ?, ?::jsonb, ?, null, now())
        on conflict (run_id, step_ref) do update set status = excluded.status, output = excluded.output, error = excluded.error,
          finished_at = now(), waiting_for = null
+       where step_runs.status not in (${TERMINAL_STEP_SQL})`,
+      [newId(), runId, ref, kind, status, depsRequired, depsRequired, JSON.stringify(capOutput(output)), error]);
+  }
+
+  /**
+   * `stepStarted` that also opens the attempt's entry in `attempts`, in the same statement. A
+   * replayed start replaces its own entry instead of adding a second one.
+   */
+  async stepAttemptStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number, workflowId: string): Promise<void> {
+    await sql(this.orm,
+      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, started_at, workflow_id, attempts)
+       values (?, ?, ?, ?, 'running', ?, ?, ?, now(), ?,
+         jsonb_build_array(jsonb_build_object('attempt', ?::int, 'status', 'running'::text, 'error', null::text, 'startedAt', to_jsonb(now()), 'finishedAt', null::text)))
+       on conflict (run_id, step_ref) do update set status = 'running', attempt = excluded.attempt, error = null,
+         started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = null, workflow_id = excluded.workflow_id,
+         attempts = (select coalesce(jsonb_agg(a order by i), '[]'::jsonb) from jsonb_array_elements(step_runs.attempts) with ordinality as t(a, i)
+                     where (a->>'attempt')::int <> excluded.attempt) || excluded.attempts
+       where step_runs.status not in (${TERMINAL_STEP_SQL})`,
+      [newId(), runId, ref, kind, attempt, depsRequired, depsRequired, workflowId, attempt]);
+  }
+
+  /** Closes a step's open attempt as failed (a retry follows). */
+  async stepAttemptFailed(runId: string, ref: string, error: string): Promise<void> {
+    await sql(this.orm,
+      `update step_runs set attempts = ${closeOpenAttempts('?::text', '?::text')} where run_id = ? and step_ref = ?`,
+      ['failed', error, runId, ref]);
+  }
+
+  /** `stepFinished` that also closes the open attempt with the step's status and error, in the same statement. */
+  async stepFinishedWithAttempts(runId: string, ref: string, kind: string, status: StepStatus, output: unknown, error: string | null, depsRequired: number): Promise<void> {
+    await sql(this.orm,
+      `insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at)
+       values (?, ?, ?, ?, ?, 0, ?, ?, ?::jsonb, ?, null, now())
+       on conflict (run_id, step_ref) do update set status = excluded.status, output = excluded.output, error = excluded.error,
+         finished_at = now(), waiting_for = null, attempts = ${closeOpenAttempts('excluded.status', 'excluded.error')}
        where step_runs.status not in (${TERMINAL_STEP_SQL})`,
       [newId(), runId, ref, kind, status, depsRequired, depsRequired, JSON.stringify(capOutput(output)), error]);
   }

@@ -54,6 +54,10 @@ export class Run {
   engine: 'flowgate' | 'external' = 'flowgate';
   /** For external children: the payload a rerun should use. */
   rerunPayload?: Record<string, unknown> | null;
+  /** Labels given at start (`{key: value}`): shown and filtered on by the workflow-runs API. */
+  tags: Record<string, string> = {};
+  /** The flow's `maxParallelSteps` when the run started (0 = no cap). */
+  maxParallelSteps = 0;
   logSeq = 0;
   createdAt: Date = new Date();
   startedAt?: Date | null;
@@ -90,6 +94,8 @@ export const RunSchema = new EntitySchema<Run>({
     error: { type: 'text', nullable: true },
     engine: { type: 'text' },
     rerunPayload: { type: 'json', nullable: true },
+    tags: { type: 'json' },
+    maxParallelSteps: { type: 'integer' },
     logSeq: { type: 'integer' },
     createdAt: { type: 'datetime' },
     startedAt: { type: 'datetime', nullable: true },

@@ -18,6 +18,16 @@ export class StepRun {
   workflowId?: string | null;
   startedAt?: Date | null;
   finishedAt?: Date | null;
+  /** One entry per attempt, oldest first (written by the engine's retry loop). */
+  attempts: StepAttempt[] = [];
+}
+
+export interface StepAttempt {
+  attempt: number;
+  status: 'running' | StepStatus;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
 }
 
 export const StepRunSchema = new EntitySchema<StepRun>({
@@ -39,5 +49,6 @@ export const StepRunSchema = new EntitySchema<StepRun>({
     workflowId: { type: 'text', nullable: true },
     startedAt: { type: 'datetime', nullable: true },
     finishedAt: { type: 'datetime', nullable: true },
+    attempts: { type: 'json' },
   },
 });

@@ -2,7 +2,7 @@ import { DBOS } from '@dbos-inc/dbos-sdk';
 import { durableStep } from '../durable-step.js';
 import type { LogLevel } from '../../db/entities/log-line.js';
 import type { StepDefinition, StepKindName } from '../../core/registry/manifest-schema.js';
-import { stepInputs, type StepInput } from '../../core/registry/step-inputs.js';
+import { InvalidStepInput, parseStepInput, type StepInput } from '../../core/registry/step-inputs.js';
 import { expressionContext } from '../context.js';
 import type { EngineDeps } from '../engine-deps.js';
 import type { EngineRun } from '../engine-run.js';
@@ -35,12 +35,12 @@ export type StepKind = (x: StepExecution) => Promise<unknown>;
 
 /** Parses rendered `with` values; a bad value fails the step naming the field. */
 export function parseInput<K extends StepKindName>(kind: K, rendered: unknown): StepInput<K> {
-  const parsed = stepInputs[kind].safeParse(rendered);
-  if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `with.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new StepFailure(`invalid input for ${kind} step: ${why}`, false);
+  try {
+    return parseStepInput(kind, rendered);
+  } catch (err) {
+    // Bad input does not get better by trying again.
+    throw err instanceof InvalidStepInput ? new StepFailure(err.message, false) : err;
   }
-  return parsed.data as StepInput<K>;
 }
 
 /** Renders and checks a step's `with` (credentials excluded); call inside a checkpointed step. */

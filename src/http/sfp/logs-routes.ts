@@ -10,7 +10,6 @@ import { sfpStatus } from './present.js';
 import { idParams } from './schemas.js';
 import { READ_ROLES } from '../../core/identity/roles.js';
 
-const ALL = ['owner', 'member', 'application'] as const;
 const streamQuery = z.object({
   logOffset: z.string().max(16_000, 'too long: pass nextOffset back unchanged').optional(),
 });

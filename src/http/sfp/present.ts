@@ -1,7 +1,7 @@
 import type { Run } from '../../db/entities/run.js';
 import type { StepRun } from '../../db/entities/step-run.js';
 import type { RunStatus } from '../../core/status.js';
-import { isTerminalRun } from '../../core/status.js';
+import { isTerminalRun, TERMINAL_STEP_STATUSES } from '../../core/status.js';
 
 const SFP_STATUS: Record<RunStatus, string> = {
   queued: 'Running', running: 'Running', paused: 'Running', waiting: 'Waiting', suspended: 'Suspended',
@@ -52,7 +52,20 @@ export function presentStep(s: StepRun) {
     waitingFor: s.waitingFor ?? undefined,
     startedAt: s.startedAt?.toISOString(),
     finishedAt: s.finishedAt?.toISOString(),
+    attempts: presentAttempts(s),
   };
+}
+
+/** Each attempt, oldest first; one a cancel left open ends as its step did. */
+function presentAttempts(s: StepRun) {
+  const ended = TERMINAL_STEP_STATUSES.includes(s.status);
+  return (s.attempts ?? []).map((a) => ({
+    attempt: a.attempt,
+    status: a.status === 'running' && ended ? s.status : a.status,
+    error: a.error ?? null,
+    startedAt: a.startedAt ? new Date(a.startedAt).toISOString() : undefined,
+    finishedAt: a.finishedAt ? new Date(a.finishedAt).toISOString() : a.status === 'running' && ended ? s.finishedAt?.toISOString() : undefined,
+  }));
 }
 
 /** Counts of children by sfp status and the status they add up to. */

@@ -22,7 +22,7 @@ export function runRoutes(s: Services) {
         requireProjectAccess(principal, body.payload.repositoryIdentifier);
         const { repositoryIdentifier, ...payload } = body.payload;
         const run = await s.runs.start({
-          payload, repositoryIdentifier, triggeredBy: triggeredByOf(principal), callback: body.callback ?? null,
+          payload, repositoryIdentifier, triggeredBy: triggeredByOf(principal), callback: body.callback ?? null, tags: body.tags,
         }, actorOf(principal));
         return { status: 201, body: {
           id: run.id, engineRunId: run.engineRunId, taskType: run.taskType, requestedTaskType: run.requestedTaskType ?? undefined,

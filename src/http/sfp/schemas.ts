@@ -16,12 +16,19 @@ export const callbackSchema = z.object({
   if (c.type === 'webhook' && !c.webhook) ctx.addIssue({ code: 'custom', path: ['webhook'], message: 'required when type is webhook' });
 });
 
+/** Run labels: bounded, since every list request may filter on them. */
+export const runTags = z.record(
+  z.string().min(1, 'a tag key must not be empty').max(64, 'a tag key is at most 64 characters'),
+  z.string().max(256, 'a tag value is at most 256 characters'),
+).refine((t) => Object.keys(t).length <= 20, 'at most 20 tags');
+
 export const taskRunBody = z.object({
   payload: z.object({
     id: z.string({ error: 'required: the flow type id' }).min(1, 'required: the flow type id'),
     repositoryIdentifier,
   }).catchall(z.unknown()),
   callback: callbackSchema.optional(),
+  tags: runTags.optional(),
 });
 
 const boolish = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');

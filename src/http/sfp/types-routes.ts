@@ -5,7 +5,6 @@ import { route } from '../route.js';
 import { overrideBody, projectQuery, toggleBody, typeParams } from './schemas.js';
 import { READ_ROLES } from '../../core/identity/roles.js';
 
-const ALL = ['owner', 'member', 'application'] as const;
 const ADMIN = ['owner', 'application'] as const;
 
 export const presentFlowType = (d: FlowDefinition) => ({

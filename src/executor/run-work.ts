@@ -1,0 +1,205 @@
+import type { Project } from '../db/entities/project.js';
+import type { NewLogLine } from '../core/logs/run-logs.js';
+import type { Notifier } from '../core/notify/notifier.js';
+import type { StepDefinition } from '../core/registry/manifest-schema.js';
+import type { StepStatus } from '../core/status.js';
+import { evaluateCondition } from '../core/expressions/expressions.js';
+import { render } from '../core/expressions/templates.js';
+import { planNext, settle, summarize, type GraphState } from '../engine/graph-state.js';
+import type { StepOutcome } from '../engine/run-outcome.js';
+import { messageOf, StepFailure } from '../engine/step-failure.js';
+import type { LeasedRun } from './claim.js';
+import type { RunFlush, StepWrite } from './flush.js';
+import { EFFECTFUL, Park, V2_KINDS, type KindExtras } from './kinds.js';
+
+export interface WorkDeps {
+  notifier: Notifier;
+  outboundFetch: typeof fetch;
+  credentials: Record<string, string>;
+  project(repositoryIdentifier: string): Promise<Project | null>;
+  extras: Omit<KindExtras, 'requestedBy'>;
+  /** Writes what the run has so far without giving up its lease; false when the fence refused it. */
+  checkpoint(f: RunFlush): Promise<boolean>;
+}
+
+/** The run's lease was lost (cancelled, or taken over after expiry): its work is dropped. */
+export class LeaseLost extends Error {
+  constructor(runId: string) {
+    super(`lease on run ${runId} lost`);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Advances one leased run as far as it goes, in memory, and returns its final write (the run's
+ * end, lease released). The run's state is rebuilt from its step rows only, so whichever executor
+ * claims it continues where the last flush left it; a flushed step never runs again. A step with
+ * effects outside Flowgate starts only once the outcomes it depends on are committed.
+ */
+export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
+  const steps = run.definition.steps;
+  const state: GraphState = { steps, status: {}, failures: [], maxParallel: (run.definition as { maxParallelSteps?: number }).maxParallelSteps };
+  const outputs: Record<string, { status: StepStatus; output: unknown }> = {};
+  for (const s of run.steps) {
+    outputs[s.ref] = { status: s.status, output: s.output ?? null };
+    // Blocked and cancelled rows are derived again by planNext; only real outcomes are replayed.
+    const real = s.status === 'completed' || s.status === 'failed' || (s.status === 'skipped' && s.error === null);
+    if (!real || !steps.some((x) => x.ref === s.ref)) continue;
+    state.status[s.ref] = 'running';
+    settle(state, { ref: s.ref, status: s.status as StepOutcome['status'], output: s.output ?? null, error: s.error });
+  }
+
+  let pending: { steps: StepWrite[]; lines: NewLogLine[] } = { steps: [], lines: [] };
+  const unflushed = new Set<string>();
+  let flushing: Promise<void> | null = null;
+  const base = (): RunFlush => ({ id: run.id, token: run.token, seenSignal: run.signalSeq, steps: [], lines: [], release: false, wakeAt: null });
+  const record = (w: StepWrite, lines: NewLogLine[]) => {
+    pending.steps.push(w);
+    pending.lines.push(...lines);
+    outputs[w.ref] = { status: w.status, output: w.output ?? null };
+    unflushed.add(w.ref);
+  };
+  /** Commits the run's pending writes before an effect that depends on them. */
+  const commit = async (refs: string[]) => {
+    while (refs.some((r) => unflushed.has(r))) {
+      if (!flushing) {
+        const taken = pending;
+        const refsTaken = taken.steps.map((s) => s.ref);
+        pending = { steps: [], lines: [] };
+        flushing = d.checkpoint({ ...base(), ...taken }).then((ok) => {
+          if (!ok) throw new LeaseLost(run.id);
+          for (const r of refsTaken) unflushed.delete(r);
+        }).finally(() => { flushing = null; });
+      }
+      await flushing;
+    }
+  };
+
+  let project: Project | null | undefined;
+  const context = async () => {
+    if (project === undefined) project = await d.project(run.repositoryIdentifier);
+    return {
+      payload: run.payload,
+      steps: { ...outputs },
+      run: { id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, parentRunId: run.parentRunId },
+      project: project ? { repositoryIdentifier: project.repositoryIdentifier, provider: project.provider, owners: project.owners, members: project.members } : {},
+      credentials: {},
+    };
+  };
+
+  type Result = StepOutcome | { ref: string; parked: Park };
+  const execute = async (step: StepDefinition): Promise<Result> => {
+    const lines: NewLogLine[] = [];
+    const line = (level: NewLogLine['level'], message: string) => lines.push({ level, source: `step:${step.ref}`, group: step.type, message });
+    const depsRequired = step.dependsOn.length;
+    const prior = run.steps.find((s) => s.ref === step.ref && s.status === 'waiting');
+    const finish = (o: StepOutcome, attempt: number): StepOutcome => {
+      record({ ref: step.ref, kind: step.type, status: o.status, attempt, depsRequired, output: o.output, error: o.error }, lines);
+      return o;
+    };
+    try {
+      if (step.if) {
+        let verdict: boolean;
+        try {
+          verdict = evaluateCondition(step.if, await context());
+        } catch (err) {
+          return finish({ ref: step.ref, status: 'failed', output: null, error: `condition failed: ${messageOf(err)}` }, 0);
+        }
+        if (!verdict) {
+          line('info', `Skipped: condition "${step.if}" is false`);
+          return finish({ ref: step.ref, status: 'skipped', output: null, error: null }, 0);
+        }
+      }
+      const kind = V2_KINDS[step.type];
+      if (!kind) return finish({ ref: step.ref, status: 'failed', output: null, error: `step kind ${step.type} is not supported by engine v2 yet` }, 0);
+      if (EFFECTFUL.has(step.type)) await commit(step.dependsOn);
+      const attempts = (step.retry?.attempts ?? 0) + 1;
+      const deadline = step.timeout ? Date.now() + step.timeout * 1000 : undefined;
+      for (let attempt = Math.max(1, prior?.attempt ?? 1); ; attempt++) {
+        // A parked step resumes: its start was logged when it first ran.
+        if (!prior || attempt > prior.attempt) line('info', `Step ${step.ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`);
+        try {
+          const output = await kind({
+            step, run, context: await context(), credentials: d.credentials, notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
+            prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy },
+          });
+          line('info', `Step ${step.ref} completed`);
+          return finish({ ref: step.ref, status: 'completed', output: output ?? null, error: null }, attempt);
+        } catch (err) {
+          if (err instanceof Park) {
+            record({ ref: step.ref, kind: step.type, status: 'waiting', attempt, depsRequired, output: err.output, error: null, waitingFor: err.waitingFor }, lines);
+            return { ref: step.ref, parked: err };
+          }
+          const retryable = !(err instanceof StepFailure) || err.retryable;
+          const reason = messageOf(err);
+          const timedOut = deadline !== undefined && Date.now() >= deadline;
+          const canRetry = retryable && !timedOut && attempt < attempts;
+          const backoff = canRetry ? step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1) * 1000 : 0;
+          line('error', `Step ${step.ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`);
+          if (!canRetry) return finish({ ref: step.ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason }, attempt);
+          await sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - Date.now())) : backoff);
+        }
+      }
+    } catch (err) {
+      if (err instanceof LeaseLost) throw err;
+      return finish({ ref: step.ref, status: 'failed', output: null, error: `internal error: ${messageOf(err)}` }, 0);
+    }
+  };
+
+  const running = new Map<string, Promise<Result>>();
+  const parks: Park[] = [];
+  for (;;) {
+    const plan = planNext(state);
+    for (const b of plan.block) {
+      record({ ref: b.ref, kind: b.kind, status: b.status, attempt: 0, depsRequired: b.depsRequired, output: null, error: b.reason }, []);
+    }
+    for (const s of plan.start) {
+      const p = execute(s);
+      // A step dropped from the race (cancelled) must not surface as an unhandled rejection.
+      p.catch(() => undefined);
+      running.set(s.ref, p);
+    }
+    if (!running.size) break;
+    const outcome = await Promise.race(running.values());
+    running.delete(outcome.ref);
+    // A parked step stays `running` in the graph: nothing waiting on it starts until a later claim.
+    if ('parked' in outcome) {
+      parks.push(outcome.parked);
+      continue;
+    }
+    const toCancel = settle(state, outcome);
+    for (const ref of toCancel) {
+      // Still in flight: its late outcome is ignored (settle skips a step no longer running).
+      running.delete(ref);
+      const s = steps.find((x) => x.ref === ref)!;
+      record({ ref, kind: s.type, status: 'cancelled', attempt: 0, depsRequired: s.dependsOn.length, output: null, error: `cancelled: step ${outcome.ref} failed` }, []);
+    }
+  }
+  if (flushing) await flushing;
+  if (parks.length && !state.aborted) {
+    const wake = Math.min(...parks.map((p) => p.wakeAt ?? Infinity));
+    return {
+      ...base(), ...pending, release: true, wakeAt: Number.isFinite(wake) ? new Date(wake).toISOString() : null,
+      parked: parks.some((p) => p.runStatus === 'suspended') ? 'suspended' : 'waiting',
+    };
+  }
+
+  const summary = summarize(state);
+  let status = summary.status;
+  let error = summary.error;
+  let result: Record<string, unknown>;
+  if (run.definition.outputs && status !== 'failed') {
+    try {
+      result = render(run.definition.outputs, await context()) as Record<string, unknown>;
+    } catch (err) {
+      result = {};
+      status = 'failed';
+      error = `outputs: ${messageOf(err)}`;
+    }
+  } else {
+    result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
+  }
+  pending.lines.push({ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` });
+  return { ...base(), ...pending, end: { status, error, result }, audit: { action: `run.${status}`, details: error ? { error } : undefined }, release: true };
+}

@@ -1,0 +1,23 @@
+import type pg from 'pg';
+import { sqlList } from '../db/sql.js';
+import { TERMINAL_RUN_STATUSES } from '../core/status.js';
+
+const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
+
+/**
+ * Wakes a v2 run after something it waits on changed (an approval decided): bumps its signal
+ * counter and, unless an executor holds it, makes it claimable now; NOTIFY tells every replica.
+ * A held run sees the counter moved when it is released and is woken then. False for a run v2
+ * does not carry (or that has ended).
+ */
+export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> {
+  const { rows } = await pool.query({
+    name: 'flowgate-v2-signal',
+    text: `with w as (update runs set signal_seq = signal_seq + 1, updated_at = now(),
+        wake_at = case when lease_token is null then now() else wake_at end
+      where id = $1 and engine_version = 'v2' and status not in (${TERMINAL_SQL}) returning id)
+      select w.id, pg_notify('flowgate_wake', '') from w`,
+    values: [runId],
+  });
+  return rows.length > 0;
+}
