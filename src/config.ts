@@ -37,6 +37,10 @@ const envSchema = z.object({
   /** Which engine carries flow runs: `dbos` (per-run workflows) or `v2` (the set-based executor on Flowgate's tables). */
   FLOWGATE_ENGINE: z.enum(['dbos', 'v2']).default('dbos'),
   FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
+  /** How long a cached token or project may be served at most (changes reach every replica sooner, by NOTIFY); 0 = no cache. */
+  FLOWGATE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000, 'at most 600000 ms').default(5_000),
+  /** How long an Engine v2 claim holds a run without a heartbeat: a dead replica's runs move on after this. */
+  FLOWGATE_LEASE_MS: z.coerce.number().int().min(1000, 'at least 1000 ms').max(600_000, 'at most 600000 ms').default(30_000),
   FLOWGATE_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(90),
   FLOWGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(365),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -109,6 +113,10 @@ export interface Config {
   schedulerPollMs: number;
   /** Runs this process starts at once; more wait, `queued`, in arrival order. */
   activeRuns: number;
+  /** Longest a cached token or project is served (a safety net behind the NOTIFY invalidation). */
+  cacheTtlMs: number;
+  /** How long an Engine v2 claim holds a run without a heartbeat (a dead replica's runs wait this long). */
+  leaseMs: number;
   /** Which engine carries flow runs (`v2`: the set-based executor). */
   engine: 'dbos' | 'v2';
   /** Finished runs (with steps, logs, approvals), door deliveries and expired tokens older than this are pruned. */
@@ -182,6 +190,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     activeRuns: e.FLOWGATE_ACTIVE_RUNS,
+    cacheTtlMs: e.FLOWGATE_CACHE_TTL_MS,
+    leaseMs: e.FLOWGATE_LEASE_MS,
     engine: e.FLOWGATE_ENGINE,
     retentionDays: e.FLOWGATE_RETENTION_DAYS,
     auditRetentionDays: e.FLOWGATE_AUDIT_RETENTION_DAYS,

@@ -17,6 +17,7 @@ import { Notifier } from './core/notify/notifier.js';
 import { guardedFetch } from './core/net/guarded-fetch.js';
 import { OutboundPolicy } from './core/net/outbound-policy.js';
 import { ProjectService } from './core/projects/projects.js';
+import { CacheInvalidation } from './core/cache/invalidation.js';
 import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
 import { RunLauncher } from './core/runs/run-launcher.js';
@@ -62,6 +63,8 @@ export interface Services {
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
   executor?: Executor;
+  /** Keeps the token and project caches right across replicas (LISTEN flowgate_cache). */
+  cacheInvalidation: CacheInvalidation;
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -77,7 +80,10 @@ export function createServices(input: {
   const metrics = new Metrics(() => engine.queueDepth(), () => launcher.backlog);
   const audit = new AuditLog(orm);
   const registry = new FlowRegistry(input.definitions);
-  const projects = new ProjectService(orm, registry, audit);
+  // Token and project reads are cached only while this listener is connected (see core/cache).
+  const cacheInvalidation = new CacheInvalidation(input.databaseUrl, log);
+  const cached = { invalidation: cacheInvalidation, ttlMs: config.cacheTtlMs };
+  const projects = new ProjectService(orm, registry, audit, cached);
   const store = new RunStore(orm);
   const logs = new RunLogs(orm);
   // Addresses chosen by flows, payloads and callers go through the guard (refusals audited); the doors' configured APIs do not.
@@ -91,7 +97,7 @@ export function createServices(input: {
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });
-  const tokens = new TokenService(orm, audit);
+  const tokens = new TokenService(orm, audit, cached);
   // CI/CD providers: `webhook`; `github-actions` when the GitHub door is configured; a provider without one answers "not configured".
   const dispatchers = new CicdDispatchers([
     new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl }, outboundFetch),
@@ -104,7 +110,7 @@ export function createServices(input: {
   );
   setCicdDeps({ cicd });
   const executor = config.engine === 'v2' && input.databaseUrl ? new Executor(
-    { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: 30_000, pollMs: 1_000, maxFlush: 200 },
+    { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: config.leaseMs, pollMs: 1_000, maxFlush: 200 },
     {
       notifier, outboundFetch, credentials: config.credentials, log, findProject: (repo) => projects.find(repo),
       runEnded: (run, status) => {
@@ -118,7 +124,11 @@ export function createServices(input: {
       },
     },
   ) : undefined;
-  executor?.setExtras({ approvals, announceApproval: (runId, a, note) => announceApproval({ store, notifier, approvals }, runId, a, note) });
+  executor?.setExtras({
+    approvals, announceApproval: (runId, a, note) => announceApproval({ store, notifier, approvals }, runId, a, note),
+    // `runs` is built just below; children are prepared only once the executor runs.
+    prepareRun: (input) => runs.prepare(input),
+  });
   const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine, executor);
   const engineDeps: EngineDeps = {
     store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials, outboundFetch,
@@ -131,6 +141,6 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     locks: new RunLocks(orm, audit),
-    cicd, launcher, executor,
+    cicd, launcher, executor, cacheInvalidation,
   };
 }

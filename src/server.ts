@@ -41,6 +41,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   const systemDatabaseUrl = config.systemDatabaseUrl ?? systemDatabaseUrlFor(databaseUrl);
   const services = createServices({ config, version: VERSION, log, orm, definitions, systemDatabaseUrl, databaseUrl });
 
+  services.cacheInvalidation.start();
+  services.tokens.start();
   setInboundDeps(orm, log);
   const { doors, off } = createDoors(services);
   for (const door of doors) if (door.destination) services.notifier.register(door.destination);
@@ -78,6 +80,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     for (const door of doors) await door.stop?.();
     await services.executor?.stop();
     await services.engine.shutdown();
+    await services.tokens.stop();
+    await services.cacheInvalidation.stop();
     await orm.close(true);
     if (embedded) await embedded.stop();
   })());

@@ -1,9 +1,10 @@
 import type pg from 'pg';
 import type { EngineRun } from '../engine/engine-run.js';
 import { sqlList } from '../db/sql.js';
-import { TERMINAL_RUN_STATUSES, type StepStatus } from '../core/status.js';
+import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
+const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 
 /** A step row as the claim returns it: what the interpreter rebuilds a run's state from. */
 export interface ClaimedStep {
@@ -15,11 +16,34 @@ export interface ClaimedStep {
   waitingFor: string | null;
 }
 
+/** An event delivered to the run that no step has taken yet (oldest first). */
+export interface ClaimedEvent {
+  id: string;
+  event: string;
+  payload: unknown;
+  sentBy: string;
+  /** The step that took it, when its outcome was not written yet (it takes the same one again). */
+  consumedBy: string | null;
+}
+
+/** A child run of the run (started by a `flow` step), as it stands. */
+export interface ClaimedChild {
+  id: string;
+  taskType: string;
+  status: RunStatus;
+  result: Record<string, unknown> | null;
+  error: string | null;
+}
+
 /** A run an executor holds: its lease token fences every write it makes for the run. */
 export interface LeasedRun extends Omit<EngineRun, 'engineRunId'> {
   token: string;
   signalSeq: string;
   steps: ClaimedStep[];
+  events: ClaimedEvent[];
+  children: ClaimedChild[];
+  /** Why the run was asked to stop (it compensates first), or null. */
+  cancelRequested: string | null;
 }
 
 /**
@@ -38,9 +62,14 @@ const CLAIM = `with picked as (
       started_at = coalesce(r.started_at, now()), updated_at = now()
     from picked where r.id = picked.id
     returning r.id, r.lease_token, r.signal_seq, r.task_type, r.repository_identifier, r.triggered_by,
-      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition)
+      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested)
   select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for)
-      order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps
+      order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps,
+    (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event', e.event, 'payload', e.payload, 'sentBy', e.sent_by, 'consumedBy', e.consumed_by) order by e.created_at, e.id), '[]'::jsonb)
+      from run_events e where e.run_id = c.id and (e.consumed_by is null or not exists (
+        select 1 from step_runs s where s.run_id = c.id and s.step_ref = e.consumed_by and s.status in (${TERMINAL_STEP_SQL})))) as events,
+    (select coalesce(jsonb_agg(jsonb_build_object('id', ch.id, 'taskType', ch.task_type, 'status', ch.status, 'result', ch.result, 'error', ch.error)), '[]'::jsonb)
+      from runs ch where ch.parent_run_id = c.id) as children
   from claimed c`;
 
 export async function claimRuns(pool: pg.Pool, owner: string, limit: number, leaseMs: number): Promise<LeasedRun[]> {
@@ -48,7 +77,7 @@ export async function claimRuns(pool: pg.Pool, owner: string, limit: number, lea
   return rows.map((r) => ({
     id: r.id, token: r.lease_token, signalSeq: String(r.signal_seq), taskType: r.task_type, repositoryIdentifier: r.repository_identifier,
     triggeredBy: r.triggered_by, requestedBy: r.requested_by, parentRunId: r.parent_run_id ?? null, payload: r.payload,
-    callback: r.callback ?? null, definition: r.definition, steps: r.steps,
+    callback: r.callback ?? null, definition: r.definition, steps: r.steps, events: r.events, children: r.children, cancelRequested: r.cancel_requested ?? null,
   }));
 }
 
@@ -63,4 +92,18 @@ export async function extendLeases(pool: pg.Pool, runs: { id: string; token: str
     values: [JSON.stringify(runs), leaseMs],
   });
   return new Set(rows.map((r) => r.id as string));
+}
+
+/**
+ * At start-up: runs still leased to this executor's name were held by its predecessor, which is
+ * gone (executor names are per replica). They are made claimable now instead of when the dead
+ * leases expire; the claim's new token fences any late write of the old holder.
+ */
+export async function recoverOwnLeases(pool: pg.Pool, owner: string): Promise<number> {
+  const { rowCount } = await pool.query({
+    name: 'flowgate-v2-recover',
+    text: `update runs set wake_at = now() where lease_owner = $1 and engine_version = 'v2' and status not in (${TERMINAL_SQL}) and wake_at > now()`,
+    values: [owner],
+  });
+  return rowCount ?? 0;
 }

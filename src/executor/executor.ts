@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Project } from '../db/entities/project.js';
 import type { RunStatus } from '../core/status.js';
-import { claimRuns, extendLeases, type LeasedRun } from './claim.js';
+import { claimRuns, extendLeases, recoverOwnLeases, type LeasedRun } from './claim.js';
 import { flushRuns, type RunFlush } from './flush.js';
 import { LeaseLost, workRun, type WorkDeps } from './run-work.js';
 import { signalRun } from './signal.js';
@@ -31,8 +31,6 @@ export interface ExecutorDeps extends Omit<WorkDeps, 'checkpoint' | 'project' | 
   log: Logger;
 }
 
-const PROJECT_TTL_MS = 2_000;
-
 /**
  * The set-based executor: one claim in flight (what arrives meanwhile goes in the next one, so
  * batches grow with load), runs advanced in memory, one flush in flight carrying every run's
@@ -49,7 +47,6 @@ export class Executor {
   private queue: { flush: RunFlush; done(ok: boolean): void }[] = [];
   private flushing = false;
   private timers: NodeJS.Timeout[] = [];
-  private readonly projects = new Map<string, { at: number; project: Promise<Project | null> }>();
 
   private extras?: WorkDeps['extras'];
 
@@ -78,15 +75,43 @@ export class Executor {
   async start(): Promise<void> {
     if (!this.extras) throw new Error('executor started before its services were set');
     this.stopped = false;
-    const listener = new pg.Client({ connectionString: this.options.databaseUrl });
-    listener.on('notification', () => this.wake());
-    listener.on('error', (err) => this.deps.log.warn({ err: err.message }, 'executor: LISTEN connection lost; polling until restart'));
-    await listener.connect();
-    await listener.query(`listen ${WAKE_CHANNEL}`);
-    this.listener = listener;
+    const recovered = await recoverOwnLeases(this.pool, this.options.owner);
+    if (recovered) this.deps.log.info({ runs: recovered }, 'executor: resuming runs its previous process held');
+    await this.listen();
     this.timers.push(setInterval(() => this.wake(), this.options.pollMs).unref());
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(100, this.options.leaseMs / 3)).unref());
     this.wake();
+  }
+
+  /** Hears intake and signals from every replica; a lost connection is replaced (polling covers the gap). */
+  private async listen(): Promise<void> {
+    const listener = new pg.Client({ connectionString: this.options.databaseUrl });
+    listener.on('notification', () => this.wake());
+    listener.on('error', (err) => {
+      this.deps.log.warn({ err: err.message }, 'executor: LISTEN connection lost; reconnecting');
+      this.relisten(listener);
+    });
+    listener.on('end', () => this.relisten(listener));
+    try {
+      await listener.connect();
+      await listener.query(`listen ${WAKE_CHANNEL}`);
+    } catch (err) {
+      await listener.end().catch(() => undefined);
+      throw err;
+    }
+    this.listener = listener;
+  }
+
+  private relisten(lost: pg.Client): void {
+    if (this.stopped || this.listener !== lost) return;
+    this.listener = undefined;
+    lost.end().catch(() => undefined);
+    const retry = () => {
+      if (this.stopped) return;
+      // NOTIFYs sent while nobody listened are gone: look for work once listening again.
+      this.listen().then(() => this.wake(), () => setTimeout(retry, 1_000).unref());
+    };
+    setTimeout(retry, 200).unref();
   }
 
   /** Something may be claimable: claim now, or right after the claim in flight. */
@@ -131,7 +156,8 @@ export class Executor {
   private begin(run: LeasedRun): void {
     this.held.set(run.id, run);
     const work = this.work(run).finally(() => {
-      this.held.delete(run.id);
+      // A later claim of the same run (this lease expired meanwhile) is not this work's to forget.
+      if (this.held.get(run.id) === run) this.held.delete(run.id);
       this.working.delete(work);
       this.wake();
     });
@@ -142,7 +168,8 @@ export class Executor {
     try {
       const final = await workRun(run, {
         ...this.deps,
-        project: (repo) => this.project(repo),
+        // ProjectService caches projects and forgets them on every change, on every replica.
+        project: (repo) => this.deps.findProject(repo),
         checkpoint: (f) => this.submit(f),
         extras: this.extras!,
       });
@@ -171,7 +198,7 @@ export class Executor {
       while (this.queue.length) {
         const batch = this.queue.splice(0, this.options.maxFlush);
         try {
-          const written = await flushRuns(this.pool, batch.map((b) => b.flush));
+          const written = await this.flushPatiently(batch.map((b) => b.flush));
           for (const b of batch) b.done(written.has(b.flush.id));
         } catch (err) {
           if (batch.length === 1) {
@@ -195,6 +222,26 @@ export class Executor {
     }
   }
 
+  /**
+   * A flush that failed because the database could not be reached is tried again while the runs'
+   * leases may still hold (giving up would leave each run parked until its lease expires, and
+   * repeat its unflushed effects); a refused or bad statement surfaces at once.
+   */
+  private async flushPatiently(batch: RunFlush[]): Promise<Set<string>> {
+    const giveUpAt = Date.now() + this.options.leaseMs;
+    let warned = false;
+    for (;;) {
+      try {
+        return await flushRuns(this.pool, batch);
+      } catch (err) {
+        if (!isConnectionError(err) || this.stopped || Date.now() >= giveUpAt) throw err;
+        if (!warned) this.deps.log.warn({ runs: batch.length, err: (err as Error).message }, 'executor: database unreachable; retrying the flush');
+        warned = true;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+  }
+
   /** A timer this executor knows of fires here without waiting for the next poll. */
   private wakeAtTime(at: number): void {
     const ms = at - Date.now();
@@ -212,14 +259,14 @@ export class Executor {
       this.deps.log.warn({ err: (err as Error).message }, 'executor: heartbeat failed');
     }
   }
+}
 
-  /** Projects change rarely; a short cache keeps their read off every step. */
-  private project(repo: string): Promise<Project | null> {
-    const hit = this.projects.get(repo);
-    if (hit && Date.now() - hit.at < PROJECT_TTL_MS) return hit.project;
-    const project = this.deps.findProject(repo);
-    this.projects.set(repo, { at: Date.now(), project });
-    project.catch(() => this.projects.delete(repo));
-    return project;
-  }
+/**
+ * Errors that say nothing about the statement: no connection, connection lost, server shutting
+ * down or starting (no SQLSTATE, a socket error, class 08 or 57P0x).
+ */
+export function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string') return true;
+  return code.startsWith('E') || code.startsWith('08') || /^57P0[1-3]$/.test(code);
 }

@@ -21,6 +21,24 @@ export interface StepWrite {
   waitingFor?: string | null;
 }
 
+/** A child run a `flow` step starts: created by its parent's flush, claimable at once. */
+export interface NewChildRun {
+  id: string;
+  engineRunId: string;
+  taskType: string;
+  requestedTaskType: string | null;
+  flowPath: string;
+  category: string;
+  executionMode: string;
+  repositoryIdentifier: string;
+  payload: Record<string, unknown>;
+  definition: unknown;
+  triggeredBy: string;
+  requestedBy: string | null;
+  callback: unknown;
+  maxParallelSteps: number;
+}
+
 /** Everything one run has to write since its last flush: merged in memory, one row of the batch. */
 export interface RunFlush {
   id: string;
@@ -37,29 +55,47 @@ export interface RunFlush {
   release: boolean;
   /** When the run should next be looked at once released (a timer), or null. */
   wakeAt: string | null;
+  /** The run's parent: woken when this run ends. */
+  parentRunId?: string | null;
+  /** Child runs to create (ids derived from the run, the step and the index: created once). */
+  children?: NewChildRun[];
+  /** Events taken by `wait_for_event` steps. */
+  consumed?: { id: string; ref: string }[];
+  /** The run was claimed with its cancel already requested (its end is the cancel's); otherwise an end is deferred. */
+  cancelSeen?: boolean;
 }
+
+/** The run asked to stop after this claim: its end waits for another claim to compensate. */
+const DEFER = `(i.status is not null and r.cancel_requested is not null and not i.cancelseen)`;
+const ENDS = `(i.status is not null and not ${DEFER})`;
+/** A child of the run ends in the same batch: the run is woken as a signal would. */
+const CHILD_ENDS = `exists (select 1 from input c where c.parent = r.id and c.status is not null)`;
 
 /**
  * One statement for a whole batch. Each run's row is written only where its lease token still
  * matches and the run has not ended (a cancel, or another executor that took over an expired
- * lease, makes the write a no-op for that run); its step rows, counted log lines and audit record
- * hang off the runs that passed the fence. A terminal step row is never moved.
+ * lease, makes the write a no-op for that run); its step rows, counted log lines, audit record,
+ * new child runs and taken events hang off the runs that passed the fence. A terminal step row
+ * is never moved. A run that ends wakes its parent and cancels its unfinished descendants.
  */
 const FLUSH = `with input as (
     select * from jsonb_to_recordset($1::jsonb) as t(id uuid, token uuid, seen bigint, nlines int, lines jsonb, steps jsonb,
-      status text, error text, result jsonb, audit jsonb, release boolean, wake timestamptz, parked text)),
+      status text, error text, result jsonb, audit jsonb, release boolean, wake timestamptz, parked text,
+      parent uuid, children jsonb, consumed jsonb, cancelseen boolean)),
   fenced as (
     update runs r set log_seq = r.log_seq + i.nlines, updated_at = now(),
-      status = coalesce(i.status, i.parked, r.status),
-      error = case when i.status is null then r.error else i.error end,
-      result = coalesce(i.result, r.result),
-      finished_at = case when i.status is null then r.finished_at else now() end,
+      status = case when ${ENDS} then i.status else coalesce(i.parked, r.status) end,
+      error = case when ${ENDS} then i.error else r.error end,
+      result = case when ${ENDS} then i.result else r.result end,
+      finished_at = case when ${ENDS} then now() else r.finished_at end,
+      signal_seq = r.signal_seq + case when ${CHILD_ENDS} then 1 else 0 end,
       lease_owner = case when i.release then null else r.lease_owner end,
       lease_token = case when i.release then null else r.lease_token end,
-      wake_at = case when not i.release then r.wake_at when i.status is not null then null when r.signal_seq > i.seen then now() else i.wake end
+      wake_at = case when not i.release then r.wake_at when ${ENDS} then null
+        when ${DEFER} or r.signal_seq > i.seen or ${CHILD_ENDS} then now() else i.wake end
     from input i
     where r.id = i.id and r.lease_token = i.token and r.status not in (${TERMINAL_SQL})
-    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit),
+    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred),
   stepped as (
     insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, waiting_for)
     select s.id, f.id, s.ref, s.kind, s.status, s.attempt, s.deps, s.deps, s.output, s.error,
@@ -75,19 +111,66 @@ const FLUSH = `with input as (
   audited as (
     insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
     select (f.audit->>'id')::uuid, now(), 'system', 'engine', f.audit->>'action', 'run', f.id::text, f.audit->'details'
-    from fenced f where f.audit is not null)
-  select id from fenced`;
+    from fenced f where f.audit is not null and f.ended),
+  taken as (
+    update run_events e set consumed_by = c.ref
+    from fenced f, jsonb_to_recordset(f.consumed) as c(id uuid, ref text)
+    where e.id = c.id and e.run_id = f.id and e.consumed_by is null),
+  created as (
+    insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
+      payload, result, definition, triggered_by, requested_by, callback, parent_run_id, engine, log_seq, created_at, updated_at, tags, max_parallel_steps,
+      engine_version, wake_at)
+    select c.id, c.engine_run_id, c.task_type, c.requested_task_type, c.flow_path, c.category, c.execution_mode, c.repository_identifier, 'queued',
+      c.payload, '{}'::jsonb, c.definition, c.triggered_by, c.requested_by, c.callback, f.id, 'flowgate', 1, now(), now(), '{}'::jsonb, c.max_parallel_steps,
+      'v2', now()
+    from fenced f, jsonb_to_recordset(f.children) as c(id uuid, engine_run_id text, task_type text, requested_task_type text, flow_path text, category text,
+      execution_mode text, repository_identifier text, payload jsonb, definition jsonb, triggered_by text, requested_by text, callback jsonb, max_parallel_steps int)
+    on conflict do nothing
+    returning id, task_type, parent_run_id),
+  opened as (
+    insert into log_lines (run_id, seq, at, level, source, log_group, message)
+    select id, 1, now(), 'info', 'engine', 'run', 'Run of ' || task_type || ' started by parent run ' || parent_run_id from created),
+  subtree as (
+    with recursive t(id) as (
+      select ch.id from runs ch join fenced f on ch.parent_run_id = f.id where f.ended
+      union all select ch.id from runs ch join t on ch.parent_run_id = t.id)
+    select id from t),
+  woken as (
+    update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
+    from (select distinct parent_run_id from fenced where ended and parent_run_id is not null) f
+    where p.id = f.parent_run_id and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})
+      and not exists (select 1 from fenced x where x.id = p.id) and not exists (select 1 from subtree t where t.id = p.id)
+    returning p.id),
+  orphaned as (
+    update runs ch set status = 'cancelled', error = 'cancelled: its parent run ended', finished_at = now(), updated_at = now(), wake_at = null
+    from subtree t where ch.id = t.id and ch.status not in (${TERMINAL_SQL}) and not exists (select 1 from fenced x where x.id = ch.id)
+    returning ch.id),
+  orphan_steps as (
+    update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'
+    from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
+  select f.id, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
+  from fenced f where not f.deferred`;
 
-/** Writes a batch; returns the ids of the runs whose writes passed the fence. */
+/**
+ * Writes a batch; returns the ids of the runs whose writes passed the fence. A run whose end was
+ * deferred by a cancel request is left out: for its executor the work is over, not the run.
+ */
 export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Set<string>> {
   if (!batch.length) return new Set();
   const rows = batch.map((f) => ({
     id: f.id, token: f.token, seen: f.seenSignal, nlines: f.lines.length,
     lines: f.lines.map((l, i) => ({ i: i + 1, level: l.level, source: l.source, group: l.group, message: l.message.slice(0, MAX_MESSAGE) })),
-    steps: f.steps.map((s) => ({ id: newId(), ref: s.ref, kind: s.kind, status: s.status, attempt: s.attempt, deps: s.depsRequired, output: capOutput(s.output), error: s.error, waiting_for: s.waitingFor ?? null })),
+    // A step written twice since the last flush (parked, then cancelled) is written once, as it ended up.
+    steps: [...new Map(f.steps.map((s) => [s.ref, s])).values()].map((s) => ({ id: newId(), ref: s.ref, kind: s.kind, status: s.status, attempt: s.attempt, deps: s.depsRequired, output: capOutput(s.output), error: s.error, waiting_for: s.waitingFor ?? null })),
     status: f.end?.status ?? null, error: f.end?.error ?? null, result: f.end ? capOutput(f.end.result) : null,
     audit: f.audit ? { id: newId(), action: f.audit.action, details: f.audit.details ?? null } : null,
-    release: f.release, wake: f.wakeAt, parked: f.parked ?? null,
+    release: f.release, wake: f.wakeAt, parked: f.parked ?? null, parent: f.parentRunId ?? null,
+    children: (f.children ?? []).map((c) => ({
+      id: c.id, engine_run_id: c.engineRunId, task_type: c.taskType, requested_task_type: c.requestedTaskType, flow_path: c.flowPath, category: c.category,
+      execution_mode: c.executionMode, repository_identifier: c.repositoryIdentifier, payload: c.payload, definition: c.definition, triggered_by: c.triggeredBy,
+      requested_by: c.requestedBy, callback: c.callback, max_parallel_steps: c.maxParallelSteps,
+    })),
+    consumed: f.consumed ?? [], cancelseen: f.cancelSeen ?? false,
   }));
   const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows)] });
   return new Set(done.map((r) => r.id as string));

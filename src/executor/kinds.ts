@@ -1,5 +1,6 @@
 import type { Callback } from '../db/entities/run.js';
-import type { ClaimedStep } from './claim.js';
+import type { ClaimedChild, ClaimedEvent, ClaimedStep } from './claim.js';
+import type { NewChildRun } from './flush.js';
 import type { RunStatus } from '../core/status.js';
 import type { LogLevel } from '../db/entities/log-line.js';
 import type { StepDefinition, StepKindName } from '../core/registry/manifest-schema.js';
@@ -7,12 +8,16 @@ import type { Notifier } from '../core/notify/notifier.js';
 import { callHttp } from '../core/net/http-call.js';
 import { render } from '../core/expressions/templates.js';
 import { parseInput } from '../engine/steps/step-kind.js';
-import { StepFailure } from '../engine/step-failure.js';
+import { messageOf, StepFailure } from '../engine/step-failure.js';
+import { eventTopic } from '../engine/steps/wait-for-event.js';
+import { AppError } from '../errors.js';
+import { idFrom } from '../core/ids.js';
+import { isTerminalRun } from '../core/status.js';
 
 /** What a v2 step kind gets: everything in memory, nothing durable (the executor's flush is). */
 export interface KindCall {
   step: StepDefinition;
-  run: { id: string; taskType: string; repositoryIdentifier: string; callback: Callback | null };
+  run: { id: string; taskType: string; repositoryIdentifier: string; triggeredBy: string; callback: Callback | null };
   /** The expression context without credentials. */
   context: Record<string, unknown>;
   credentials: Record<string, string>;
@@ -23,6 +28,13 @@ export interface KindCall {
   note(level: LogLevel, message: string): void;
   /** The step's row as claimed, when an earlier claim parked it (`waiting`). */
   prior?: ClaimedStep;
+  attempt: number;
+  /** Takes the oldest delivered event of that name no other step took (written with the step's outcome). */
+  takeEvent(event: string): ClaimedEvent | undefined;
+  /** The run's child runs as claimed. */
+  children: ClaimedChild[];
+  /** Child runs to create with the run's next flush. */
+  startChildren(children: NewChildRun[]): void;
   /** For kinds that wait on Flowgate's own rows (approvals). */
   extra: KindExtras;
 }
@@ -33,6 +45,8 @@ export interface KindExtras {
   /** Asks the approvers in the run's thread (best effort: a failed post is logged, never fails the step). */
   announceApproval(runId: string, approval: import('../db/entities/approval.js').Approval, note: KindCall['note']): Promise<void>;
   requestedBy: string;
+  /** Validates a child run against the registry and its project (`RunService.prepare`). */
+  prepareRun(input: import('../core/runs/run-service.js').StartRunInput): Promise<import('../db/entities/run.js').Run>;
 }
 
 /**
@@ -129,8 +143,99 @@ const approvalKind: Kind = async (c) => {
   throw new StepFailure(`approval ${a.status}`, false);
 };
 
-/** Kinds the v2 executor runs so far; a run using another fails that step, saying so. */
-export const V2_KINDS: Partial<Record<StepKindName, Kind>> = { log, notify, 'http.request': httpRequest, sleep: sleepKind, approval: approvalKind };
+/**
+ * Waits for an event delivered through `POST /api/v1/runs/{id}/events`: every delivery is a row
+ * (an event that came before the step waits is there when it looks), and the step takes the
+ * oldest one of its name. Its timeout is kept on the step row, so a re-claimed run keeps it.
+ */
+const waitForEvent: Kind = async (c) => {
+  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { event?: string; until?: string | null } | null) : null;
+  let event: string;
+  let until: number | null;
+  if (remembered?.event) {
+    event = remembered.event;
+    until = remembered.until ? Date.parse(remembered.until) : null;
+  } else {
+    const input = parseInput('wait_for_event', render(c.step.with, c.context));
+    event = input.event;
+    until = input.timeoutSeconds !== undefined ? Date.now() + input.timeoutSeconds * 1000 : null;
+    if (c.deadline !== undefined && (until === null || until > c.deadline)) until = c.deadline;
+    c.note('info', `Waiting for event "${event}"`);
+  }
+  const got = c.takeEvent(event);
+  if (got) {
+    c.note('info', `Event "${event}" received from ${got.sentBy}`);
+    return got.payload ?? null;
+  }
+  if (until !== null && Date.now() >= until) throw new StepFailure(`timed out waiting for event "${event}"`);
+  throw new Park(until, eventTopic(event), 'waiting', { event, until: until === null ? null : new Date(until).toISOString() });
+};
+
+interface ChildWait { children: { id: string; taskType: string; item?: unknown }[]; until: string | null }
+
+function renderOrFail(value: unknown, ctx: Record<string, unknown>): unknown {
+  try {
+    return render(value, ctx);
+  } catch (err) {
+    throw new StepFailure(messageOf(err), false);
+  }
+}
+
+/**
+ * Starts child runs (one, or one per `forEach` item) with the run's next flush and parks until
+ * they end; each child's end wakes the run. Child ids derive from the run, the step, the attempt
+ * and the index, so a re-claimed run never creates them twice.
+ */
+const flowKind: Kind = async (c) => {
+  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as ChildWait | null) : null;
+  let wait: ChildWait;
+  if (remembered?.children) {
+    wait = remembered;
+  } else {
+    const head = parseInput('flow', renderOrFail({ ...c.step.with, payload: {} }, c.context));
+    const items = head.forEach ?? [undefined];
+    const rows: NewChildRun[] = [];
+    wait = { children: [], until: c.deadline === undefined ? null : new Date(c.deadline).toISOString() };
+    for (const [i, item] of items.entries()) {
+      const { payload } = parseInput('flow', renderOrFail({ type: head.type, payload: c.step.with.payload ?? {} }, { ...c.context, item }));
+      let child;
+      try {
+        child = await c.extra.prepareRun({
+          id: idFrom(`${c.run.id}/${c.step.ref}/${c.attempt}/${i}`), payload: { ...payload, id: head.type }, repositoryIdentifier: c.run.repositoryIdentifier,
+          triggeredBy: c.run.triggeredBy, requestedBy: c.extra.requestedBy, callback: c.run.callback, parentRunId: c.run.id,
+        });
+      } catch (err) {
+        if (err instanceof AppError) throw new StepFailure(`cannot start child flow ${head.type}: ${err.message}${err.details.length ? ` (${err.details.map((d) => `${d.field}: ${d.message}`).join('; ')})` : ''}`, false);
+        throw err;
+      }
+      rows.push({
+        id: child.id, engineRunId: child.engineRunId, taskType: child.taskType, requestedTaskType: child.requestedTaskType ?? null, flowPath: child.flowPath,
+        category: child.category, executionMode: child.executionMode, repositoryIdentifier: child.repositoryIdentifier, payload: child.payload,
+        definition: child.definition, triggeredBy: child.triggeredBy, requestedBy: child.requestedBy ?? null, callback: child.callback ?? null,
+        maxParallelSteps: child.maxParallelSteps ?? 0,
+      });
+      wait.children.push({ id: child.id, taskType: child.taskType, ...(item !== undefined ? { item } : {}) });
+      c.note('info', `Started child run ${child.id} (${child.taskType}${item !== undefined ? ` for ${JSON.stringify(item)}` : ''})`);
+    }
+    c.startChildren(rows);
+  }
+  const states = wait.children.map((w) => ({ ...w, run: c.children.find((k) => k.id === w.id) }));
+  const until = wait.until ? Date.parse(wait.until) : null;
+  if (states.some((s) => !s.run || !isTerminalRun(s.run.status))) {
+    if (until !== null && Date.now() >= until) throw new StepFailure(`child runs did not finish within the step timeout`);
+    throw new Park(until, `children:${wait.children.length}`, 'waiting', wait);
+  }
+  for (const s of states) c.note(s.run!.status === 'completed' ? 'info' : 'error', `Child run ${s.id} (${s.taskType}) ${s.run!.status}`);
+  const failed = states.filter((s) => s.run!.status !== 'completed');
+  if (failed.length) throw new StepFailure(failed.map((f) => `child run ${f.id} (${f.taskType}) ended ${f.run!.status}${f.run!.error ? `: ${f.run!.error}` : ''}`).join('; '), false);
+  if (c.step.with.forEach === undefined) return { runId: states[0].id, ...states[0].run!.result };
+  return { children: states.map((s) => ({ runId: s.id, item: s.item, status: s.run!.status, result: s.run!.result })) };
+};
+
+/** Kinds the v2 executor runs; a run using another fails that step, saying so. */
+export const V2_KINDS: Partial<Record<StepKindName, Kind>> = {
+  log, notify, 'http.request': httpRequest, sleep: sleepKind, approval: approvalKind, wait_for_event: waitForEvent, flow: flowKind,
+};
 
 /** Kinds with effects outside Flowgate: they start only once what they depend on is committed. */
 export const EFFECTFUL = new Set<StepKindName>(['notify', 'http.request']);

@@ -5,11 +5,11 @@ import type { StepDefinition } from '../core/registry/manifest-schema.js';
 import type { StepStatus } from '../core/status.js';
 import { evaluateCondition } from '../core/expressions/expressions.js';
 import { render } from '../core/expressions/templates.js';
-import { planNext, settle, summarize, type GraphState } from '../engine/graph-state.js';
+import { cancel, planNext, settle, summarize, type GraphState } from '../engine/graph-state.js';
 import type { StepOutcome } from '../engine/run-outcome.js';
 import { messageOf, StepFailure } from '../engine/step-failure.js';
 import type { LeasedRun } from './claim.js';
-import type { RunFlush, StepWrite } from './flush.js';
+import type { NewChildRun, RunFlush, StepWrite } from './flush.js';
 import { EFFECTFUL, Park, V2_KINDS, type KindExtras } from './kinds.js';
 
 export interface WorkDeps {
@@ -41,19 +41,30 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   const steps = run.definition.steps;
   const state: GraphState = { steps, status: {}, failures: [], maxParallel: (run.definition as { maxParallelSteps?: number }).maxParallelSteps };
   const outputs: Record<string, { status: StepStatus; output: unknown }> = {};
+  const known = (ref: string) => steps.some((x) => x.ref === ref);
+  // Steps cancelled while they ran (a failure or a cancel aborted the run) may have left an
+  // effect: an onFailure: compensate step among them is compensated on every later claim too.
+  const interrupted = run.steps.filter((s) => s.status === 'cancelled' && s.attempt > 0 && known(s.ref)).map((s) => s.ref);
+  if (interrupted.length) state.interrupted = interrupted;
+  for (const ref of interrupted) state.status[ref] = 'cancelled';
   for (const s of run.steps) {
     outputs[s.ref] = { status: s.status, output: s.output ?? null };
     // Blocked and cancelled rows are derived again by planNext; only real outcomes are replayed.
     const real = s.status === 'completed' || s.status === 'failed' || (s.status === 'skipped' && s.error === null);
-    if (!real || !steps.some((x) => x.ref === s.ref)) continue;
+    if (!real || !known(s.ref)) continue;
     state.status[s.ref] = 'running';
     settle(state, { ref: s.ref, status: s.status as StepOutcome['status'], output: s.output ?? null, error: s.error });
   }
 
-  let pending: { steps: StepWrite[]; lines: NewLogLine[] } = { steps: [], lines: [] };
+  type Pending = { steps: StepWrite[]; lines: NewLogLine[]; children: NewChildRun[]; consumed: { id: string; ref: string }[] };
+  const empty = (): Pending => ({ steps: [], lines: [], children: [], consumed: [] });
+  let pending: Pending = empty();
   const unflushed = new Set<string>();
   let flushing: Promise<void> | null = null;
-  const base = (): RunFlush => ({ id: run.id, token: run.token, seenSignal: run.signalSeq, steps: [], lines: [], release: false, wakeAt: null });
+  const base = (): RunFlush => ({
+    id: run.id, token: run.token, seenSignal: run.signalSeq, steps: [], lines: [], release: false, wakeAt: null,
+    parentRunId: run.parentRunId, cancelSeen: run.cancelRequested !== null,
+  });
   const record = (w: StepWrite, lines: NewLogLine[]) => {
     pending.steps.push(w);
     pending.lines.push(...lines);
@@ -66,7 +77,7 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       if (!flushing) {
         const taken = pending;
         const refsTaken = taken.steps.map((s) => s.ref);
-        pending = { steps: [], lines: [] };
+        pending = empty();
         flushing = d.checkpoint({ ...base(), ...taken }).then((ok) => {
           if (!ok) throw new LeaseLost(run.id);
           for (const r of refsTaken) unflushed.delete(r);
@@ -74,6 +85,18 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       }
       await flushing;
     }
+  };
+
+  // An event is taken by one step; a step re-run after a lost flush takes the one it took before.
+  const taken = new Set<string>();
+  const takeEvent = (ref: string) => (name: string) => {
+    const open = run.events.filter((e) => e.event === name && !taken.has(e.id) && (e.consumedBy === null || e.consumedBy === ref));
+    const e = open.find((x) => x.consumedBy === ref) ?? open[0];
+    if (e) {
+      taken.add(e.id);
+      pending.consumed.push({ id: e.id, ref });
+    }
+    return e;
   };
 
   let project: Project | null | undefined;
@@ -122,7 +145,8 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
         try {
           const output = await kind({
             step, run, context: await context(), credentials: d.credentials, notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
-            prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy },
+            prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy }, attempt,
+            takeEvent: takeEvent(step.ref), children: run.children, startChildren: (rows) => pending.children.push(...rows),
           });
           line('info', `Step ${step.ref} completed`);
           return finish({ ref: step.ref, status: 'completed', output: output ?? null, error: null }, attempt);
@@ -149,6 +173,15 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
 
   const running = new Map<string, Promise<Result>>();
   const parks: Park[] = [];
+  if (run.cancelRequested !== null) {
+    // Asked to stop: parked steps are interrupted, and the compensations of what ran come next.
+    for (const s of run.steps) if (s.status === 'waiting' && known(s.ref)) state.status[s.ref] = 'running';
+    for (const ref of cancel(state, run.cancelRequested)) {
+      const s = steps.find((x) => x.ref === ref)!;
+      const attempt = Math.max(1, run.steps.find((x) => x.ref === ref)?.attempt ?? 1);
+      record({ ref, kind: s.type, status: 'cancelled', attempt, depsRequired: s.dependsOn.length, output: null, error: `cancelled: ${run.cancelRequested}` }, []);
+    }
+  }
   for (;;) {
     const plan = planNext(state);
     for (const b of plan.block) {
@@ -173,7 +206,9 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       // Still in flight: its late outcome is ignored (settle skips a step no longer running).
       running.delete(ref);
       const s = steps.find((x) => x.ref === ref)!;
-      record({ ref, kind: s.type, status: 'cancelled', attempt: 0, depsRequired: s.dependsOn.length, output: null, error: `cancelled: step ${outcome.ref} failed` }, []);
+      // Written as started (attempt ≥ 1): a later claim knows it was interrupted, not just never run.
+      const attempt = Math.max(1, run.steps.find((x) => x.ref === ref)?.attempt ?? 1);
+      record({ ref, kind: s.type, status: 'cancelled', attempt, depsRequired: s.dependsOn.length, output: null, error: `cancelled: step ${outcome.ref} failed` }, []);
     }
   }
   if (flushing) await flushing;
@@ -200,6 +235,8 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   } else {
     result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
   }
+  // Children of a flow step the end cancelled were never created: they must not start now.
+  pending.children = [];
   pending.lines.push({ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` });
   return { ...base(), ...pending, end: { status, error, result }, audit: { action: `run.${status}`, details: error ? { error } : undefined }, release: true };
 }

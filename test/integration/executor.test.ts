@@ -257,3 +257,202 @@ test('the orphan sweep leaves a queued v2 run to the executor (never hands it to
   expect(s.launcher.holds(waiting.id)).toBe(false);
   expect(await s.engine.knows(`run-${waiting.id}`)).toBe(false);
 });
+
+describe('events, child flows and cancel with compensation', () => {
+  const event = (id: string, body: Record<string, unknown>) => server.call('POST', `/api/v1/runs/${id}/events`, body);
+  const stepRow = async (id: string, ref: string) => (await db.query('select status, waiting_for, error, attempt from step_runs where run_id = $1 and step_ref = $2', [id, ref])).rows[0];
+  const childRows = async (id: string) => (await db.query('select id, status, engine_version, task_type from runs where parent_run_id = $1 order by id', [id])).rows;
+
+  test('wait_for_event parks the run; a delivered event is recorded once per idempotency key, wakes it, and is the step output', async () => {
+    const id = await start('event-waiter', { target: `${target.url}/ev` });
+    const parked = await eventually(async () => ((await stepRow(id, 'wait'))?.status === 'waiting' ? row(id) : undefined), 10_000, 'step waiting');
+    expect(parked).toMatchObject({ status: 'waiting', lease_token: null });
+    // Its timer is the event's timeout (300 s).
+    expect(parked.wake_at.getTime()).toBeGreaterThan(Date.now() + 200_000);
+    expect(await stepRow(id, 'wait')).toMatchObject({ waiting_for: 'event:go' });
+
+    const first = await event(id, { event: 'go', payload: { n: 1 }, idempotencyKey: 'k1' });
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ step: 'wait', duplicate: false });
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Completed');
+    expect(step(run, 'wait')).toMatchObject({ status: 'completed', output: { n: 1 } });
+    expect(target.to('/ev/after-event')).toHaveLength(1);
+    expect(target.to('/ev/after-event')[0].json).toEqual({ got: { n: 1 } });
+    const { rows: events } = await db.query('select consumed_by from run_events where run_id = $1', [id]);
+    expect(events).toEqual([{ consumed_by: 'wait' }]);
+    // A retried delivery is answered as before, even once the run has ended; a new event is refused.
+    const again = await event(id, { event: 'go', payload: { n: 2 }, idempotencyKey: 'k1' });
+    expect(again.status).toBe(202);
+    expect(again.body.duplicate).toBe(true);
+    const late = await event(id, { event: 'go', payload: {} });
+    expect(late.status).toBe(409);
+    expect(late.body.error).toMatch(/has ended/);
+  });
+
+  test('an event that arrives before its step waits is kept and taken when the step runs', async () => {
+    target.respond((q) => (q.path === '/early/slow' ? { delayMs: 500 } : undefined));
+    const id = await start('late-waiter', { target: `${target.url}/early` });
+    await target.waitFor((reqs) => reqs.some((q) => q.path === '/early/slow'));
+    const sent = await event(id, { event: 'ready', payload: { early: true }, idempotencyKey: 'e1' });
+    expect(sent.status).toBe(202);
+    expect(sent.body.step).toBeNull();
+    // The same delivery retried while the step still does not wait: one row.
+    const retried = await event(id, { event: 'ready', payload: { early: 'again' }, idempotencyKey: 'e1' });
+    expect(retried.body.duplicate).toBe(true);
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Completed');
+    expect(step(run, 'wait').output).toEqual({ early: true });
+    expect((await db.query('select count(*)::int as n from run_events where run_id = $1', [id])).rows[0].n).toBe(1);
+  });
+
+  test('a wait_for_event that times out fails the step and the run', async () => {
+    const run = await waitForRun(server, await start('event-waiter', { target: `${target.url}/evt`, timeoutSeconds: 1 }));
+    expect(run.status).toBe('Failed');
+    expect(step(run, 'wait').status).toBe('failed');
+    expect(run.error).toMatch(/timed out waiting for event "go"/);
+    expect(target.to('/evt/after-event')).toHaveLength(0);
+  });
+
+  test('a flow step runs its child as a v2 run and takes its result', async () => {
+    const id = await start('parent', { target: `${target.url}/fam` });
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Completed');
+    const children = await childRows(id);
+    expect(children).toEqual([expect.objectContaining({ status: 'completed', engine_version: 'v2', task_type: 'child-call' })]);
+    expect(step(run, 'child')).toMatchObject({ status: 'completed', output: { runId: children[0].id, tag: 'solo', status: 200 } });
+    expect(target.to('/fam/child')).toHaveLength(1);
+    expect(target.to('/fam/after-child')[0].json).toEqual({ tag: 'solo' });
+  });
+
+  test('forEach starts one child per item and the output lists them all', async () => {
+    const id = await start('fan-out', { target: `${target.url}/fan` });
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Completed');
+    const out = step(run, 'each').output;
+    expect(out.children.map((c: any) => [c.item, c.status, c.result.tag])).toEqual([['a', 'completed', 'a'], ['b', 'completed', 'b'], ['c', 'completed', 'c']]);
+    expect(await childRows(id)).toHaveLength(3);
+    expect(target.to('/fan/child').map((r) => (r.json as any).tag).sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  test('a failed child fails the flow step', async () => {
+    const run = await waitForRun(server, await start('parent', { target: `${target.url}/bad`, path: 'fail' }));
+    expect(run.status).toBe('Failed');
+    expect(run.error).toMatch(/child run \S+ \(child-call\) ended failed/);
+    expect(target.to('/bad/after-child')).toHaveLength(0);
+  });
+
+  const childParked = async (id: string) => eventually(async () => {
+    const [c] = await childRows(id);
+    return c?.status === 'waiting' ? c : undefined;
+  }, 10_000, 'child parked');
+
+  test('a sibling failure (fail_workflow) cancels the running child run', async () => {
+    const id = await start('parent-fails', { target: `${target.url}/sib` });
+    const child = await childParked(id);
+    expect((await event(id, { event: 'break' })).status).toBe(202);
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Failed');
+    expect(step(run, 'child').status).toBe('cancelled');
+    expect(await row(child.id)).toMatchObject({ status: 'cancelled', wake_at: null });
+    expect((await stepRow(child.id, 'nap')).status).toBe('cancelled');
+  });
+
+  test('cancelling a parent cancels its unfinished child run', async () => {
+    const id = await start('parent-fails', { target: `${target.url}/cxl` });
+    const child = await childParked(id);
+    const r = await server.call('POST', `/sfp/api/flows/${id}/cancel`);
+    expect(r.status).toBe(200);
+    expect(r.body.cancelledExecutionIds).toEqual(expect.arrayContaining([id, child.id]));
+    expect(await row(id)).toMatchObject({ status: 'cancelled' });
+    expect(await row(child.id)).toMatchObject({ status: 'cancelled', wake_at: null });
+  });
+
+  test('cancel during the hold runs the compensation: /revoke is called once and the run ends cancelled', async () => {
+    const id = await start('elevated', { target: `${target.url}/elev` });
+    await eventually(async () => ((await stepRow(id, 'hold'))?.status === 'waiting' ? true : undefined), 10_000, 'holding');
+    expect(target.to('/elev/grant')).toHaveLength(1);
+    const r = await server.call('POST', `/sfp/api/flows/${id}/cancel`);
+    expect(r.status).toBe(200);
+    const ended = await eventually(async () => {
+      const x = await row(id);
+      return x.status === 'cancelled' ? x : undefined;
+    }, 10_000, 'run cancelled');
+    expect(ended).toMatchObject({ wake_at: null, lease_token: null, error: expect.stringMatching(/^cancelled by /) });
+    expect(target.to('/elev/revoke')).toHaveLength(1);
+    expect(await stepRow(id, 'grant')).toMatchObject({ status: 'completed' });
+    expect(await stepRow(id, 'hold')).toMatchObject({ status: 'cancelled' });
+    expect(await stepRow(id, 'revoke')).toMatchObject({ status: 'cancelled' });
+    expect(await stepRow(id, 'revoke-on-failure')).toMatchObject({ status: 'completed' });
+    const { rows: audit } = await db.query(`select action from audit_events where target_id = $1 and action like 'run.%' order by at`, [id]);
+    expect(audit.map((a) => a.action)).toEqual(['run.started', 'run.cancel_requested', 'run.cancelled']);
+  });
+
+  test('cancel while grant is in flight: grant finishes, then the compensation runs once and the run ends cancelled', async () => {
+    target.respond((q) => (q.path === '/busy/grant' ? { delayMs: 600 } : undefined));
+    const id = await start('elevated', { target: `${target.url}/busy` });
+    await target.waitFor((reqs) => reqs.some((q) => q.path === '/busy/grant'));
+    expect(server.services.executor!.holds(id)).toBe(true);
+    expect((await server.call('POST', `/sfp/api/flows/${id}/cancel`)).status).toBe(200);
+    const ended = await eventually(async () => {
+      const x = await row(id);
+      return x.status === 'cancelled' ? x : undefined;
+    }, 10_000, 'run cancelled');
+    expect(ended.error).toMatch(/^cancelled by /);
+    expect(target.to('/busy/grant')).toHaveLength(1);
+    expect(target.to('/busy/revoke')).toHaveLength(1);
+    expect(await stepRow(id, 'grant')).toMatchObject({ status: 'completed' });
+    expect(['cancelled', undefined]).toContain((await stepRow(id, 'hold'))?.status);
+    expect(await stepRow(id, 'revoke-on-failure')).toMatchObject({ status: 'completed' });
+  });
+
+  test('a run that would complete after its cancel was requested compensates and ends cancelled instead', async () => {
+    target.respond((q) => (q.path === '/last/grant' ? { delayMs: 600 } : undefined));
+    const id = await start('grant-only', { target: `${target.url}/last` });
+    await target.waitFor((reqs) => reqs.some((q) => q.path === '/last/grant'));
+    expect((await server.call('POST', `/sfp/api/flows/${id}/cancel`)).status).toBe(200);
+    const ended = await eventually(async () => {
+      const x = await row(id);
+      return x.status === 'cancelled' ? x : undefined;
+    }, 10_000, 'run cancelled');
+    expect(ended).toMatchObject({ finished_at: expect.any(Date), lease_token: null });
+    expect(await stepRow(id, 'grant')).toMatchObject({ status: 'completed' });
+    expect(target.to('/last/revoke')).toHaveLength(1);
+    // Who asked, then the end: the completion that was deferred is never recorded.
+    const { rows: audit } = await db.query(`select action, actor from audit_events where target_id = $1 and action in ('run.completed', 'run.cancelled', 'run.cancel_requested') order by at`, [id]);
+    expect(audit).toEqual([{ action: 'run.cancel_requested', actor: expect.any(String) }, { action: 'run.cancelled', actor: 'system' }]);
+  });
+
+  test('cancelling a child run on its own wakes its parent, whose flow step fails', async () => {
+    const id = await start('parent-fails', { target: `${target.url}/own` });
+    const child = await childParked(id);
+    expect((await server.call('POST', `/sfp/api/flows/${child.id}/cancel`)).status).toBe(200);
+    await eventually(async () => ((await stepRow(id, 'child'))?.status === 'failed' ? true : undefined), 10_000, 'flow step failed');
+    expect((await stepRow(id, 'child')).error).toMatch(/ended cancelled/);
+    const run = await waitForRun(server, id);
+    expect(run.status).toBe('Failed');
+  });
+
+  test('a re-claimed cancelled run still compensates a step interrupted on an earlier claim', async () => {
+    // A run of the flow to copy the definition from; how it ends does not matter.
+    const template = await waitForRun(server, await start('elevated', { target: `${target.url}/tmpl`, durationMinutes: 0 }));
+    const id = randomUUID();
+    // As a dead executor left it: the cancel was applied, grant (onFailure: compensate) interrupted, lease expired.
+    await db.query(`insert into runs (id, engine_run_id, task_type, flow_path, category, execution_mode, repository_identifier, status, payload, result,
+        definition, triggered_by, engine, log_seq, created_at, updated_at, started_at, engine_version, lease_owner, lease_token, wake_at, cancel_requested)
+      select $1::uuid, 'run-' || $1::text, task_type, flow_path, category, execution_mode, repository_identifier, 'running', jsonb_set(payload, '{target}', to_jsonb($2::text)), '{}',
+        definition, triggered_by, engine, 0, now(), now(), now(), 'v2', 'dead-executor', gen_random_uuid(), now() - interval '1 second', 'cancelled by someone'
+      from runs where id = $3`, [id, `${target.url}/interrupted`, template.id]);
+    await db.query(`insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, error, started_at, finished_at)
+      values ($1, $2, 'grant', 'http.request', 'cancelled', 1, 0, 0, 'cancelled: cancelled by someone', now(), now())`, [randomUUID(), id]);
+    await db.query(`select pg_notify('flowgate_wake', '')`);
+    const ended = await eventually(async () => {
+      const x = await row(id);
+      return x.status === 'cancelled' ? x : undefined;
+    }, 10_000, 'run cancelled');
+    expect(ended.error).toMatch(/^cancelled by someone/);
+    expect(target.to('/interrupted/grant')).toHaveLength(0);
+    expect(target.to('/interrupted/revoke')).toHaveLength(1);
+    expect(await stepRow(id, 'revoke-on-failure')).toMatchObject({ status: 'completed' });
+  });
+});

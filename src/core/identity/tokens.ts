@@ -2,6 +2,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { ApiToken, type Role } from '../../db/entities/api-token.js';
 import { sql } from '../../db/sql.js';
+import { notifySql, type CacheInvalidation } from '../cache/invalidation.js';
+import { TtlCache } from '../cache/ttl-cache.js';
 import { forbidden, notFound, unauthenticated } from '../../errors.js';
 import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
@@ -11,6 +13,9 @@ import { actorOf, isUnscopedOwner, type Principal } from './principal.js';
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const LAST_USED_GRANULARITY_MS = 60_000;
+/** `last_used_at` is written in batches, one statement per this interval at most. */
+const LAST_USED_FLUSH_MS = 10_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface NewToken {
   name: string;
@@ -28,11 +33,58 @@ interface TokenRow {
   run_id: string | null; expires_at: string | null; last_used_at: string | null;
 }
 
+/** What a token check needs, cached by the token's hash (never its secret). */
+interface KnownToken {
+  principal: Readonly<Principal>;
+  expiresAt: number | null;
+  /** When its use was last recorded (or read), ms. */
+  lastUsedAt: number | null;
+}
+
+export interface TokenCacheOptions {
+  invalidation: CacheInvalidation;
+  ttlMs: number;
+}
+
 export class TokenService {
   private readonly people: PersonScope;
+  private readonly cache?: TtlCache<KnownToken>;
+  private readonly invalidation?: CacheInvalidation;
+  /** Uses not yet written to `last_used_at`: token id → when. */
+  private readonly pendingUse = new Map<string, Date>();
+  private flushTimer?: NodeJS.Timeout;
 
-  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {
+  /** Without `cache`, every check reads the database (the CLI). */
+  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog, cache?: TokenCacheOptions) {
     this.people = new PersonScope(orm);
+    this.invalidation = cache?.invalidation;
+    // Execution tokens are never kept: each check reads the row, so caching cannot outlive their run.
+    if (cache) this.cache = new TtlCache(cache.invalidation, { kind: 'token', ttlMs: cache.ttlMs, idOf: (t) => t.principal.tokenId, keep: (t) => !t.principal.runId });
+  }
+
+  /** Starts writing recorded uses in batches. */
+  start(): void {
+    this.flushTimer ??= setInterval(() => void this.flushUse(), LAST_USED_FLUSH_MS);
+    this.flushTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.flushTimer);
+    this.flushTimer = undefined;
+    await this.flushUse();
+  }
+
+  /** Writes the recorded uses in one statement; a failed write is retried with the next batch. */
+  async flushUse(): Promise<void> {
+    if (!this.pendingUse.size) return;
+    const batch = [...this.pendingUse];
+    this.pendingUse.clear();
+    try {
+      await sql(this.orm, `update api_tokens t set last_used_at = v.at from unnest(?::uuid[], ?::timestamptz[]) as v(id, at)
+        where t.id = v.id and (t.last_used_at is null or t.last_used_at < v.at)`, [batch.map(([id]) => id), batch.map(([, at]) => at.toISOString())]);
+    } catch {
+      for (const [id, at] of batch) if (!this.pendingUse.has(id)) this.pendingUse.set(id, at);
+    }
   }
 
   async create(input: NewToken, actor: Actor, secret = `fg_${randomBytes(32).toString('base64url')}`): Promise<{ token: ApiToken; secret: string }> {
@@ -78,18 +130,32 @@ export class TokenService {
     return { id: token.id, secret, expiresAt };
   }
 
-  /** The caller behind a secret; unknown or revoked tokens give undefined, an expired one a 401 saying so. */
+  /**
+   * The caller behind a secret; unknown or revoked tokens give undefined, an expired one a 401 saying
+   * so. Every request passes here: a cached token costs no statement (see TtlCache for how long a
+   * change elsewhere may go unseen), an uncached one a plain SQL read.
+   */
   async authenticate(secret: string): Promise<Principal | undefined> {
-    // Every request passes here: plain SQL, not the ORM.
-    const [token] = await sql<TokenRow>(this.orm, 'select id, name, role, email, projects, run_id, expires_at, last_used_at from api_tokens where token_hash = ?', [hash(secret)]);
+    const tokenHash = hash(secret);
+    const token = this.cache ? await this.cache.get(tokenHash, () => this.read(tokenHash)) : await this.read(tokenHash);
     if (!token) return undefined;
     const now = Date.now();
-    const expiresAt = token.expires_at ? new Date(token.expires_at) : null;
-    if (expiresAt && expiresAt.getTime() <= now) throw unauthenticated(`Token expired at ${expiresAt.toISOString()}`);
-    if (!token.last_used_at || now - new Date(token.last_used_at).getTime() > LAST_USED_GRANULARITY_MS) {
-      await sql(this.orm, 'update api_tokens set last_used_at = ? where id = ?', [new Date(now), token.id]);
+    if (token.expiresAt !== null && token.expiresAt <= now) throw unauthenticated(`Token expired at ${new Date(token.expiresAt).toISOString()}`);
+    if (token.lastUsedAt === null || now - token.lastUsedAt > LAST_USED_GRANULARITY_MS) {
+      token.lastUsedAt = now;
+      this.pendingUse.set(token.principal.tokenId, new Date(now));
     }
-    return { tokenId: token.id, name: token.name, role: token.role, email: token.email ?? null, projects: token.projects ?? null, runId: token.run_id ?? null };
+    return { ...token.principal };
+  }
+
+  private async read(tokenHash: string): Promise<KnownToken | undefined> {
+    const [row] = await sql<TokenRow>(this.orm, 'select id, name, role, email, projects, run_id, expires_at, last_used_at from api_tokens where token_hash = ?', [tokenHash]);
+    if (!row) return undefined;
+    return {
+      principal: Object.freeze({ tokenId: row.id, name: row.name, role: row.role, email: row.email ?? null, projects: row.projects ? Object.freeze([...row.projects]) as string[] : null, runId: row.run_id ?? null }),
+      expiresAt: row.expires_at ? new Date(row.expires_at).getTime() : null,
+      lastUsedAt: row.last_used_at ? new Date(row.last_used_at).getTime() : null,
+    };
   }
 
   /**
@@ -103,16 +169,22 @@ export class TokenService {
 
   /** Revokes a token; `by` (a token other than an unscoped owner) only one it created, or itself. */
   async delete(id: string, actor: Actor, by?: Principal): Promise<void> {
-    const em = this.orm.em.fork();
-    // The authority check is part of the delete, so a refusal removes nothing.
-    const where = !by || isUnscopedOwner(by) ? { id } : { id, $or: [{ id: by.tokenId }, { createdBy: by.tokenId }] };
-    const removed = await em.nativeDelete(ApiToken, where);
-    if (!removed) {
-      const existing = by ? await em.findOne(ApiToken, { id }) : null;
+    if (!UUID.test(id)) throw notFound(`Token ${id} not found`);
+    // The authority check is part of the delete, so a refusal removes nothing; the same statement
+    // tells every replica to forget the token (delivered when it commits).
+    const scoped = by && !isUnscopedOwner(by);
+    const removed = await sql<{ id: string }>(this.orm,
+      `with gone as (delete from api_tokens where id = ?${scoped ? ' and (id = ? or created_by = ?)' : ''} returning id)
+       select id, ${notifySql('token', 'gone.id::text')} from gone`, scoped ? [id, by.tokenId, by.tokenId] : [id]);
+    // This process forgets it at once, without waiting for its own notification.
+    this.invalidation?.invalidate('token', id);
+    if (!removed.length) {
+      const existing = by ? await this.orm.em.fork().findOne(ApiToken, { id }) : null;
       if (existing && by && !mayManageToken(by, existing))
         throw forbidden(`Token "${by.name}" may revoke only tokens it created, and itself; only an unscoped owner revokes others`);
       throw notFound(`Token ${id} not found`);
     }
+    this.pendingUse.delete(id);
     await this.audit.record(actor, 'token.deleted', 'token', id);
   }
 

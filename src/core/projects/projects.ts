@@ -1,9 +1,11 @@
-import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { Project, type Provider, type WorkItemFlows } from '../../db/entities/project.js';
 import { sql } from '../../db/sql.js';
 import { badRequest, notFound } from '../../errors.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import type { FlowRegistry } from '../registry/registry.js';
+import { notifySql, type CacheInvalidation } from '../cache/invalidation.js';
+import { TtlCache } from '../cache/ttl-cache.js';
 
 export interface ProjectInput {
   provider: Provider;
@@ -25,19 +27,48 @@ interface ProjectRow {
   slack_channel: string | null; settings: Project['settings']; created_at: string; updated_at: string;
 }
 
+export interface ProjectCacheOptions {
+  invalidation: CacheInvalidation;
+  ttlMs: number;
+}
+
 /** Registered projects and their per-project flow settings (disabled types, overrides). */
 export class ProjectService {
-  constructor(private readonly orm: MikroORM, private readonly registry: FlowRegistry, private readonly audit: AuditLog) {}
+  private readonly cache?: TtlCache<ProjectRow>;
+  private readonly invalidation?: CacheInvalidation;
 
-  /** Read on every start and decision: plain SQL, not the ORM. */
+  constructor(private readonly orm: MikroORM, private readonly registry: FlowRegistry, private readonly audit: AuditLog, cache?: ProjectCacheOptions) {
+    this.invalidation = cache?.invalidation;
+    if (cache) this.cache = new TtlCache(cache.invalidation, { kind: 'project', ttlMs: cache.ttlMs });
+  }
+
+  /**
+   * Read on every start and decision: cached (every write below tells every replica to forget the
+   * project; see TtlCache for the bound), else plain SQL, not the ORM. Each call gets its own copy.
+   */
   async find(repositoryIdentifier: string): Promise<Project | null> {
-    const [row] = await sql<ProjectRow>(this.orm,
-      'select repository_identifier, provider, owners, members, slack_channel, settings, created_at, updated_at from projects where repository_identifier = ?', [repositoryIdentifier]);
+    const row = this.cache ? await this.cache.get(repositoryIdentifier, () => this.read(repositoryIdentifier)) : await this.read(repositoryIdentifier);
     if (!row) return null;
     return Object.assign(new Project(), {
-      repositoryIdentifier: row.repository_identifier, provider: row.provider, owners: row.owners, members: row.members,
-      slackChannel: row.slack_channel, settings: row.settings, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
+      repositoryIdentifier: row.repository_identifier, provider: row.provider, owners: [...row.owners], members: [...row.members],
+      slackChannel: row.slack_channel, settings: structuredClone(row.settings), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
     });
+  }
+
+  private async read(repositoryIdentifier: string): Promise<ProjectRow | undefined> {
+    const [row] = await sql<ProjectRow>(this.orm,
+      'select repository_identifier, provider, owners, members, slack_channel, settings, created_at, updated_at from projects where repository_identifier = ?', [repositoryIdentifier]);
+    return row;
+  }
+
+  /** Inside a write's transaction: every replica forgets the project when it commits. */
+  private announce(tx: { execute(sql: string, params: unknown[]): Promise<unknown> }, repositoryIdentifier: string): Promise<unknown> {
+    return tx.execute(`select ${notifySql('project')}`, [repositoryIdentifier]);
+  }
+
+  /** After a write committed: this process forgets the project at once (its own notification comes later). */
+  private forget(repositoryIdentifier: string): void {
+    this.invalidation?.invalidate('project', repositoryIdentifier);
   }
 
   async get(repositoryIdentifier: string): Promise<Project> {
@@ -52,7 +83,18 @@ export class ProjectService {
   }
 
   async upsert(repositoryIdentifier: string, input: ProjectInput, actor: Actor): Promise<{ project: Project; created: boolean }> {
-    const em = this.orm.em.fork();
+    const { project, created } = await this.orm.em.fork().transactional(async (em) => {
+      const result = await this.write(em, repositoryIdentifier, input);
+      await this.announce(em, repositoryIdentifier);
+      return result;
+    });
+    this.forget(repositoryIdentifier);
+    const { webhookSecret, ...shown } = input;
+    await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...shown, webhookSecretChanged: Boolean(webhookSecret) });
+    return { project, created };
+  }
+
+  private async write(em: EntityManager, repositoryIdentifier: string, input: ProjectInput): Promise<{ project: Project; created: boolean }> {
     let project = await em.findOne(Project, { repositoryIdentifier });
     const created = !project;
     if (!project) {
@@ -79,14 +121,15 @@ export class ProjectService {
       project.settings = { ...project.settings, approverGroups: groups };
     }
     await em.flush();
-    const { webhookSecret, ...shown } = input;
-    await this.audit.record(actor, created ? 'project.created' : 'project.updated', 'project', repositoryIdentifier, { ...shown, webhookSecretChanged: Boolean(webhookSecret) });
     return { project, created };
   }
 
   async delete(repositoryIdentifier: string, actor: Actor): Promise<void> {
-    const removed = await this.orm.em.fork().nativeDelete(Project, { repositoryIdentifier });
-    if (!removed) throw notFound(`Project ${repositoryIdentifier} not found`);
+    // One statement: the delete and the notice to every replica, delivered when it commits.
+    const removed = await sql(this.orm,
+      `with gone as (delete from projects where repository_identifier = ? returning repository_identifier) select ${notifySql('project', 'gone.repository_identifier')} from gone`, [repositoryIdentifier]);
+    this.forget(repositoryIdentifier);
+    if (!removed.length) throw notFound(`Project ${repositoryIdentifier} not found`);
     await this.audit.record(actor, 'project.deleted', 'project', repositoryIdentifier);
   }
 
@@ -122,16 +165,19 @@ export class ProjectService {
   ): Promise<Project> {
     const em = this.orm.em.fork();
     // Row lock: two concurrent toggles on one project must not lose each other's change.
-    return em.transactional(async (tx) => {
+    const project = await em.transactional(async (tx) => {
       const project = await tx.findOne(Project, { repositoryIdentifier }, { lockMode: LockMode.PESSIMISTIC_WRITE });
       if (!project) throw notFound(`Project ${repositoryIdentifier} not found`);
       const settings = { ...project.settings, disabledFlowTypes: [...(project.settings.disabledFlowTypes ?? [])], overrides: { ...(project.settings.overrides ?? {}) } };
       change(settings);
       project.settings = settings;
       await tx.flush();
+      await this.announce(tx, repositoryIdentifier);
       await this.audit.record(actor, action, 'project', repositoryIdentifier, details);
       return project;
     });
+    this.forget(repositoryIdentifier);
+    return project;
   }
 }
 

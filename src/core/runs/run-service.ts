@@ -188,13 +188,31 @@ export class RunService {
     const actor = actorOfRequester(who);
     if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
     if (run.executionMode === 'cicd') return this.cicd.cancel(run, actor);
+    if (this.executor && (await this.store.requestCancel(run.id, `cancelled by ${actor.name}`))) return this.cancelCompensating(run, actor);
     const ids = await this.store.subtreeIds(run.id);
     if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
     const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
+    // A v2 parent waiting on this run (a flow step) must see it end.
+    if (this.executor) await this.store.wakeParentsOf(cancelled);
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
     if (cancelled.includes(run.id)) await this.announceEnd(run);
     return cancelled;
+  }
+
+  /**
+   * A v2 run whose flow compensates was asked to stop (`requestCancel`): the executor cancels its
+   * running steps and runs the compensations before it ends the run cancelled (and announces it);
+   * its descendants and approvals stop now.
+   */
+  private async cancelCompensating(run: Run, actor: Actor): Promise<string[]> {
+    const below = (await this.store.subtreeIds(run.id)).filter((id) => id !== run.id);
+    const cancelled = await this.store.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`);
+    await this.approvals.closeForRuns([run.id, ...cancelled], 'cancelled', actor);
+    // Who asked is recorded now; the executor records the run's end (`run.cancelled`) once it has compensated.
+    await this.audit.record(actor, 'run.cancel_requested', 'run', run.id, { cancelled });
+    this.executor!.wake();
+    return [run.id, ...cancelled];
   }
 
   /** Cancels the unfinished children of a run (and their descendants), leaving the run itself alone; same rule as `cancel`. */
@@ -210,6 +228,7 @@ export class RunService {
       cancelled.push(...ids);
       if (ids.includes(child.id)) await this.announceEnd(child);
     }
+    if (this.executor) await this.store.wakeParentsOf(cancelled);
     await this.audit.record(actor, 'run.children_cancelled', 'run', run.id, { cancelled });
     return cancelled;
   }

@@ -253,6 +253,54 @@ export class RunStore {
       [newId(), runId, ref, kind, status, depsRequired, depsRequired, JSON.stringify(capOutput(output)), error]);
   }
 
+  /**
+   * Records an event for a v2 run and wakes it, in one statement (a retried delivery with the same
+   * idempotency key is recorded once, and is a `duplicate` even after the run ended). Null when v2
+   * does not carry the run; `ended` when it has ended.
+   */
+  async recordRunEvent(runId: string, e: { event: string; payload: unknown; sentBy: string; idempotencyKey?: string }): Promise<{ ended: RunStatus | null; recorded: boolean; duplicate: boolean } | null> {
+    const rows = await sql<{ status: RunStatus; ended: boolean; recorded: number; seen: boolean }>(this.orm,
+      `with run as (select id, status, status in (${TERMINAL_SQL}) as ended from runs where id = ? and engine_version = 'v2'),
+       ins as (insert into run_events (id, run_id, event, payload, sent_by, idempotency_key)
+         select ?, id, ?, ?::jsonb, ?, ? from run where not ended
+         on conflict (run_id, idempotency_key) where idempotency_key is not null do nothing returning run_id),
+       woke as (update runs set signal_seq = signal_seq + 1, updated_at = now(), wake_at = case when lease_token is null then now() else wake_at end
+         where id in (select run_id from ins) returning id)
+       select r.status, r.ended, (select count(*) from ins)::int as recorded,
+         exists (select 1 from run_events d where d.run_id = r.id and d.idempotency_key = ?) as seen,
+         (select count(*) from (select pg_notify('flowgate_wake', '') from woke) n)::int as woke
+       from run r`,
+      [runId, newId(), e.event, JSON.stringify(e.payload ?? null), e.sentBy, e.idempotencyKey ?? null, e.idempotencyKey ?? null]);
+    const r = rows[0];
+    if (!r) return null;
+    return { ended: r.ended ? r.status : null, recorded: r.recorded > 0, duplicate: r.recorded === 0 && r.seen };
+  }
+
+  /**
+   * Asks a v2 run whose flow compensates to stop: the executor cancels its running steps, runs the
+   * compensations and ends it cancelled. False for any other run (it is cancelled directly).
+   */
+  async requestCancel(runId: string, reason: string): Promise<boolean> {
+    const rows = await sql<{ id: string }>(this.orm,
+      `with w as (update runs set cancel_requested = coalesce(cancel_requested, ?), signal_seq = signal_seq + 1, updated_at = now(),
+           wake_at = case when lease_token is null then now() else wake_at end
+         where id = ? and engine_version = 'v2' and status not in (${TERMINAL_SQL})
+           and exists (select 1 from jsonb_array_elements(definition->'steps') s where s->>'compensates' is not null)
+         returning id)
+       select w.id, pg_notify('flowgate_wake', '') from w`, [reason, runId]);
+    return rows.length > 0;
+  }
+
+  /** Wakes the v2 parents of runs that ended outside their executor (cancelled): their flow steps look again. */
+  async wakeParentsOf(runIds: string[]): Promise<void> {
+    if (!runIds.length) return;
+    await sql(this.orm,
+      `with w as (update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
+         where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})
+         returning p.id)
+       select count(*) from (select pg_notify('flowgate_wake', '') from w limit 1) n`, [runIds]);
+  }
+
   async findWaitingStep(runId: string, waitingFor: string): Promise<StepRun | null> {
     return this.em().findOne(StepRun, { runId, waitingFor, status: 'waiting' });
   }
