@@ -171,6 +171,9 @@ const waitForEvent: Kind = async (c) => {
   throw new Park(until, eventTopic(event), 'waiting', { event, until: until === null ? null : new Date(until).toISOString() });
 };
 
+/** How often a run waiting for child runs looks at them even without a wake-up. */
+const CHILD_RECHECK_MS = 5_000;
+
 interface ChildWait { children: { id: string; taskType: string; item?: unknown }[]; until: string | null }
 
 function renderOrFail(value: unknown, ctx: Record<string, unknown>): unknown {
@@ -223,7 +226,9 @@ const flowKind: Kind = async (c) => {
   const until = wait.until ? Date.parse(wait.until) : null;
   if (states.some((s) => !s.run || !isTerminalRun(s.run.status))) {
     if (until !== null && Date.now() >= until) throw new StepFailure(`child runs did not finish within the step timeout`);
-    throw new Park(until, `children:${wait.children.length}`, 'waiting', wait);
+    // Each child's end wakes the run; looking again every few seconds as well bounds what a lost
+    // wake-up could cost (one claim and one flush per waiting parent per interval).
+    throw new Park(Math.min(until ?? Infinity, Date.now() + CHILD_RECHECK_MS), `children:${wait.children.length}`, 'waiting', wait);
   }
   for (const s of states) c.note(s.run!.status === 'completed' ? 'info' : 'error', `Child run ${s.id} (${s.taskType}) ${s.run!.status}`);
   const failed = states.filter((s) => s.run!.status !== 'completed');

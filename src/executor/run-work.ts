@@ -39,7 +39,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   const steps = run.definition.steps;
-  const state: GraphState = { steps, status: {}, failures: [], maxParallel: (run.definition as { maxParallelSteps?: number }).maxParallelSteps };
+  const state: GraphState = { steps, status: {}, failures: [], maxParallel: run.definition.maxParallelSteps };
   const outputs: Record<string, { status: StepStatus; output: unknown }> = {};
   const known = (ref: string) => steps.some((x) => x.ref === ref);
   // Steps cancelled while they ran (a failure or a cancel aborted the run) may have left an

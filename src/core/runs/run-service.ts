@@ -188,7 +188,7 @@ export class RunService {
     const actor = actorOfRequester(who);
     if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
     if (run.executionMode === 'cicd') return this.cicd.cancel(run, actor);
-    if (this.executor && (await this.store.requestCancel(run.id, `cancelled by ${actor.name}`))) return this.cancelCompensating(run, actor);
+    if (this.executor && (await this.store.requestCancel(run.id, `cancelled by ${actor.name}`, { actor, action: 'run.cancel_requested' }))) return this.cancelCompensating(run, actor);
     const ids = await this.store.subtreeIds(run.id);
     if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
     const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
@@ -209,8 +209,7 @@ export class RunService {
     const below = (await this.store.subtreeIds(run.id)).filter((id) => id !== run.id);
     const cancelled = await this.store.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`);
     await this.approvals.closeForRuns([run.id, ...cancelled], 'cancelled', actor);
-    // Who asked is recorded now; the executor records the run's end (`run.cancelled`) once it has compensated.
-    await this.audit.record(actor, 'run.cancel_requested', 'run', run.id, { cancelled });
+    // Who asked was recorded with the request; the executor records the run's end (`run.cancelled`) once it has compensated.
     this.executor!.wake();
     return [run.id, ...cancelled];
   }

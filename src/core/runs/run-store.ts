@@ -280,14 +280,16 @@ export class RunStore {
    * Asks a v2 run whose flow compensates to stop: the executor cancels its running steps, runs the
    * compensations and ends it cancelled. False for any other run (it is cancelled directly).
    */
-  async requestCancel(runId: string, reason: string): Promise<boolean> {
+  async requestCancel(runId: string, reason: string, audit: AuditEntry): Promise<boolean> {
+    // The request is audited in its own statement: the executor's `run.cancelled` always comes after it.
     const rows = await sql<{ id: string }>(this.orm,
       `with w as (update runs set cancel_requested = coalesce(cancel_requested, ?), signal_seq = signal_seq + 1, updated_at = now(),
            wake_at = case when lease_token is null then now() else wake_at end
          where id = ? and engine_version = 'v2' and status not in (${TERMINAL_SQL})
            and exists (select 1 from jsonb_array_elements(definition->'steps') s where s->>'compensates' is not null)
-         returning id)
-       select w.id, pg_notify('flowgate_wake', '') from w`, [reason, runId]);
+         returning id),
+       audited as (${AUDIT_INSERT_SELECT} from w)
+       select w.id, pg_notify('flowgate_wake', '') from w`, [reason, runId, ...auditParams(audit, 'run')]);
     return rows.length > 0;
   }
 
