@@ -22,6 +22,7 @@ import type { FlowDefinition } from './core/registry/manifest-schema.js';
 import { FlowRegistry } from './core/registry/registry.js';
 import { RunLauncher } from './core/runs/run-launcher.js';
 import { RunService } from './core/runs/run-service.js';
+import { RunControl } from './core/runs/run-control.js';
 import { RunStore } from './core/runs/run-store.js';
 import { ExternalRuns } from './core/runs/external-runs.js';
 import { RunLocks } from './core/locks/run-locks.js';
@@ -35,6 +36,7 @@ import { DbosEngine } from './engine/dbos-engine.js';
 import type { EngineDeps } from './engine/engine-deps.js';
 import { Metrics } from './observability/metrics.js';
 import { Executor } from './executor/executor.js';
+import { ControlStore } from './executor/control-store.js';
 import { announceApproval, announceEnd } from './executor/announce.js';
 
 export interface Services {
@@ -48,6 +50,8 @@ export interface Services {
   registry: FlowRegistry;
   store: RunStore;
   runs: RunService;
+  /** Pause, resume, skip, force-complete, step retry, subtree replay and run retry (v2 runs). */
+  control: RunControl;
   logs: RunLogs;
   notifier: Notifier;
   engine: DbosEngine;
@@ -135,8 +139,10 @@ export function createServices(input: {
     runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
     runParked: (runId) => launcher.release(runId),
   };
+  // Run control works on v2 runs through the executor's tables (refusing others with a clear answer).
+  const control = new RunControl(runs, store, new ControlStore(orm), approvals);
   return {
-    config, version: input.version, log, orm, audit, tokens, projects, registry, store, runs, logs, notifier,
+    config, version: input.version, log, orm, audit, tokens, projects, registry, store, runs, control, logs, notifier,
     engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),

@@ -37,3 +37,32 @@ export const sqlList = (xs: readonly string[]) => xs.map((s) => `'${s.replace(/'
 
 /** Escapes `%`, `_` and `\` for a LIKE pattern that should match the text literally. */
 export const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
+
+export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
+
+/**
+ * Runs `fn` in one transaction on a connection of the ORM's pool, with `?` placeholders as `sql`
+ * has; rolled back when `fn` throws. For the few writes that must read, decide and write under
+ * one row lock (run control).
+ */
+export async function transaction<T>(orm: MikroORM, fn: (q: Query) => Promise<T>): Promise<T> {
+  const client = orm.em.getConnection().getKnex().client as unknown as KnexClient;
+  const connection = await client.acquireConnection();
+  const q: Query = async <R>(text: string, params: unknown[] = []) => {
+    let n = 0;
+    return (await connection.query(text.replace(/\?/g, () => `$${++n}`), params)).rows as R[];
+  };
+  try {
+    await connection.query('begin', []);
+    try {
+      const out = await fn(q);
+      await connection.query('commit', []);
+      return out;
+    } catch (err) {
+      await connection.query('rollback', []).catch(() => undefined);
+      throw err;
+    }
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}

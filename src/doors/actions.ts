@@ -73,6 +73,23 @@ export async function cancelForPerson(s: Services, run: Run, person: Person, doo
   }
 }
 
+/**
+ * Pauses or resumes a run for a person (`RunControl`, the same rule and states as over REST);
+ * a refusal comes back as text for the person.
+ */
+export async function pauseOrResumeForPerson(s: Services, run: Run, person: Person, door: string, verb: 'pause' | 'resume'): Promise<Outcome<string>> {
+  try {
+    const now = verb === 'pause' ? await s.control.pause(run, { person, door }) : await s.control.resume(run, { person, door });
+    return {
+      ok: true,
+      value: verb === 'pause' ? `Paused ${now.taskType} run ${now.id}: running steps finish, nothing new starts until it is resumed.` : `Resumed ${now.taskType} run ${now.id}.`,
+    };
+  } catch (err) {
+    if (err instanceof AppError && err.status < 500) return { ok: false, text: err.message };
+    throw err;
+  }
+}
+
 /** Decides an approval for a person; refusals come back as text for a private reply. */
 export async function decideForPerson(s: Services, approvalId: string, person: Person, verdict: 'approve' | 'reject', reason: string | null, door: string): Promise<Outcome<string>> {
   try {

@@ -4,11 +4,14 @@ import type { FlowDefinition } from '../core/registry/manifest-schema.js';
 export type Command =
   | { name: 'run'; flowType: string; params: Record<string, string>; repo?: string }
   | { name: 'status'; runId?: string }
-  | { name: 'cancel'; runId?: string }
+  | { name: RunVerb; runId?: string }
   | { name: 'approvals' }
   | { name: 'approve'; approvalId?: string }
   | { name: 'reject'; reason: string; approvalId?: string }
   | { name: 'help' };
+
+/** What a person can do to a run from a thread (besides deciding its approvals). */
+export type RunVerb = 'cancel' | 'pause' | 'resume';
 
 /**
  * Like Atlantis' comment parser, parsing yields a result, never an exception: a command, a
@@ -20,6 +23,7 @@ export const HELP = [
   'run <flowType> [repo=<owner/repo>] key=value …   start a flow (quote values with spaces: reason="db restore")',
   'status [<runId>]                                show a run',
   'cancel [<runId>]                                cancel a run',
+  'pause [<runId>] / resume [<runId>]              pause a run (running steps finish, nothing new starts), resume it',
   'approvals                                       pending approvals you can decide',
   'approve [<id>] / reject [<id>] <reason>         decide this thread\'s approval (its id when several are pending)',
   'help                                            this text',
@@ -78,8 +82,10 @@ export function parseWords(text: string): Parsed {
     }
     case 'status':
     case 'cancel':
+    case 'pause':
+    case 'resume':
       if (rest.length > 1) return { kind: 'reply', text: `Usage: ${verb.toLowerCase()} [<runId>]` };
-      return { kind: 'command', command: { name: verb.toLowerCase() as 'status' | 'cancel', ...(rest[0] ? { runId: rest[0] } : {}) } };
+      return { kind: 'command', command: { name: verb.toLowerCase() as 'status' | RunVerb, ...(rest[0] ? { runId: rest[0] } : {}) } };
     case 'approvals':
       return { kind: 'command', command: { name: 'approvals' } };
     case 'approve':

@@ -32,6 +32,10 @@ export interface GraphState {
   interrupted?: string[];
   /** The flow's maxParallelSteps: steps running at once; 0 or absent = no cap. */
   maxParallel?: number;
+  /** Nothing new starts (the run is paused, or its executor yields it to a control action); running steps finish. */
+  hold?: boolean;
+  /** The run passed its `expires_at`: it ends timed_out once its compensations ran. */
+  timedOut?: boolean;
 }
 
 export interface Plan {
@@ -58,7 +62,13 @@ export function planNext(state: GraphState): Plan {
   const plan: Plan = { start: [], block: [], finished: false };
   const cap = state.maxParallel ?? 0;
   let running = runningCount(state);
+  // Steps that would start but for a hold: the run is not finished while any remain.
+  let held = 0;
   const start = (s: StepDefinition) => {
+    if (state.hold) {
+      held++;
+      return;
+    }
     state.status[s.ref] = 'running';
     plan.start.push(s);
     running++;
@@ -86,7 +96,7 @@ export function planNext(state: GraphState): Plan {
         const undoingLater = state.steps.some((c) => c.compensates && c !== s && later.has(c.compensates) && (!state.status[c.ref] || state.status[c.ref] === 'running'));
         if (undoingLater || (cap > 0 && running >= cap)) continue;
         start(s);
-        changed = true;
+        changed = !state.hold;
         continue;
       }
       if (state.aborted) {
@@ -103,15 +113,15 @@ export function planNext(state: GraphState): Plan {
       // A step over the cap waits: it stays undecided and is planned again when a slot frees.
       if (s.dependsOn.every((d) => RELEASES.includes(state.status[d])) && (cap === 0 || running < cap)) {
         start(s);
-        changed = true;
+        changed = !state.hold;
       }
     }
   }
-  if (!state.aborted && plan.start.length === 0 && running === 0) {
+  if (!state.aborted && plan.start.length === 0 && running === 0 && held === 0) {
     // Every ordinary step is decided and the run did not fail: its compensations are not needed.
     for (const s of state.steps) if (s.compensates && !state.status[s.ref]) block(s, 'skipped: the run did not fail', 'skipped');
   }
-  plan.finished = plan.start.length === 0 && running === 0;
+  plan.finished = plan.start.length === 0 && running === 0 && held === 0;
   return plan;
 }
 
@@ -167,7 +177,7 @@ export function cancel(state: GraphState, reason = 'the run was cancelled'): str
 export function summarize(state: GraphState): { status: RunStatus; error: string | null } {
   const undone = state.failures.filter((f) => f.compensation).map((f) => `compensation ${f.ref} failed: ${f.error}`);
   const withUndone = (error: string) => [error, ...undone].join('; ');
-  if (state.cancelled !== undefined) return { status: 'cancelled', error: withUndone(state.cancelled) };
+  if (state.cancelled !== undefined) return { status: state.timedOut ? 'timed_out' : 'cancelled', error: withUndone(state.cancelled) };
   const fatal = state.failures.find((f) => !f.compensation && (f.onFailure === 'fail_workflow' || f.onFailure === 'compensate'));
   if (fatal) return { status: 'failed', error: withUndone(`step ${fatal.ref} failed: ${fatal.error}`) };
   if (state.failures.length) return { status: 'partial', error: state.failures.map((f) => `step ${f.ref} failed: ${f.error}`).join('; ') };

@@ -14,6 +14,8 @@ export interface ClaimedStep {
   error: string | null;
   attempt: number;
   waitingFor: string | null;
+  /** Who skipped or force-completed it through run control, or null. */
+  overriddenBy: string | null;
 }
 
 /** An event delivered to the run that no step has taken yet (oldest first). */
@@ -44,6 +46,8 @@ export interface LeasedRun extends Omit<EngineRun, 'engineRunId'> {
   children: ClaimedChild[];
   /** Why the run was asked to stop (it compensates first), or null. */
   cancelRequested: string | null;
+  /** When the run times out (ISO), or null. */
+  expiresAt: string | null;
 }
 
 /**
@@ -55,6 +59,9 @@ export interface LeasedRun extends Omit<EngineRun, 'engineRunId'> {
 const CLAIM = `with picked as (
     select id from runs
     where wake_at <= now() and engine_version = 'v2' and status not in (${TERMINAL_SQL})
+      -- A paused run waits for its resume, unless it is to stop or has expired; a control action holds it briefly.
+      and (status <> 'paused' or cancel_requested is not null or expires_at <= now())
+      and (control_hold_until is null or control_hold_until < now())
     order by wake_at limit $2 for update skip locked),
   claimed as (
     update runs r set lease_owner = $1, lease_token = gen_random_uuid(), wake_at = now() + make_interval(secs => $3::float8 / 1000),
@@ -62,8 +69,8 @@ const CLAIM = `with picked as (
       started_at = coalesce(r.started_at, now()), updated_at = now()
     from picked where r.id = picked.id
     returning r.id, r.lease_token, r.signal_seq, r.task_type, r.repository_identifier, r.triggered_by,
-      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested)
-  select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for)
+      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested, r.expires_at)
+  select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for, 'overriddenBy', s.overridden_by)
       order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps,
     (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event', e.event, 'payload', e.payload, 'sentBy', e.sent_by, 'consumedBy', e.consumed_by) order by e.created_at, e.id), '[]'::jsonb)
       from run_events e where e.run_id = c.id and (e.consumed_by is null or not exists (
@@ -78,6 +85,7 @@ export async function claimRuns(pool: pg.Pool, owner: string, limit: number, lea
     id: r.id, token: r.lease_token, signalSeq: String(r.signal_seq), taskType: r.task_type, repositoryIdentifier: r.repository_identifier,
     triggeredBy: r.triggered_by, requestedBy: r.requested_by, parentRunId: r.parent_run_id ?? null, payload: r.payload,
     callback: r.callback ?? null, definition: r.definition, steps: r.steps, events: r.events, children: r.children, cancelRequested: r.cancel_requested ?? null,
+    expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
   }));
 }
 

@@ -3,12 +3,29 @@ import type { Logger } from 'pino';
 import type { Project } from '../db/entities/project.js';
 import type { RunStatus } from '../core/status.js';
 import { claimRuns, extendLeases, recoverOwnLeases, type LeasedRun } from './claim.js';
-import { flushRuns, type RunFlush } from './flush.js';
-import { LeaseLost, workRun, type WorkDeps } from './run-work.js';
+import { flushRuns, type FlushAnswer, type RunFlush } from './flush.js';
+import { LeaseLost, workRun, type RunSignals, type WorkDeps } from './run-work.js';
 import { signalRun } from './signal.js';
 
 /** The channel intake and signals NOTIFY on: any replica's executor wakes and claims. */
 export const WAKE_CHANNEL = 'flowgate_wake';
+/** The channel that tells the executor holding a run (payload: its id) to stop starting steps and release it. */
+export const HOLD_CHANNEL = 'flowgate_hold';
+
+/** One held run's hold signal: set once (pause, cancel, control action, lost lease), never cleared. */
+class Hold implements RunSignals {
+  private on = false;
+  private resolve!: () => void;
+  readonly held = new Promise<void>((r) => (this.resolve = r));
+  isHeld(): boolean {
+    return this.on;
+  }
+  set(): void {
+    if (this.on) return;
+    this.on = true;
+    this.resolve();
+  }
+}
 
 export interface ExecutorOptions {
   databaseUrl: string;
@@ -24,7 +41,7 @@ export interface ExecutorOptions {
   maxFlush: number;
 }
 
-export interface ExecutorDeps extends Omit<WorkDeps, 'checkpoint' | 'project' | 'extras'> {
+export interface ExecutorDeps extends Omit<WorkDeps, 'checkpoint' | 'project' | 'extras' | 'control'> {
   findProject(repositoryIdentifier: string): Promise<Project | null>;
   /** A run's end was committed (metrics, the run's thread). */
   runEnded(run: LeasedRun, status: RunStatus): void;
@@ -40,11 +57,12 @@ export class Executor {
   private readonly pool: pg.Pool;
   private listener?: pg.Client;
   private readonly held = new Map<string, LeasedRun>();
+  private readonly runHolds = new Map<string, Hold>();
   private readonly working = new Set<Promise<void>>();
   private claiming = false;
   private again = false;
   private stopped = true;
-  private queue: { flush: RunFlush; done(ok: boolean): void }[] = [];
+  private queue: { flush: RunFlush; done(answer: FlushAnswer | undefined): void }[] = [];
   private flushing = false;
   private timers: NodeJS.Timeout[] = [];
 
@@ -72,6 +90,11 @@ export class Executor {
     return woke;
   }
 
+  /** Tells whichever executor works on the run to stop starting steps (it was cancelled or ended outside it). */
+  async hold(runId: string): Promise<void> {
+    await this.pool.query({ name: 'flowgate-v2-hold', text: `select pg_notify('${HOLD_CHANNEL}', $1)`, values: [runId] });
+  }
+
   async start(): Promise<void> {
     if (!this.extras) throw new Error('executor started before its services were set');
     this.stopped = false;
@@ -86,7 +109,10 @@ export class Executor {
   /** Hears intake and signals from every replica; a lost connection is replaced (polling covers the gap). */
   private async listen(): Promise<void> {
     const listener = new pg.Client({ connectionString: this.options.databaseUrl });
-    listener.on('notification', () => this.wake());
+    listener.on('notification', (n) => {
+      if (n.channel === HOLD_CHANNEL) this.runHolds.get(n.payload ?? '')?.set();
+      else this.wake();
+    });
     listener.on('error', (err) => {
       this.deps.log.warn({ err: err.message }, 'executor: LISTEN connection lost; reconnecting');
       this.relisten(listener);
@@ -94,7 +120,7 @@ export class Executor {
     listener.on('end', () => this.relisten(listener));
     try {
       await listener.connect();
-      await listener.query(`listen ${WAKE_CHANNEL}`);
+      await listener.query(`listen ${WAKE_CHANNEL}; listen ${HOLD_CHANNEL}`);
     } catch (err) {
       await listener.end().catch(() => undefined);
       throw err;
@@ -155,22 +181,31 @@ export class Executor {
 
   private begin(run: LeasedRun): void {
     this.held.set(run.id, run);
-    const work = this.work(run).finally(() => {
+    const hold = new Hold();
+    this.runHolds.set(run.id, hold);
+    const work = this.work(run, hold).finally(() => {
       // A later claim of the same run (this lease expired meanwhile) is not this work's to forget.
       if (this.held.get(run.id) === run) this.held.delete(run.id);
+      if (this.runHolds.get(run.id) === hold) this.runHolds.delete(run.id);
       this.working.delete(work);
       this.wake();
     });
     this.working.add(work);
   }
 
-  private async work(run: LeasedRun): Promise<void> {
+  private async work(run: LeasedRun, hold: Hold): Promise<void> {
     try {
       const final = await workRun(run, {
         ...this.deps,
         // ProjectService caches projects and forgets them on every change, on every replica.
         project: (repo) => this.deps.findProject(repo),
-        checkpoint: (f) => this.submit(f),
+        checkpoint: async (f) => {
+          const answer = await this.submit(f);
+          // A NOTIFY can be missed (another replica, a reconnect): the flush says it as well.
+          if (answer?.hold) hold.set();
+          return answer !== undefined;
+        },
+        control: hold,
         extras: this.extras!,
       });
       if (!(await this.submit(final))) return;
@@ -183,8 +218,8 @@ export class Executor {
     }
   }
 
-  /** Queues a run's writes for the next flush; resolves with whether they passed the fence. */
-  private submit(flush: RunFlush): Promise<boolean> {
+  /** Queues a run's writes for the next flush; resolves with the answer if they passed the fence. */
+  private submit(flush: RunFlush): Promise<FlushAnswer | undefined> {
     return new Promise((done) => {
       this.queue.push({ flush, done });
       void this.flushLoop();
@@ -199,20 +234,20 @@ export class Executor {
         const batch = this.queue.splice(0, this.options.maxFlush);
         try {
           const written = await this.flushPatiently(batch.map((b) => b.flush));
-          for (const b of batch) b.done(written.has(b.flush.id));
+          for (const b of batch) b.done(written.get(b.flush.id));
         } catch (err) {
           if (batch.length === 1) {
             this.deps.log.error({ runId: batch[0].flush.id, err: (err as Error).message }, 'executor: flush failed');
-            batch[0].done(false);
+            batch[0].done(undefined);
             continue;
           }
           // One bad row fails the whole statement: retry the runs one by one to isolate it.
           for (const s of batch) {
             try {
-              s.done((await flushRuns(this.pool, [s.flush])).has(s.flush.id));
+              s.done((await flushRuns(this.pool, [s.flush])).get(s.flush.id));
             } catch (e) {
               this.deps.log.error({ runId: s.flush.id, err: (e as Error).message }, 'executor: flush failed');
-              s.done(false);
+              s.done(undefined);
             }
           }
         }
@@ -227,7 +262,7 @@ export class Executor {
    * leases may still hold (giving up would leave each run parked until its lease expires, and
    * repeat its unflushed effects); a refused or bad statement surfaces at once.
    */
-  private async flushPatiently(batch: RunFlush[]): Promise<Set<string>> {
+  private async flushPatiently(batch: RunFlush[]): Promise<Map<string, FlushAnswer>> {
     const giveUpAt = Date.now() + this.options.leaseMs;
     let warned = false;
     for (;;) {
@@ -249,12 +284,13 @@ export class Executor {
     setTimeout(() => this.wake(), Math.max(0, ms) + 5).unref();
   }
 
-  /** Keeps the leases of runs still being worked on (long steps, backoff). */
+  /** Keeps the leases of runs still being worked on (long steps, backoff); a run whose lease is gone (ended, taken over) holds. */
   private async heartbeat(): Promise<void> {
     const runs = [...this.held.values()].map((r) => ({ id: r.id, token: r.token }));
     if (!runs.length) return;
     try {
-      await extendLeases(this.pool, runs, this.options.leaseMs);
+      const kept = await extendLeases(this.pool, runs, this.options.leaseMs);
+      for (const r of runs) if (!kept.has(r.id)) this.runHolds.get(r.id)?.set();
     } catch (err) {
       this.deps.log.warn({ err: (err as Error).message }, 'executor: heartbeat failed');
     }

@@ -19,6 +19,16 @@ export interface StepWrite {
   error: string | null;
   /** What a parked (`waiting`) step waits for: `time:…`, `approval:<id>`. */
   waitingFor?: string | null;
+  /** This claim's attempts of the step; they replace the entries of the same attempt numbers. */
+  attempts?: StepAttemptEntry[];
+}
+
+export interface StepAttemptEntry {
+  attempt: number;
+  status: 'running' | StepStatus;
+  error: string | null;
+  startedAt: string;
+  finishedAt: string | null;
 }
 
 /** A child run a `flow` step starts: created by its parent's flush, claimable at once. */
@@ -37,6 +47,7 @@ export interface NewChildRun {
   requestedBy: string | null;
   callback: unknown;
   maxParallelSteps: number;
+  expiresAt: string | null;
 }
 
 /** Everything one run has to write since its last flush: merged in memory, one row of the batch. */
@@ -84,7 +95,7 @@ const FLUSH = `with input as (
       parent uuid, children jsonb, consumed jsonb, cancelseen boolean)),
   fenced as (
     update runs r set log_seq = r.log_seq + i.nlines, updated_at = now(),
-      status = case when ${ENDS} then i.status else coalesce(i.parked, r.status) end,
+      status = case when ${ENDS} then i.status when r.status = 'paused' then r.status else coalesce(i.parked, r.status) end,
       error = case when ${ENDS} then i.error else r.error end,
       result = case when ${ENDS} then i.result else r.result end,
       finished_at = case when ${ENDS} then now() else r.finished_at end,
@@ -92,17 +103,27 @@ const FLUSH = `with input as (
       lease_owner = case when i.release then null else r.lease_owner end,
       lease_token = case when i.release then null else r.lease_token end,
       wake_at = case when not i.release then r.wake_at when ${ENDS} then null
-        when ${DEFER} or r.signal_seq > i.seen or ${CHILD_ENDS} then now() else i.wake end
+        when ${DEFER} or (r.cancel_requested is not null and not i.cancelseen) then now()
+        -- A paused run sleeps until it is resumed (which wakes it) or expires.
+        when r.status = 'paused' then r.expires_at
+        when r.signal_seq > i.seen or ${CHILD_ENDS} then now() else i.wake end
     from input i
     where r.id = i.id and r.lease_token = i.token and r.status not in (${TERMINAL_SQL})
-    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred),
+    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred,
+      -- The run must hold: paused, asked to stop, or wanted by a control action (the executor stops starting steps).
+      -- (A paused run claimed to be cancelled or timed out is not held: that claim ends it.)
+      ((r.status = 'paused' and r.cancel_requested is null and (r.expires_at is null or r.expires_at > now()))
+        or (r.cancel_requested is not null and not i.cancelseen) or r.control_hold_until > now()) as hold),
   stepped as (
-    insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, waiting_for)
+    insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, waiting_for, attempts)
     select s.id, f.id, s.ref, s.kind, s.status, s.attempt, s.deps, s.deps, s.output, s.error,
-      case when s.attempt > 0 then now() end, case when s.status in (${TERMINAL_STEP_SQL}) then now() end, s.waiting_for
-    from fenced f, jsonb_to_recordset(f.steps) as s(id uuid, ref text, kind text, status text, attempt int, deps int, output jsonb, error text, waiting_for text)
+      case when s.attempt > 0 then now() end, case when s.status in (${TERMINAL_STEP_SQL}) then now() end, s.waiting_for, coalesce(s.attempts, '[]'::jsonb)
+    from fenced f, jsonb_to_recordset(f.steps) as s(id uuid, ref text, kind text, status text, attempt int, deps int, output jsonb, error text, waiting_for text, attempts jsonb)
     on conflict (run_id, step_ref) do update set status = excluded.status, attempt = excluded.attempt, output = excluded.output,
-      error = excluded.error, finished_at = excluded.finished_at, started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = excluded.waiting_for
+      error = excluded.error, finished_at = excluded.finished_at, started_at = coalesce(step_runs.started_at, excluded.started_at), waiting_for = excluded.waiting_for,
+      -- Earlier attempts (an earlier claim's, or those kept by a step retry) stay; this claim's replace their own numbers.
+      attempts = (select coalesce(jsonb_agg(a order by i), '[]'::jsonb) from jsonb_array_elements(step_runs.attempts) with ordinality as t(a, i)
+        where not exists (select 1 from jsonb_array_elements(excluded.attempts) n where n->'attempt' = a->'attempt')) || excluded.attempts
     where step_runs.status not in (${TERMINAL_STEP_SQL})),
   logged as (
     insert into log_lines (run_id, seq, at, level, source, log_group, message)
@@ -119,12 +140,13 @@ const FLUSH = `with input as (
   created as (
     insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
       payload, result, definition, triggered_by, requested_by, callback, parent_run_id, engine, log_seq, created_at, updated_at, tags, max_parallel_steps,
-      engine_version, wake_at)
+      engine_version, wake_at, expires_at)
     select c.id, c.engine_run_id, c.task_type, c.requested_task_type, c.flow_path, c.category, c.execution_mode, c.repository_identifier, 'queued',
       c.payload, '{}'::jsonb, c.definition, c.triggered_by, c.requested_by, c.callback, f.id, 'flowgate', 1, now(), now(), '{}'::jsonb, c.max_parallel_steps,
-      'v2', now()
+      'v2', now(), c.expires_at
     from fenced f, jsonb_to_recordset(f.children) as c(id uuid, engine_run_id text, task_type text, requested_task_type text, flow_path text, category text,
-      execution_mode text, repository_identifier text, payload jsonb, definition jsonb, triggered_by text, requested_by text, callback jsonb, max_parallel_steps int)
+      execution_mode text, repository_identifier text, payload jsonb, definition jsonb, triggered_by text, requested_by text, callback jsonb, max_parallel_steps int,
+      expires_at timestamptz)
     on conflict do nothing
     returning id, task_type, parent_run_id),
   opened as (
@@ -148,30 +170,35 @@ const FLUSH = `with input as (
   orphan_steps as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
-  select f.id, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
+  select f.id, f.hold, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
   from fenced f where not f.deferred`;
 
+/** A run's writes passed the fence; `hold` says the run must not start anything new. */
+export interface FlushAnswer {
+  hold: boolean;
+}
+
 /**
- * Writes a batch; returns the ids of the runs whose writes passed the fence. A run whose end was
+ * Writes a batch; answers for the runs whose writes passed the fence. A run whose end was
  * deferred by a cancel request is left out: for its executor the work is over, not the run.
  */
-export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Set<string>> {
-  if (!batch.length) return new Set();
+export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<string, FlushAnswer>> {
+  if (!batch.length) return new Map();
   const rows = batch.map((f) => ({
     id: f.id, token: f.token, seen: f.seenSignal, nlines: f.lines.length,
     lines: f.lines.map((l, i) => ({ i: i + 1, level: l.level, source: l.source, group: l.group, message: l.message.slice(0, MAX_MESSAGE) })),
     // A step written twice since the last flush (parked, then cancelled) is written once, as it ended up.
-    steps: [...new Map(f.steps.map((s) => [s.ref, s])).values()].map((s) => ({ id: newId(), ref: s.ref, kind: s.kind, status: s.status, attempt: s.attempt, deps: s.depsRequired, output: capOutput(s.output), error: s.error, waiting_for: s.waitingFor ?? null })),
+    steps: [...new Map(f.steps.map((s) => [s.ref, s])).values()].map((s) => ({ id: newId(), ref: s.ref, kind: s.kind, status: s.status, attempt: s.attempt, deps: s.depsRequired, output: capOutput(s.output), error: s.error, waiting_for: s.waitingFor ?? null, attempts: s.attempts ?? null })),
     status: f.end?.status ?? null, error: f.end?.error ?? null, result: f.end ? capOutput(f.end.result) : null,
     audit: f.audit ? { id: newId(), action: f.audit.action, details: f.audit.details ?? null } : null,
     release: f.release, wake: f.wakeAt, parked: f.parked ?? null, parent: f.parentRunId ?? null,
     children: (f.children ?? []).map((c) => ({
       id: c.id, engine_run_id: c.engineRunId, task_type: c.taskType, requested_task_type: c.requestedTaskType, flow_path: c.flowPath, category: c.category,
       execution_mode: c.executionMode, repository_identifier: c.repositoryIdentifier, payload: c.payload, definition: c.definition, triggered_by: c.triggeredBy,
-      requested_by: c.requestedBy, callback: c.callback, max_parallel_steps: c.maxParallelSteps,
+      requested_by: c.requestedBy, callback: c.callback, max_parallel_steps: c.maxParallelSteps, expires_at: c.expiresAt,
     })),
     consumed: f.consumed ?? [], cancelseen: f.cancelSeen ?? false,
   }));
   const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows)] });
-  return new Set(done.map((r) => r.id as string));
+  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true }]));
 }

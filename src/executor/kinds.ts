@@ -215,7 +215,7 @@ const flowKind: Kind = async (c) => {
         id: child.id, engineRunId: child.engineRunId, taskType: child.taskType, requestedTaskType: child.requestedTaskType ?? null, flowPath: child.flowPath,
         category: child.category, executionMode: child.executionMode, repositoryIdentifier: child.repositoryIdentifier, payload: child.payload,
         definition: child.definition, triggeredBy: child.triggeredBy, requestedBy: child.requestedBy ?? null, callback: child.callback ?? null,
-        maxParallelSteps: child.maxParallelSteps ?? 0,
+        maxParallelSteps: child.maxParallelSteps ?? 0, expiresAt: child.expiresAt?.toISOString() ?? null,
       });
       wait.children.push({ id: child.id, taskType: child.taskType, ...(item !== undefined ? { item } : {}) });
       c.note('info', `Started child run ${child.id} (${child.taskType}${item !== undefined ? ` for ${JSON.stringify(item)}` : ''})`);

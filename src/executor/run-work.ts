@@ -9,7 +9,7 @@ import { cancel, planNext, settle, summarize, type GraphState } from '../engine/
 import type { StepOutcome } from '../engine/run-outcome.js';
 import { messageOf, StepFailure } from '../engine/step-failure.js';
 import type { LeasedRun } from './claim.js';
-import type { NewChildRun, RunFlush, StepWrite } from './flush.js';
+import type { NewChildRun, RunFlush, StepAttemptEntry, StepWrite } from './flush.js';
 import { EFFECTFUL, Park, V2_KINDS, type KindExtras } from './kinds.js';
 
 export interface WorkDeps {
@@ -20,6 +20,17 @@ export interface WorkDeps {
   extras: Omit<KindExtras, 'requestedBy'>;
   /** Writes what the run has so far without giving up its lease; false when the fence refused it. */
   checkpoint(f: RunFlush): Promise<boolean>;
+  /** Tells the run to hold: paused, asked to stop, or wanted by a control action. */
+  control: RunSignals;
+}
+
+/**
+ * How a run being worked on hears that it must hold: nothing new starts, running steps finish,
+ * and the run is released (its executor hears of it by NOTIFY, or in the answer to a flush).
+ */
+export interface RunSignals {
+  readonly held: Promise<void>;
+  isHeld(): boolean;
 }
 
 /** The run's lease was lost (cancelled, or taken over after expiry): its work is dropped. */
@@ -40,6 +51,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   const steps = run.definition.steps;
   const state: GraphState = { steps, status: {}, failures: [], maxParallel: run.definition.maxParallelSteps };
+  const kindOf = (ref: string) => steps.find((x) => x.ref === ref)?.type;
   const outputs: Record<string, { status: StepStatus; output: unknown }> = {};
   const known = (ref: string) => steps.some((x) => x.ref === ref);
   // Steps cancelled while they ran (a failure or a cancel aborted the run) may have left an
@@ -50,11 +62,16 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   for (const s of run.steps) {
     outputs[s.ref] = { status: s.status, output: s.output ?? null };
     // Blocked and cancelled rows are derived again by planNext; only real outcomes are replayed.
-    const real = s.status === 'completed' || s.status === 'failed' || (s.status === 'skipped' && s.error === null);
+    // A step skipped or force-completed through run control is an outcome too.
+    const real = s.status === 'completed' || s.status === 'failed' || (s.status === 'skipped' && (s.error === null || s.overriddenBy !== null));
     if (!real || !known(s.ref)) continue;
     state.status[s.ref] = 'running';
     settle(state, { ref: s.ref, status: s.status as StepOutcome['status'], output: s.output ?? null, error: s.error });
+    // A skipped approval was rejected: what it gates does not run (skipped in turn), and the run goes on.
+    if (s.status === 'skipped' && s.overriddenBy !== null && kindOf(s.ref) === 'approval') state.status[s.ref] = 'blocked';
   }
+  const expiresAt = run.expiresAt ? Date.parse(run.expiresAt) : null;
+  const timeoutReason = 'timed out: the run passed its expiry' + (expiresAt ? ` (${new Date(expiresAt).toISOString()})` : '');
 
   type Pending = { steps: StepWrite[]; lines: NewLogLine[]; children: NewChildRun[]; consumed: { id: string; ref: string }[] };
   const empty = (): Pending => ({ steps: [], lines: [], children: [], consumed: [] });
@@ -111,14 +128,21 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
     };
   };
 
-  type Result = StepOutcome | { ref: string; parked: Park };
+  type Result = StepOutcome | { ref: string; parked: Park } | { ref: string; deferred: true };
   const execute = async (step: StepDefinition): Promise<Result> => {
     const lines: NewLogLine[] = [];
     const line = (level: NewLogLine['level'], message: string) => lines.push({ level, source: `step:${step.ref}`, group: step.type, message });
     const depsRequired = step.dependsOn.length;
     const prior = run.steps.find((s) => s.ref === step.ref && s.status === 'waiting');
+    // Each attempt of this claim, oldest first (one re-claimed after parking continues its last).
+    const history: StepAttemptEntry[] = [];
+    const closeAttempt = (status: StepAttemptEntry['status'], error: string | null) => {
+      const open = history.at(-1);
+      if (open && open.status === 'running') Object.assign(open, { status, error, finishedAt: status === 'waiting' ? null : new Date().toISOString() });
+    };
     const finish = (o: StepOutcome, attempt: number): StepOutcome => {
-      record({ ref: step.ref, kind: step.type, status: o.status, attempt, depsRequired, output: o.output, error: o.error }, lines);
+      closeAttempt(o.status, o.error);
+      record({ ref: step.ref, kind: step.type, status: o.status, attempt, depsRequired, output: o.output, error: o.error, attempts: history }, lines);
       return o;
     };
     try {
@@ -137,11 +161,16 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       const kind = V2_KINDS[step.type];
       if (!kind) return finish({ ref: step.ref, status: 'failed', output: null, error: `step kind ${step.type} is not supported by engine v2 yet` }, 0);
       if (EFFECTFUL.has(step.type)) await commit(step.dependsOn);
+      // Held while its dependencies were committed: it starts after the run is released and claimed again.
+      if (d.control.isHeld()) return { ref: step.ref, deferred: true };
       const attempts = (step.retry?.attempts ?? 0) + 1;
       const deadline = step.timeout ? Date.now() + step.timeout * 1000 : undefined;
-      for (let attempt = Math.max(1, prior?.attempt ?? 1); ; attempt++) {
+      // A step run again through run control (reset to pending) continues its attempt count.
+      const base = prior ? 0 : (run.steps.find((s) => s.ref === step.ref && s.status === 'pending')?.attempt ?? 0);
+      for (let attempt = prior ? Math.max(1, prior.attempt) : base + 1; ; attempt++) {
         // A parked step resumes: its start was logged when it first ran.
-        if (!prior || attempt > prior.attempt) line('info', `Step ${step.ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt} of ${attempts}` : ''}`);
+        if (!prior || attempt > prior.attempt) line('info', `Step ${step.ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt}${base === 0 ? ` of ${attempts}` : ''}` : ''}`);
+        history.push({ attempt, status: 'running', error: null, startedAt: new Date().toISOString(), finishedAt: null });
         try {
           const output = await kind({
             step, run, context: await context(), credentials: d.credentials, notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
@@ -152,16 +181,18 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
           return finish({ ref: step.ref, status: 'completed', output: output ?? null, error: null }, attempt);
         } catch (err) {
           if (err instanceof Park) {
-            record({ ref: step.ref, kind: step.type, status: 'waiting', attempt, depsRequired, output: err.output, error: null, waitingFor: err.waitingFor }, lines);
+            closeAttempt('waiting', null);
+            record({ ref: step.ref, kind: step.type, status: 'waiting', attempt, depsRequired, output: err.output, error: null, waitingFor: err.waitingFor, attempts: history }, lines);
             return { ref: step.ref, parked: err };
           }
           const retryable = !(err instanceof StepFailure) || err.retryable;
           const reason = messageOf(err);
           const timedOut = deadline !== undefined && Date.now() >= deadline;
-          const canRetry = retryable && !timedOut && attempt < attempts;
-          const backoff = canRetry ? step.retry!.backoffSeconds * step.retry!.factor ** (attempt - 1) * 1000 : 0;
+          const canRetry = retryable && !timedOut && attempt - base < attempts;
+          const backoff = canRetry ? step.retry!.backoffSeconds * step.retry!.factor ** (attempt - base - 1) * 1000 : 0;
           line('error', `Step ${step.ref} failed${timedOut ? ' (timed out)' : ''}: ${reason}${canRetry ? `; retrying in ${backoff / 1000}s` : ''}`);
           if (!canRetry) return finish({ ref: step.ref, status: 'failed', output: null, error: timedOut ? `timed out after ${step.timeout}s: ${reason}` : reason }, attempt);
+          closeAttempt('failed', reason);
           await sleep(deadline !== undefined ? Math.min(backoff, Math.max(0, deadline - Date.now())) : backoff);
         }
       }
@@ -173,50 +204,78 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
 
   const running = new Map<string, Promise<Result>>();
   const parks: Park[] = [];
-  if (run.cancelRequested !== null) {
-    // Asked to stop: parked steps are interrupted, and the compensations of what ran come next.
-    for (const s of run.steps) if (s.status === 'waiting' && known(s.ref)) state.status[s.ref] = 'running';
-    for (const ref of cancel(state, run.cancelRequested)) {
-      const s = steps.find((x) => x.ref === ref)!;
-      const attempt = Math.max(1, run.steps.find((x) => x.ref === ref)?.attempt ?? 1);
-      record({ ref, kind: s.type, status: 'cancelled', attempt, depsRequired: s.dependsOn.length, output: null, error: `cancelled: ${run.cancelRequested}` }, []);
-    }
-  }
-  for (;;) {
-    const plan = planNext(state);
-    for (const b of plan.block) {
-      record({ ref: b.ref, kind: b.kind, status: b.status, attempt: 0, depsRequired: b.depsRequired, output: null, error: b.reason }, []);
-    }
-    for (const s of plan.start) {
-      const p = execute(s);
-      // A step dropped from the race (cancelled) must not surface as an unhandled rejection.
-      p.catch(() => undefined);
-      running.set(s.ref, p);
-    }
-    if (!running.size) break;
-    const outcome = await Promise.race(running.values());
-    running.delete(outcome.ref);
-    // A parked step stays `running` in the graph: nothing waiting on it starts until a later claim.
-    if ('parked' in outcome) {
-      parks.push(outcome.parked);
-      continue;
-    }
-    const toCancel = settle(state, outcome);
-    for (const ref of toCancel) {
+  /** Records running steps as cancelled (attempt ≥ 1: a later claim knows they were interrupted, not just never run). */
+  const interrupt = (refs: string[], why: string) => {
+    for (const ref of refs) {
       // Still in flight: its late outcome is ignored (settle skips a step no longer running).
       running.delete(ref);
       const s = steps.find((x) => x.ref === ref)!;
-      // Written as started (attempt ≥ 1): a later claim knows it was interrupted, not just never run.
       const attempt = Math.max(1, run.steps.find((x) => x.ref === ref)?.attempt ?? 1);
-      record({ ref, kind: s.type, status: 'cancelled', attempt, depsRequired: s.dependsOn.length, output: null, error: `cancelled: step ${outcome.ref} failed` }, []);
+      record({ ref, kind: s.type, status: 'cancelled', attempt, depsRequired: s.dependsOn.length, output: null, error: `cancelled: ${why}` }, []);
     }
+  };
+  const expired = expiresAt !== null && Date.now() >= expiresAt;
+  if (run.cancelRequested !== null || expired) {
+    // Asked to stop, or out of time: parked steps are interrupted, and the compensations of what ran come next.
+    for (const s of run.steps) if (s.status === 'waiting' && known(s.ref)) state.status[s.ref] = 'running';
+    state.timedOut = run.cancelRequested === null;
+    interrupt(cancel(state, run.cancelRequested ?? timeoutReason), run.cancelRequested ?? timeoutReason);
+  }
+  const HOLD = Symbol('hold');
+  const EXPIRED = Symbol('expired');
+  let expiry: NodeJS.Timeout | undefined;
+  const expiring = expiresAt === null || state.aborted ? null : new Promise<typeof EXPIRED>((resolve) => {
+    expiry = setTimeout(() => resolve(EXPIRED), Math.max(0, expiresAt - Date.now()));
+  });
+  let finished = false;
+  try {
+    for (;;) {
+      state.hold = state.hold || d.control.isHeld();
+      const plan = planNext(state);
+      finished = plan.finished;
+      for (const b of plan.block) {
+        record({ ref: b.ref, kind: b.kind, status: b.status, attempt: 0, depsRequired: b.depsRequired, output: null, error: b.reason }, []);
+      }
+      for (const s of plan.start) {
+        const p = execute(s);
+        // A step dropped from the race (cancelled) must not surface as an unhandled rejection.
+        p.catch(() => undefined);
+        running.set(s.ref, p);
+      }
+      if (!running.size) break;
+      const signals: Promise<Result | typeof HOLD | typeof EXPIRED>[] = [...running.values()];
+      if (!state.hold) signals.push(d.control.held.then(() => HOLD));
+      if (expiring && !state.aborted) signals.push(expiring);
+      const outcome = await Promise.race(signals);
+      if (outcome === HOLD) continue;
+      if (outcome === EXPIRED) {
+        state.timedOut = true;
+        interrupt(cancel(state, timeoutReason), timeoutReason);
+        continue;
+      }
+      running.delete(outcome.ref);
+      // Not started after all (the run holds): it is decided again by a later claim.
+      if ('deferred' in outcome) {
+        delete state.status[outcome.ref];
+        continue;
+      }
+      // A parked step stays `running` in the graph: nothing waiting on it starts until a later claim.
+      if ('parked' in outcome) {
+        parks.push(outcome.parked);
+        continue;
+      }
+      interrupt(settle(state, outcome), `step ${outcome.ref} failed`);
+    }
+  } finally {
+    clearTimeout(expiry);
   }
   if (flushing) await flushing;
-  if (parks.length && !state.aborted) {
-    const wake = Math.min(...parks.map((p) => p.wakeAt ?? Infinity));
+  if (!finished) {
+    // Parked, or held with steps still to start: released until a timer, a signal, a resume or the control action wakes it.
+    const wake = Math.min(...parks.map((p) => p.wakeAt ?? Infinity), state.hold ? Date.now() : Infinity, expiresAt ?? Infinity);
     return {
       ...base(), ...pending, release: true, wakeAt: Number.isFinite(wake) ? new Date(wake).toISOString() : null,
-      parked: parks.some((p) => p.runStatus === 'suspended') ? 'suspended' : 'waiting',
+      parked: parks.some((p) => p.runStatus === 'suspended') ? 'suspended' : parks.length ? 'waiting' : undefined,
     };
   }
 

@@ -196,8 +196,18 @@ describe('GET /v1/workflow-runs/{id} and /steps', () => {
     expectError(await server.call('GET', `${WR}/${id}`, undefined, t.otherProject), 404, 'not_found');
     expectError(await server.call('GET', `${WR}/${id}/steps`, undefined, t.otherProject), 404, 'not_found');
     expectError(await server.call('GET', `${WR}/00000000-0000-0000-0000-000000000000`), 404, 'not_found');
-    // Run control needs an engine Flowgate does not have yet: no such routes.
-    expectError(await server.call('POST', `${WR}/${id}/pause`), 404, 'not_found');
+    expectError(await server.call('POST', `${WR}/${id}/nope`), 404, 'not_found');
+    expectError(await server.call('POST', `${WR}/${id}/pause`, undefined, t.otherProject), 404, 'not_found');
+  });
+
+  test('run control on a run of the previous engine is refused with 409, naming why', async () => {
+    const id = await waiting();
+    for (const p of ['pause', 'resume', 'steps/wait/skip', 'steps/wait/force-complete', 'steps/wait/retry', 'steps/wait/replay-subtree']) {
+      expectError(await server.call('POST', `${WR}/${id}/${p}`, {}), 409, 'conflict');
+    }
+    expect((await server.call('POST', `${WR}/${id}/pause`, {})).body.error.message).toMatch(/previous engine/);
+    expect((await server.call('GET', `${WR}/${id}`)).body.status).toBe('running');
+    await server.call('DELETE', `${WR}/${id}`);
   });
 });
 
@@ -343,6 +353,8 @@ test('/openapi.json documents every workflow-runs route', async () => {
     .flatMap(([p, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${p}`)).sort();
   expect(ops).toEqual([
     `DELETE ${WR}/{workflowRunID}`, `GET ${WR}`, `GET ${WR}/{workflowRunID}`, `GET ${WR}/{workflowRunID}/steps`,
-    `POST ${WR}/bulk-cancel`, `POST ${WR}/{workflowRunID}/steps/{stepRef}/approve`,
-  ]);
+    `POST ${WR}/bulk-cancel`, `POST ${WR}/bulk-replay`, `POST ${WR}/{workflowRunID}/pause`, `POST ${WR}/{workflowRunID}/resume`, `POST ${WR}/{workflowRunID}/retry`,
+    `POST ${WR}/{workflowRunID}/steps/{stepRef}/approve`, `POST ${WR}/{workflowRunID}/steps/{stepRef}/force-complete`,
+    `POST ${WR}/{workflowRunID}/steps/{stepRef}/replay-subtree`, `POST ${WR}/{workflowRunID}/steps/{stepRef}/retry`, `POST ${WR}/{workflowRunID}/steps/{stepRef}/skip`,
+  ].sort());
 });

@@ -289,7 +289,7 @@ test('database restart mid-load on v2: every acknowledged run completes', async 
       const probe = new pg.Client({ connectionString: dbUrl });
       await probe.connect();
       try {
-        return (await probe.query(`select count(*)::int as n from pg_stat_activity where query = 'listen flowgate_wake'`)).rows[0].n as number;
+        return (await probe.query(`select count(*)::int as n from pg_stat_activity where query like 'listen flowgate_wake%'`)).rows[0].n as number;
       } finally {
         await probe.end();
       }

@@ -477,3 +477,38 @@ describe('compensation', () => {
     expect(p.finished).toBe(true);
   });
 });
+
+describe('hold (paused, or yielding to a control action) and run timeout', () => {
+  test('a held run starts nothing and is not finished while steps wait to start; released, it goes on', () => {
+    const s = state(step('a'), step('b', ['a']));
+    s.hold = true;
+    const held = planNext(s);
+    expect(held.start).toEqual([]);
+    expect(held.finished).toBe(false);
+    expect(s.status).toEqual({});
+    s.hold = false;
+    expect(refs(planNext(s).start)).toEqual(['a']);
+    settle(s, done('a'));
+    s.hold = true;
+    expect(planNext(s)).toMatchObject({ start: [], finished: false });
+  });
+
+  test('a hold still records what can never run (a failed dependency blocks its dependents)', () => {
+    const s = state(step('a', [], 'skip_dependents'), step('b', ['a']));
+    planNext(s);
+    settle(s, failed('a'));
+    s.hold = true;
+    const plan = planNext(s);
+    expect(plan.block.map((b) => b.ref)).toEqual(['b']);
+    expect(plan.finished).toBe(true);
+  });
+
+  test('a timed-out run ends timed_out with the reason', () => {
+    const s = state(step('a'), step('b', ['a']));
+    planNext(s);
+    s.timedOut = true;
+    expect(cancel(s, 'timed out: the run passed its expiry')).toEqual(['a']);
+    expect(planNext(s).finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'timed_out', error: 'timed out: the run passed its expiry' });
+  });
+});

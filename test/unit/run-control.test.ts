@@ -51,3 +51,10 @@ describe('thread commands may name the approval they decide', () => {
     expect(parseWords(`reject ${id}`)).toEqual({ kind: 'reply', text: 'Say why: reject [<approvalId>] <reason>' });
   });
 });
+
+test('pause and resume parse like cancel, with an optional run id', () => {
+  expect(parseWords('pause')).toEqual({ kind: 'command', command: { name: 'pause' } });
+  expect(parseWords('Resume 0192-run')).toEqual({ kind: 'command', command: { name: 'resume', runId: '0192-run' } });
+  expect(parseWords('pause a b')).toEqual({ kind: 'reply', text: 'Usage: pause [<runId>]' });
+  expect(parseComment('/flowgate pause 0192-run')).toEqual({ kind: 'command', command: { name: 'pause', runId: '0192-run' } });
+});

@@ -309,6 +309,21 @@ export class ApprovalService {
     return closed;
   }
 
+  /**
+   * Closes a pending step approval because its step was controlled from outside: skipped (the
+   * approval is rejected, with the reason) or run again (cancelled). Not a vote: nobody's approval
+   * rights are used, and rejecting never lets anything through. Null when it was not pending.
+   */
+  async closeByControl(id: string, status: 'rejected' | 'cancelled', actor: Actor, reason: string): Promise<Approval | null> {
+    const em = this.orm.em.fork();
+    const n = await em.nativeUpdate(Approval, { id, status: 'pending' }, { status, resolvedAt: new Date(), resolvedBy: actor.name, reason });
+    if (!n) return null;
+    const a = (await this.get(id))!;
+    await this.audit.record(actor, `approval.${status}`, 'approval', id, { runId: a.runId, stepRef: a.stepRef, reason, by: 'run control' });
+    await this.effects.changed(a);
+    return a;
+  }
+
   /** Remembers where a chat door posted the request, so later updates edit that message. */
   async recordPosted(id: string, posted: ChatRef): Promise<void> {
     const em = this.orm.em.fork();

@@ -88,6 +88,8 @@ export const manifestSchema = z
     steps: z.array(stepSchema).default([]),
     /** Steps running at once in one run; 0 = no cap. A step over the cap waits for a free slot. */
     maxParallelSteps: z.number().int().min(0).optional(),
+    /** The run's time limit: past it the run ends `timed_out`, its steps and waits cancelled (compensations run). */
+    timeout: durationSeconds.optional(),
     cicd: cicdTargetSchema.optional(),
     /** Templates evaluated when the run completes; their values become the run's result. */
     outputs: z.record(z.string(), z.unknown()).optional(),

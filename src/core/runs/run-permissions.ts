@@ -10,6 +10,9 @@ export type RunRequester =
   | { person: { email: string }; door: string }
   | { principal: Principal; door: string };
 
+/** What a requester asks to do to a run; the same rule decides them all. */
+export type ControlVerb = 'cancel' | 'rerun' | 'retry' | 'pause' | 'resume' | 'control';
+
 /** What `triggeredBy` a token's own runs carry: its person's email, else `app:<token name>`. */
 export const startedByOf = (p: Principal): string => p.email ?? `app:${p.name}`;
 
@@ -29,7 +32,7 @@ export const triggeredByOfRequester = (r: RunRequester): string => ('principal' 
  *  - a token without a person, only for the runs it started itself (`triggeredBy: app:<its name>`).
  * Viewer and per-execution tokens never may. Pure, so the rule is the same for every door.
  */
-export function controlRefusal(run: Pick<Run, 'repositoryIdentifier' | 'triggeredBy' | 'requestedBy'>, who: RunRequester, project: { owners: string[]; members: string[] } | null, verb: 'cancel' | 'rerun'): string | undefined {
+export function controlRefusal(run: Pick<Run, 'repositoryIdentifier' | 'triggeredBy' | 'requestedBy'>, who: RunRequester, project: { owners: string[]; members: string[] } | null, verb: ControlVerb): string | undefined {
   const starters = [run.triggeredBy, run.requestedBy].filter((x): x is string => !!x).map((x) => x.toLowerCase());
   const owners = (project?.owners ?? []).map((e) => e.toLowerCase());
   const members = (project?.members ?? []).map((e) => e.toLowerCase());

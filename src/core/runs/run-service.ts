@@ -14,7 +14,7 @@ import { foreignCallbackProblem } from './callback-rules.js';
 import type { EnginePort } from './engine-port.js';
 import type { RunLauncher } from './run-launcher.js';
 import type { RunStore } from './run-store.js';
-import { actorOfRequester, controlRefusal, triggeredByOfRequester, type RunRequester } from './run-permissions.js';
+import { actorOfRequester, controlRefusal, triggeredByOfRequester, type ControlVerb, type RunRequester } from './run-permissions.js';
 
 export interface StartRunInput {
   /** Must hold `id`, the flow type; the rest are the flow's parameters. */
@@ -59,7 +59,7 @@ export class RunService {
     private readonly cicd: CicdService,
     private readonly announcer: RunAnnouncer,
     /** Set when flow runs go to the v2 executor: a committed run is claimable, the executor only needs waking. */
-    private readonly executor?: { wake(): void },
+    private readonly executor?: { wake(): void; hold(runId: string): Promise<void> },
   ) {}
 
   /**
@@ -114,6 +114,7 @@ export class RunService {
       schedulePath: input.schedulePath ?? null,
       tags: input.tags ?? {},
       maxParallelSteps: def.maxParallelSteps ?? 0,
+      expiresAt: def.timeout ? new Date(Date.now() + def.timeout * 1000) : null,
       logSeq: 0,
       createdAt: new Date(),
       updatedAt: new Date(),
@@ -192,8 +193,11 @@ export class RunService {
     const ids = await this.store.subtreeIds(run.id);
     if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
     const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
-    // A v2 parent waiting on this run (a flow step) must see it end.
-    if (this.executor) await this.store.wakeParentsOf(cancelled);
+    if (this.executor) {
+      // A v2 parent waiting on this run (a flow step) must see it end; an executor working on it stops starting steps.
+      await this.store.wakeParentsOf(cancelled);
+      for (const id of cancelled) await this.executor.hold(id);
+    }
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
     if (cancelled.includes(run.id)) await this.announceEnd(run);
@@ -210,6 +214,7 @@ export class RunService {
     const cancelled = await this.store.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`);
     await this.approvals.closeForRuns([run.id, ...cancelled], 'cancelled', actor);
     // Who asked was recorded with the request; the executor records the run's end (`run.cancelled`) once it has compensated.
+    await this.executor!.hold(run.id);
     this.executor!.wake();
     return [run.id, ...cancelled];
   }
@@ -252,12 +257,47 @@ export class RunService {
     }, actorOfRequester(who));
   }
 
+  /** Whether runs go to the v2 executor, which carries run control (pause, skip, retry…). */
+  carriesControl(): boolean {
+    return this.executor !== undefined;
+  }
+
+  /**
+   * Records a retry of an ended run (`RunControl.retryRun` checked it): same definition, payload,
+   * step cap and thread; its completed steps are copied with their outputs in the statement that
+   * creates it, so the executor starts at the first step that did not complete.
+   */
+  async retry(run: Run, who: RunRequester, actor: Actor): Promise<Run> {
+    const id = newId();
+    const retry = Object.assign(new Run(), {
+      id, engineRunId: `run-${id}`, taskType: run.taskType, requestedTaskType: run.requestedTaskType ?? null, flowPath: run.flowPath, category: run.category,
+      executionMode: run.executionMode, repositoryIdentifier: run.repositoryIdentifier, status: 'queued', payload: run.payload, result: {},
+      definition: run.definition, triggeredBy: 'retry', requestedBy: triggeredByOfRequester(who), workItemRef: run.workItemRef ?? null, callback: run.callback ?? null,
+      parentRunId: run.parentRunId ?? null, rerunOfExecutionId: run.id, rerunType: 'retry', schedulePath: null, tags: run.tags ?? {},
+      maxParallelSteps: run.maxParallelSteps ?? 0, expiresAt: run.definition.timeout ? new Date(Date.now() + run.definition.timeout * 1000) : null,
+      logSeq: 0, createdAt: new Date(), updatedAt: new Date(),
+    } satisfies Partial<Run>);
+    await this.store.insertStarted(retry, { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${actor.name}: retry of run ${run.id}, keeping its completed steps` },
+      { actor, action: 'run.retried', details: { retryOf: run.id, taskType: run.taskType } }, 'v2', run.id);
+    this.executor!.wake();
+    this.metrics.runStarted(retry.taskType);
+    return retry;
+  }
+
+  /** Cancels runs (with their descendants) that a control action made pointless: a skipped step's children. */
+  async cancelRunsFor(ids: string[], actor: Actor, reason: string): Promise<string[]> {
+    const all = [...new Set((await Promise.all(ids.map((id) => this.store.subtreeIds(id)))).flat())];
+    const cancelled = await this.store.cancelRuns(all, `cancelled: ${reason}`);
+    await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
+    return cancelled;
+  }
+
   /** Why `who` may not cancel or rerun the run, or undefined; for doors that explain before acting. */
-  async controlRefusal(run: Run, who: RunRequester, verb: 'cancel' | 'rerun'): Promise<string | undefined> {
+  async controlRefusal(run: Run, who: RunRequester, verb: ControlVerb): Promise<string | undefined> {
     return controlRefusal(run, who, await this.projects.find(run.repositoryIdentifier), verb);
   }
 
-  private async requireControl(run: Run, who: RunRequester, verb: 'cancel' | 'rerun'): Promise<void> {
+  async requireControl(run: Run, who: RunRequester, verb: ControlVerb): Promise<void> {
     const why = await this.controlRefusal(run, who, verb);
     if (!why) return;
     await this.audit.record(actorOfRequester(who), `run.${verb}_refused`, 'run', run.id, { reason: why });

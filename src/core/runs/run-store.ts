@@ -52,23 +52,27 @@ export class RunStore {
    * Records a run started by a request, its first log line and its audit record in one statement:
    * every start comes here, so it is one round trip and no ORM.
    */
-  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null): Promise<void> {
+  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null, keepStepsOf: string | null = null): Promise<void> {
     const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
     await sql(this.orm,
       `with r as (
          insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
            payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
-           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text, case when ?::text = 'v2' then now() end)
+           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text, case when ?::text = 'v2' then now() end, ?)
          returning id),
-       opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r)
+       opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r),
+       -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
+       kept as (insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, attempts)
+         select gen_random_uuid(), r.id, s.step_ref, s.kind, s.status, s.attempt, s.deps_completed, s.deps_required, s.output, null, s.started_at, s.finished_at, s.attempts
+         from r, step_runs s where s.run_id = ?::uuid and s.status = 'completed')
        ${AUDIT_INSERT_SELECT} from r
        -- A v2 run is claimable once committed: executors on other replicas hear of it at commit.
        left join lateral (select pg_notify('flowgate_wake', '') where ?::text = 'v2') woke on true`,
       [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
         json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
-        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion,
-        opening.level, opening.source, opening.group, opening.message,
+        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion, run.expiresAt ?? null,
+        opening.level, opening.source, opening.group, opening.message, keepStepsOf,
         ...auditParams(audit, 'run'), engineVersion]);
     run.logSeq = 1;
   }

@@ -45,7 +45,7 @@ export class Run {
   callback?: Callback | null;
   parentRunId?: string | null;
   rerunOfExecutionId?: string | null;
-  rerunType?: 'rerun' | 'restart' | null;
+  rerunType?: 'rerun' | 'restart' | 'retry' | null;
   schedulePath?: string | null;
   cicdRunId?: string | null;
   cicdRunUrl?: string | null;
@@ -58,6 +58,10 @@ export class Run {
   tags: Record<string, string> = {};
   /** The flow's `maxParallelSteps` when the run started (0 = no cap). */
   maxParallelSteps = 0;
+  /** `v2` when the set-based executor carries the run; null for the previous engine's runs. */
+  engineVersion?: 'v2' | null;
+  /** When the run times out (its flow's `timeout`), or null. */
+  expiresAt?: Date | null;
   logSeq = 0;
   createdAt: Date = new Date();
   startedAt?: Date | null;
@@ -96,6 +100,8 @@ export const RunSchema = new EntitySchema<Run>({
     rerunPayload: { type: 'json', nullable: true },
     tags: { type: 'json' },
     maxParallelSteps: { type: 'integer' },
+    engineVersion: { type: 'text', nullable: true },
+    expiresAt: { type: 'datetime', nullable: true },
     logSeq: { type: 'integer' },
     createdAt: { type: 'datetime' },
     startedAt: { type: 'datetime', nullable: true },

@@ -16,6 +16,8 @@ export class StepRun {
   waitingFor?: string | null;
   /** The workflow the step runs in (its own, or its run's when it runs alone): where its messages go. */
   workflowId?: string | null;
+  /** Who skipped or force-completed the step through run control, or null. */
+  overriddenBy?: string | null;
   startedAt?: Date | null;
   finishedAt?: Date | null;
   /** One entry per attempt, oldest first (written by the engine's retry loop). */
@@ -47,6 +49,7 @@ export const StepRunSchema = new EntitySchema<StepRun>({
     error: { type: 'text', nullable: true },
     waitingFor: { type: 'text', nullable: true },
     workflowId: { type: 'text', nullable: true },
+    overriddenBy: { type: 'text', nullable: true },
     startedAt: { type: 'datetime', nullable: true },
     finishedAt: { type: 'datetime', nullable: true },
     attempts: { type: 'json' },

@@ -3,7 +3,7 @@ import type { Person } from '../../core/approvals/approval-rules.js';
 import type { StatusReport } from '../../core/cicd/cicd-store.js';
 import type { Callback, WorkItemRef } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
-import { cancelForPerson, decideForPerson, startRunForPerson } from '../actions.js';
+import { cancelForPerson, decideForPerson, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
 import { d, DOOR, READ } from './context.js';
 
 // Core calls: each runs in its own child workflow with a deterministic id, so the handler that
@@ -13,9 +13,10 @@ export type Act =
   | { kind: 'start'; key: string; flowType: string; params: Record<string, string>; repositoryIdentifier: string; person: Person; callback: Callback; workItemRef: WorkItemRef }
   | { kind: 'decide'; approvalId: string; person: Person; verdict: 'approve' | 'reject'; reason: string | null }
   | { kind: 'cancel'; runId: string; person: Person }
+  | { kind: 'pause' | 'resume'; runId: string; person: Person }
   | { kind: 'report'; runId: string; report: StatusReport };
 
-export type ActOutcome = { ok: true; runId?: string; taskType?: string; status?: string } | { ok: false; text: string };
+export type ActOutcome = { ok: true; runId?: string; taskType?: string; status?: string; text?: string } | { ok: false; text: string };
 
 async function actImpl(act: Act): Promise<ActOutcome> {
   const { s } = d();
@@ -40,6 +41,13 @@ async function actImpl(act: Act): Promise<ActOutcome> {
       if (!run) return { ok: false, text: `Run ${act.runId} not found` };
       const r = await cancelForPerson(s, run, act.person, DOOR);
       return r.ok ? { ok: true, runId: run.id, taskType: run.taskType, status: 'cancelled' } : r;
+    }
+    case 'pause':
+    case 'resume': {
+      const run = await s.store.findById(act.runId);
+      if (!run) return { ok: false, text: `Run ${act.runId} not found` };
+      const r = await pauseOrResumeForPerson(s, run, act.person, DOOR, act.kind);
+      return r.ok ? { ok: true, runId: run.id, taskType: run.taskType, text: r.value } : r;
     }
     case 'report': {
       const run = await s.store.findById(act.runId);

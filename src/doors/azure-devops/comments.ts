@@ -100,14 +100,28 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
     }
     case 'cancel': {
       if (!actor.person) return reply(project, id, renderReply('nothing was cancelled', actor.why!));
-      const runId = await DBOS.runStep(async () => {
-        const runs = await runsOf(candidates, id);
-        return (cmd.runId ? runs.find((r) => r.id === cmd.runId) : runs.find((r) => !isTerminalRun(r.status as Run['status'])))?.id ?? null;
-      }, { name: 'find-run', ...READ });
+      const runId = await runToControl(candidates, id, cmd.runId);
       if (!runId) return reply(project, id, renderReply('nothing was cancelled', cmd.runId ? `Run ${cmd.runId} is not linked to this work item.` : 'No unfinished Flowgate run is linked to this work item.'));
       const outcome = await act(key, { kind: 'cancel', runId, person: actor.person });
       return reply(project, id, outcome.ok ? renderReply('cancelled', `${outcome.taskType} run ${outcome.runId} was cancelled by ${actor.person.email}.`) : renderReply('nothing was cancelled', outcome.text));
     }
+    case 'pause':
+    case 'resume': {
+      const verb = cmd.name;
+      const nothing = verb === 'pause' ? 'nothing was paused' : 'nothing was resumed';
+      if (!actor.person) return reply(project, id, renderReply(nothing, actor.why!));
+      const runId = await runToControl(candidates, id, cmd.runId);
+      if (!runId) return reply(project, id, renderReply(nothing, cmd.runId ? `Run ${cmd.runId} is not linked to this work item.` : 'No unfinished Flowgate run is linked to this work item.'));
+      const outcome = await act(key, { kind: verb, runId, person: actor.person });
+      return reply(project, id, outcome.ok ? renderReply(verb === 'pause' ? 'paused' : 'resumed', `${outcome.text} (${actor.person.email})`) : renderReply(nothing, outcome.text));
+    }
   }
 }
 
+/** The run a cancel, pause or resume in a work item means: the one named, else the item's unfinished run. */
+function runToControl(candidates: Parameters<typeof runsOf>[0], workItemId: number, named: string | undefined): Promise<string | null> {
+  return DBOS.runStep(async () => {
+    const runs = await runsOf(candidates, workItemId);
+    return (named ? runs.find((r) => r.id === named) : runs.find((r) => !isTerminalRun(r.status as Run['status'])))?.id ?? null;
+  }, { name: 'find-run', ...READ });
+}

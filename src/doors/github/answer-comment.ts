@@ -2,8 +2,8 @@ import type { Services } from '../../container.js';
 import { isTerminalRun } from '../../core/status.js';
 import type { Run } from '../../db/entities/run.js';
 import { approvalCount } from '../../core/approvals/approval-rules.js';
-import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
-import type { Command, Parsed } from '../commands.js';
+import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
+import type { Command, Parsed, RunVerb } from '../commands.js';
 import type { Reaction } from './client.js';
 import type { CommentEvent } from './events.js';
 import { renderHelp, renderReply, renderRunStarted, renderUnlinked } from './render.js';
@@ -40,7 +40,9 @@ export async function answerComment(s: Services, e: CommentEvent, parsed: Exclud
       return decide(s, e, c);
     case 'status':
     case 'cancel':
-      return statusOrCancel(s, e, c);
+    case 'pause':
+    case 'resume':
+      return statusOrControl(s, e, c);
     case 'approvals':
       return approvals(s, e);
   }
@@ -83,7 +85,7 @@ async function decide(s: Services, e: CommentEvent, c: Extract<Command, { name: 
   return { text: renderReply(e.login, status === 'approved' ? 'approved: the run continues.' : `rejected: the run stops${c.name === 'reject' ? ` (${c.reason})` : ''}.`), reaction: '+1' };
 }
 
-async function statusOrCancel(s: Services, e: CommentEvent, c: Extract<Command, { name: 'status' | 'cancel' }>): Promise<Reply> {
+async function statusOrControl(s: Services, e: CommentEvent, c: Extract<Command, { name: 'status' | RunVerb }>): Promise<Reply> {
   let run: Run | null;
   if (c.runId) {
     run = await s.store.findByIdOrEngineId(c.runId).catch(() => null);
@@ -101,6 +103,10 @@ async function statusOrCancel(s: Services, e: CommentEvent, c: Extract<Command, 
   if (isTerminalRun(run.status)) return refused(e, `run ${run.id} already ended: ${run.status}.`);
   const person = await personOf(s, e);
   if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
+  if (c.name !== 'cancel') {
+    const done = await pauseOrResumeForPerson(s, run, person, 'github', c.name);
+    return done.ok ? { text: renderReply(e.login, lowerFirst(done.value)), reaction: '+1' } : refused(e, lowerFirst(done.text));
+  }
   const cancelled = await cancelForPerson(s, run, person, 'github');
   if (!cancelled.ok) return refused(e, cancelled.text);
   return { text: renderReply(e.login, `cancelled run ${run.id} (${run.taskType}).`), reaction: '+1' };

@@ -6,7 +6,7 @@ import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
-import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
+import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
 import { parseWords, type Command } from '../commands.js';
 import type { SlackChat } from './chat.js';
 import { decidableBy } from './deciders.js';
@@ -85,16 +85,22 @@ export function slackJobs(d: Deps) {
       case 'run':
         return run(job, to, c, who, deliveryId);
       case 'status':
-      case 'cancel': {
+      case 'cancel':
+      case 'pause':
+      case 'resume': {
         const runId = c.runId ?? await step('which', async () => (job.threadTs ? (await d.s.approvals.runsOfThread(slackThread(job)!))[0]?.id ?? null : null));
         if (!runId) return reply(to, `Which run? Usage: ${c.name} &lt;runId&gt;`);
         if (c.name === 'status') return reply(to, await step('status', async () => {
           const found = await findRun(d.s, runId);
           return found ? esc(describeRun(found)) : `No run ${esc(runId)}.`;
         }));
-        return reply(to, await coreStep('cancel', async () => {
+        const verb = c.name;
+        return reply(to, await coreStep(verb, async () => {
           const found = await findRun(d.s, runId);
-          return found ? cancel(found, who) : `No run ${esc(runId)}.`;
+          if (!found) return `No run ${esc(runId)}.`;
+          if (verb === 'cancel') return cancel(found, who);
+          const done = await pauseOrResumeForPerson(d.s, found, who, DOOR, verb);
+          return esc(done.ok ? done.value : done.text);
         }));
       }
       case 'approvals': {

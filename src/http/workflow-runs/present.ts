@@ -44,7 +44,7 @@ export function presentRun(r: Run) {
     error: r.error ?? null,
     started_at: iso(r.startedAt),
     finished_at: iso(r.finishedAt),
-    expires_at: null,
+    expires_at: iso(r.expiresAt),
     retry_of_run_id: r.rerunOfExecutionId ?? null,
     parent_workflow_run_id: r.parentRunId ?? null,
     parent_step_run_id: null,

@@ -7,7 +7,7 @@ import { AppError, badRequest, engineUnavailable, notFound } from '../../errors.
 import { route } from '../route.js';
 import { presentRun, presentStepRun, RUN_STATES } from './present.js';
 import { visibleRun } from './visible-run.js';
-import { bulkCancelBody, encodeCursor, listQuery, runParams, runSchema, stepRunSchema } from './schemas.js';
+import { bulkBody, encodeCursor, listQuery, runParams, runSchema, stepRunSchema } from './schemas.js';
 
 const CONTROL = ['owner', 'member', 'application'] as const;
 
@@ -40,7 +40,7 @@ export function workflowRunRoutes(s: Services) {
       },
     }),
     route({
-      method: 'post', path: '/bulk-cancel', roles: CONTROL, body: bulkCancelBody,
+      method: 'post', path: '/bulk-cancel', roles: CONTROL, body: bulkBody,
       summary: 'Bulk cancel workflow runs',
       description: 'Each run is cancelled as by `DELETE /v1/workflow-runs/{workflowRunID}`; one that cannot be (not found, already ended, not allowed) is counted in `failed` with its reason in `results`.',
       responses: { 200: 'Counts, the cancelled ids and one result per run', 422: 'Invalid body', 503: 'Flow engine unavailable' },

@@ -27,10 +27,15 @@ export const listQuery = z.object({
 export const runParams = z.object({ workflowRunID: z.string().min(1).max(200) });
 export const stepParams = z.object({ workflowRunID: z.string().min(1).max(200), stepRef: z.string().min(1).max(200) });
 
-export const bulkCancelBody = z.object({
+/** `{workflow_run_ids: [1..100]}`, the body of bulk-cancel and bulk-replay. */
+export const bulkBody = z.object({
   workflow_run_ids: z.array(z.string().min(1).max(200), { error: 'required: a list of workflow run ids' })
     .min(1, 'name at least one workflow run').max(100, 'at most 100 workflow runs per request'),
 });
+
+/** An absent or empty body is `{}`. */
+export const skipBody = z.object({ reason: z.string().max(2_000, 'at most 2000 characters').optional() });
+export const forceCompleteBody = z.object({ result: z.record(z.string(), z.unknown(), { error: 'must be an object' }).optional() });
 
 const when = z.string().nullable();
 
