@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -14,17 +14,20 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 const ONLY_LISTING = process.argv.includes('--listing');
 const ONLY_DOORS = process.argv.includes('--doors');
-// --engine v2 (or FLOWGATE_ENGINE=v2): flow runs on the set-based executor. It carries no approvals
-// yet, so with v2 only the intake is measured.
+// --engine v2 (or FLOWGATE_ENGINE=v2): flow runs on the set-based executor; the intake, the
+// executor alone and approve → finished are measured.
 const ENGINE = process.argv.includes('--engine') ? process.argv[process.argv.indexOf('--engine') + 1] : (process.env.FLOWGATE_ENGINE ?? 'dbos');
 if (!['dbos', 'v2'].includes(ENGINE)) throw new Error(`--engine: expected dbos or v2, got ${ENGINE}`);
 const ONLY_INTAKE = process.argv.includes('--intake') || ENGINE === 'v2';
+const ONLY_APPROVALS = process.argv.includes('--approvals');
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
 const CONCURRENCY = 32;
 const SEED_ROWS = QUICK ? 100_000 : 1_000_000;
-const APPROVALS = QUICK ? 40 : 200;
+// Approve → finished: this many runs of `gated-log` waiting at their approval, decided at this rate.
+const APPROVALS = 100;
+const APPROVALS_PER_S = 50;
 const TOKEN = 'bench-admin-token-0123456789';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
@@ -198,42 +201,60 @@ async function insertReference(dbUrl) {
   return n / INTAKE_SECONDS;
 }
 
+/**
+ * `APPROVALS` runs of `gated-log` (an approval, then a log line) wait at their approval; they are
+ * approved over REST at `APPROVALS_PER_S`, each request sent on time whatever the earlier ones
+ * do. Approve → finished is the run's `finished_at` (written by its end's commit) minus the
+ * moment its approve request was sent: nothing polls the database while it is measured.
+ */
 async function approvals(server) {
   const r = await call(server.url, 'POST', '/api/v1/tokens', { name: 'approver', role: 'owner', email: 'owner@bench.io' });
   const approver = { ...H, authorization: `Bearer ${(await r.json()).token}` };
   const runs = [];
   for (let i = 0; i < APPROVALS; i++) {
-    const s = await call(server.url, 'POST', '/sfp/api/flows/run', { payload: { id: 'gated', repositoryIdentifier: 'bench/app', target: 'http://127.0.0.1:9', approvers: ['owner@bench.io'] } });
+    const s = await call(server.url, 'POST', '/sfp/api/flows/run', { payload: { id: 'gated-log', repositoryIdentifier: 'bench/app' } });
     runs.push((await s.json()).id);
   }
   const client = new pg.Client({ connectionString: server.dbUrl });
   await client.connect();
-  for (;;) {
-    const { rows } = await client.query(`select count(*)::int as n from runs where status = 'suspended'`);
-    if (rows[0].n >= APPROVALS) break;
-    await sleep(200);
+  let appr = [];
+  for (let i = 0; ; i++) {
+    ({ rows: appr } = await client.query(`select a.id, a.run_id from approvals a where a.status = 'pending' and a.run_id = any($1::uuid[])`, [runs]));
+    if (appr.length >= APPROVALS) break;
+    if (i > 600) throw new Error(`only ${appr.length} of ${APPROVALS} approvals opened`);
+    await sleep(100);
   }
-  const { rows: appr } = await client.query(`select id, run_id from approvals where status = 'pending'`);
+  const sentAt = new Map();
   const ack = [];
-  const done = [];
-  const queue = [...appr];
-  await Promise.all(Array.from({ length: 20 }, async () => {
-    while (queue.length) {
-      const a = queue.shift();
-      const t = performance.now();
-      const res = await call(server.url, 'POST', `/sfp/api/flows/approvals/${a.id}/approve`, { approver: 'o', approverEmail: 'owner@bench.io' }, approver);
-      await res.text();
-      ack.push(performance.now() - t);
-      for (;;) {
-        const { rows } = await client.query('select status from runs where id = $1', [a.run_id]);
-        if (!['suspended', 'running', 'waiting', 'queued'].includes(rows[0].status)) break;
-        await sleep(2);
-      }
-      done.push(performance.now() - t);
-    }
+  const t0 = Date.now();
+  await Promise.all(appr.map(async (a, i) => {
+    await sleep(Math.max(0, t0 + (i * 1000) / APPROVALS_PER_S - Date.now()));
+    const sent = performance.now();
+    sentAt.set(a.run_id, Date.now());
+    const res = await call(server.url, 'POST', `/sfp/api/flows/approvals/${a.id}/approve`, { approver: 'o', approverEmail: 'owner@bench.io' }, approver);
+    await res.text();
+    if (!res.ok) throw new Error(`approve ${a.id}: HTTP ${res.status}`);
+    ack.push(performance.now() - sent);
   }));
+  let ended = [];
+  for (let i = 0; ; i++) {
+    ({ rows: ended } = await client.query(`select id, status, extract(epoch from finished_at) * 1000 as at from runs where id = any($1::uuid[]) and finished_at is not null`, [runs]));
+    if (ended.length >= APPROVALS) break;
+    if (i > 600) throw new Error(`only ${ended.length} of ${APPROVALS} approved runs finished`);
+    await sleep(100);
+  }
   await client.end();
-  return { ackP50: pct(ack, 50), ackP99: pct(ack, 99), doneP50: pct(done, 50), doneP95: pct(done, 95), doneP99: pct(done, 99) };
+  const done = ended.map((e) => Number(e.at) - sentAt.get(e.id));
+  const completed = ended.filter((e) => e.status === 'completed').length;
+  return { n: APPROVALS, perS: APPROVALS_PER_S, completed, ackP50: pct(ack, 50), ackP99: pct(ack, 99), doneP50: pct(done, 50), doneP95: pct(done, 95), doneP99: pct(done, 99) };
+}
+
+/** The table rows of `approvals`. */
+function approvalRows(appr) {
+  return [
+    [`Approve → HTTP answer (${appr.n} runs at ${appr.perS}/s, REST)`, `p50 ${round(appr.ackP50)} ms · p99 ${round(appr.ackP99)} ms`, '', '', ''],
+    [`Approve → run finished (${appr.completed} of ${appr.n} completed)`, `p50 ${round(appr.doneP50)} · p95 ${round(appr.doneP95)} · p99 ${round(appr.doneP99)} ms`, '', '', 'p99 ≤ 100 ms'],
+  ];
 }
 
 const LISTINGS = [
@@ -345,13 +366,20 @@ async function measure(dataDir, pgPort) {
     for (const r of doorRows(door)) console.log(`| ${r.join(' | ')} |`);
     return;
   }
-  if (ONLY_INTAKE) await preloadStatementStats(dataDir, pgPort);
+  if (ONLY_INTAKE && !ONLY_APPROVALS) await preloadStatementStats(dataDir, pgPort);
   let server = await startServer(dataDir, pgPort);
   const coldStartMs = server.readyMs;
   server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
   const idleRss = rssMb(server.child.pid);
   await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'] });
 
+  if (ONLY_APPROVALS) {
+    const appr = await approvals(server);
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of approvalRows(appr)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   if (ONLY_LISTING) {
     const list = await listing(server);
     for (const l of list.out) console.log(`| List runs: ${l.name} | p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms |`);
@@ -363,9 +391,11 @@ async function measure(dataDir, pgPort) {
   const load = await intake(server);
   if (ONLY_INTAKE) {
     const drain = ENGINE === 'v2' ? await executorDrain(server, QUICK ? 5_000 : 20_000) : null;
+    const appr = ENGINE === 'v2' ? await approvals(server) : null;
     await stopServer(server);
     console.log(HEADER);
     for (const r of intakeRows(load, reference)) console.log(`| ${r.join(' | ')} |`);
+    if (appr) for (const r of approvalRows(appr)) console.log(`| ${r.join(' | ')} |`);
     if (drain) {
       console.log(`| Executor alone: ${drain.n} committed one-step runs made claimable at once | ${round(drain.perS)} runs/s completed (${drain.completed} completed) |  |  | ≥ 1000 runs/s |`);
       console.log(`| Executor statements per run at that load | ${round(drain.perRun, 3)} (${drain.claims} claims, ${drain.flushes} flushes) |  |  | ≤ 2 |`);
@@ -384,8 +414,7 @@ async function measure(dataDir, pgPort) {
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ...intakeRows(load, reference),
-    ['Approve → HTTP answer (20 at a time)', `p50 ${round(appr.ackP50)} ms · p99 ${round(appr.ackP99)} ms`, '', '', ''],
-    ['Approve → run finished', `p50 ${round(appr.doneP50)} · p95 ${round(appr.doneP95)} · p99 ${round(appr.doneP99)} ms`, '', '', 'p99 ≤ 100 ms'],
+    ...approvalRows(appr),
     ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
     ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],

@@ -35,7 +35,7 @@ const envSchema = z.object({
   FLOWGATE_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(30000),
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
   /** Which engine carries flow runs: `dbos` (per-run workflows) or `v2` (the set-based executor on Flowgate's tables). */
-  FLOWGATE_ENGINE: z.enum(['dbos', 'v2']).default('dbos'),
+  FLOWGATE_ENGINE: z.enum(['dbos', 'v2']).default('v2'),
   FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
   /** How long a cached token or project may be served at most (changes reach every replica sooner, by NOTIFY); 0 = no cache. */
   FLOWGATE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000, 'at most 600000 ms').default(5_000),

@@ -37,6 +37,7 @@ import type { EngineDeps } from './engine/engine-deps.js';
 import { Metrics } from './observability/metrics.js';
 import { Executor } from './executor/executor.js';
 import { ControlStore } from './executor/control-store.js';
+import { signalRunVia } from './executor/signal.js';
 import { announceApproval, announceEnd } from './executor/announce.js';
 
 export interface Services {
@@ -96,8 +97,8 @@ export function createServices(input: {
   });
   const notifier = new Notifier(config.webhookSecret, outboundFetch);
   const approvals = new ApprovalService(orm, projects, audit);
-  // A decision on a v2 run's approval wakes the run; DBOS runs get their message as before.
-  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : Promise.resolve(false)));
+  // A decision on a v2 run's approval wakes the run (also from a process without an executor); DBOS runs get their message as before.
+  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)));
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });

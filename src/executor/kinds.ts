@@ -85,21 +85,26 @@ const httpRequest: Kind = async (c) => {
 
 /** A durable sleep: the wake-up time is kept on the step row, so a re-claimed run wakes at the original time. */
 const sleepKind: Kind = async (c) => {
-  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { until?: string } | null)?.until : undefined;
+  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { until?: string; since?: string } | null) : null;
   let until: number;
-  if (remembered) {
-    until = Date.parse(remembered);
+  let since: number;
+  if (remembered?.until) {
+    until = Date.parse(remembered.until);
+    since = remembered.since ? Date.parse(remembered.since) : until;
   } else {
     const input = parseInput('sleep', render(c.step.with, c.context));
-    until = input.until ? Date.parse(input.until) : Date.now() + (input.seconds ?? (input.minutes ?? 0) * 60) * 1000;
+    since = Date.now();
+    until = input.until ? Date.parse(input.until) : since + (input.seconds ?? (input.minutes ?? 0) * 60) * 1000;
     c.note('info', `Sleeping until ${new Date(until).toISOString()}`);
   }
   if (c.deadline !== undefined && until > c.deadline) {
     if (Date.now() >= c.deadline) throw new StepFailure(`step timed out after ${c.step.timeout}s while sleeping`, false);
     until = c.deadline;
   }
-  if (Date.now() < until) throw new Park(until, `time:${new Date(until).toISOString()}`, 'waiting', { until: new Date(until).toISOString() });
-  return { until: new Date(until).toISOString() };
+  const at = (ms: number) => new Date(ms).toISOString();
+  if (Date.now() < until) throw new Park(until, `time:${at(until)}`, 'waiting', { until: at(until), since: at(since) });
+  // The same output as the previous engine's sleep.
+  return { sleptMs: Math.max(0, until - since), until: at(until) };
 };
 
 /**
@@ -149,12 +154,14 @@ const approvalKind: Kind = async (c) => {
  * oldest one of its name. Its timeout is kept on the step row, so a re-claimed run keeps it.
  */
 const waitForEvent: Kind = async (c) => {
-  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { event?: string; until?: string | null } | null) : null;
+  const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { event?: string; until?: string | null; since?: string } | null) : null;
   let event: string;
   let until: number | null;
+  let since = Date.now();
   if (remembered?.event) {
     event = remembered.event;
     until = remembered.until ? Date.parse(remembered.until) : null;
+    if (remembered.since) since = Date.parse(remembered.since);
   } else {
     const input = parseInput('wait_for_event', render(c.step.with, c.context));
     event = input.event;
@@ -167,8 +174,8 @@ const waitForEvent: Kind = async (c) => {
     c.note('info', `Event "${event}" received from ${got.sentBy}`);
     return got.payload ?? null;
   }
-  if (until !== null && Date.now() >= until) throw new StepFailure(`timed out waiting for event "${event}"`);
-  throw new Park(until, eventTopic(event), 'waiting', { event, until: until === null ? null : new Date(until).toISOString() });
+  if (until !== null && Date.now() >= until) throw new StepFailure(`timed out after ${Math.round((until - since) / 1000)}s waiting for event "${event}"`);
+  throw new Park(until, eventTopic(event), 'waiting', { event, until: until === null ? null : new Date(until).toISOString(), since: new Date(since).toISOString() });
 };
 
 /** How often a run waiting for child runs looks at them even without a wake-up. */

@@ -1,5 +1,6 @@
 import type pg from 'pg';
-import { sqlList } from '../db/sql.js';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import { sql, sqlList } from '../db/sql.js';
 import { TERMINAL_RUN_STATUSES } from '../core/status.js';
 
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
@@ -10,14 +11,20 @@ const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
  * A held run sees the counter moved when it is released and is woken then. False for a run v2
  * does not carry (or that has ended).
  */
+const SIGNAL = `with w as (update runs set signal_seq = signal_seq + 1, updated_at = now(),
+    wake_at = case when lease_token is null then now() else wake_at end
+  where id = $1 and engine_version = 'v2' and status not in (${TERMINAL_SQL}) returning id)
+  select w.id, pg_notify('flowgate_wake', '') from w`;
+
 export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> {
-  const { rows } = await pool.query({
-    name: 'flowgate-v2-signal',
-    text: `with w as (update runs set signal_seq = signal_seq + 1, updated_at = now(),
-        wake_at = case when lease_token is null then now() else wake_at end
-      where id = $1 and engine_version = 'v2' and status not in (${TERMINAL_SQL}) returning id)
-      select w.id, pg_notify('flowgate_wake', '') from w`,
-    values: [runId],
-  });
+  const { rows } = await pool.query({ name: 'flowgate-v2-signal', text: SIGNAL, values: [runId] });
   return rows.length > 0;
+}
+
+/**
+ * The same through the ORM's pool, for a process that runs no executor (FLOWGATE_ENGINE=dbos
+ * beside v2 replicas, as during an upgrade): a decision it records still wakes a v2 run.
+ */
+export async function signalRunVia(orm: MikroORM, runId: string): Promise<boolean> {
+  return (await sql(orm, SIGNAL, [runId])).length > 0;
 }

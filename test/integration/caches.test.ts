@@ -83,7 +83,7 @@ test('a project owner change is seen by the next approval decision on both proce
   expect(refusedThere.body.message).toContain('not an owner');
   for (const [via, id] of [[a, onA], [b, onB]] as const) {
     const r = await via.call('POST', `${FLOWS}/approvals/${id}/approve`, { approver: 'Next', approverEmail: 'next@acme.io' }, next.token);
-    expect({ id, status: r.body.status }).toEqual({ id, status: 'approved' });
+    expect({ id, status: r.body.status, body: r.body.status ? undefined : r.body }).toEqual({ id, status: "approved", body: undefined });
   }
 }, TIMEOUT);
 
@@ -179,7 +179,7 @@ test('a warm intake request costs one statement: the insert (no token or project
   // The periodic write of uses is paused (and what was pending written), so the window counts requests only.
   await a.services.tokens.stop();
   const counts = await countingStatements({
-    tokenRead: /from api_tokens where token_hash/, projectRead: /from projects where repository_identifier/, runInsert: /insert into runs/, tokenWrite: /update api_tokens/,
+    tokenRead: /from api_tokens where token_hash/, projectRead: /from projects where repository_identifier/, runInsert: /with r as \(\s*insert into runs/, tokenWrite: /update api_tokens/,
   }, async () => {
     for (let i = 0; i < N; i++) expect((await runOnce()).status).toBe(201);
   });

@@ -11,7 +11,8 @@ beforeAll(async () => {
   target.respond((r) => (r.path === '/left' || r.path === '/right' ? { delayMs: 400 } : undefined));
   let flaky = 0;
   target.respond((r) => (r.path === '/flaky' ? (++flaky <= 2 ? { status: 503 } : { status: 200, body: { attempt: flaky } }) : undefined));
-  server = await startTestServer();
+  // The previous engine (DBOS workflows), kept for one release: Engine v2 has its own tests (executor, run-control).
+  server = await startTestServer({ env: { FLOWGATE_ENGINE: 'dbos' } });
   await createProject(server);
 });
 afterAll(async () => {

@@ -310,7 +310,7 @@ describe('events, child flows and cancel with compensation', () => {
     const run = await waitForRun(server, await start('event-waiter', { target: `${target.url}/evt`, timeoutSeconds: 1 }));
     expect(run.status).toBe('Failed');
     expect(step(run, 'wait').status).toBe('failed');
-    expect(run.error).toMatch(/timed out waiting for event "go"/);
+    expect(run.error).toMatch(/timed out after 1s waiting for event "go"/);
     expect(target.to('/evt/after-event')).toHaveLength(0);
   });
 

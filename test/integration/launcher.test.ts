@@ -9,7 +9,8 @@ const target = new Recorder();
 beforeAll(async () => {
   await target.start();
   target.respond((r) => (r.path === '/left' || r.path === '/right' ? { delayMs: 1500 } : undefined));
-  server = await startTestServer({ env: { FLOWGATE_ACTIVE_RUNS: '1' } });
+  // The launcher queues runs for the previous engine's workflows (Engine v2 claims committed runs instead).
+  server = await startTestServer({ env: { FLOWGATE_ACTIVE_RUNS: '1', FLOWGATE_ENGINE: 'dbos' } });
   await createProject(server);
 });
 afterAll(async () => {

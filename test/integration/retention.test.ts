@@ -25,6 +25,8 @@ beforeAll(async () => {
     env: {
       // The sweep stays out of the way: the tests run its tasks themselves.
       FLOWGATE_SWEEP_INTERVAL_MS: '3600000',
+      // Runs of the previous engine: retention also forgets their DBOS workflows.
+      FLOWGATE_ENGINE: 'dbos',
       FLOWGATE_WEBHOOK_SECRET: 'whsec-retention-0123456789', FLOWGATE_CICD_WEBHOOK_URL: `${ci.url}/dispatch`,
       GITHUB_APP_ID: '4244', GITHUB_PRIVATE_KEY: key.privateKey, GITHUB_WEBHOOK_SECRET: GITHUB_SECRET, GITHUB_API_URL: github.url,
     },

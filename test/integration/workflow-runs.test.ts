@@ -199,16 +199,6 @@ describe('GET /v1/workflow-runs/{id} and /steps', () => {
     expectError(await server.call('POST', `${WR}/${id}/nope`), 404, 'not_found');
     expectError(await server.call('POST', `${WR}/${id}/pause`, undefined, t.otherProject), 404, 'not_found');
   });
-
-  test('run control on a run of the previous engine is refused with 409, naming why', async () => {
-    const id = await waiting();
-    for (const p of ['pause', 'resume', 'steps/wait/skip', 'steps/wait/force-complete', 'steps/wait/retry', 'steps/wait/replay-subtree']) {
-      expectError(await server.call('POST', `${WR}/${id}/${p}`, {}), 409, 'conflict');
-    }
-    expect((await server.call('POST', `${WR}/${id}/pause`, {})).body.error.message).toMatch(/previous engine/);
-    expect((await server.call('GET', `${WR}/${id}`)).body.status).toBe('running');
-    await server.call('DELETE', `${WR}/${id}`);
-  });
 });
 
 describe('DELETE /v1/workflow-runs/{id}', () => {

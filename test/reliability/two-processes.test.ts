@@ -15,7 +15,7 @@ const procs: ServerProcess[] = [];
 beforeAll(async () => {
   await target.start();
   databaseUrl = await freshDatabaseUrl('two_procs');
-  for (const name of ['a', 'b']) procs.push(await startServerProcess({ DATABASE_URL: databaseUrl, FLOWGATE_EXECUTOR_ID: `proc-${name}` }));
+  for (const name of ['a', 'b']) procs.push(await startServerProcess({ DATABASE_URL: databaseUrl, FLOWGATE_EXECUTOR_ID: `proc-${name}`, FLOWGATE_ENGINE: 'dbos' }));
 }, TIMEOUT);
 afterAll(async () => {
   try {

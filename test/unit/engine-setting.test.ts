@@ -1,8 +1,8 @@
 import { ConfigError, loadConfig } from '../../src/config.js';
 
-test('FLOWGATE_ENGINE defaults to dbos, accepts v2 and names itself when wrong', () => {
-  expect(loadConfig({}).engine).toBe('dbos');
-  expect(loadConfig({ FLOWGATE_ENGINE: 'v2' }).engine).toBe('v2');
+test('FLOWGATE_ENGINE defaults to v2, accepts dbos (the previous engine) and names itself when wrong', () => {
+  expect(loadConfig({}).engine).toBe('v2');
+  expect(loadConfig({ FLOWGATE_ENGINE: 'dbos' }).engine).toBe('dbos');
   expect(() => loadConfig({ FLOWGATE_ENGINE: 'v3' })).toThrow(ConfigError);
   expect(() => loadConfig({ FLOWGATE_ENGINE: 'v3' })).toThrow(/FLOWGATE_ENGINE/);
 });
