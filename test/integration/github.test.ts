@@ -84,6 +84,8 @@ test('/approve by an owner edits the approval comment, the run completes, the re
   const result = await posted(issue, /### ✅ `gated` completed/);
   expect(result.body).toContain(`Run \`${runId}\`, started by @octo-dev (dev@acme.io), completed in`);
   await eventually(async () => (github.reactionsTo(trigger).includes('rocket') ? true : undefined));
+  // The vote's reaction follows its reply, which may come after the run already ended.
+  await eventually(async () => (github.reactionsTo(vote.commentId).length === 2 ? true : undefined));
   expect(github.reactionsTo(vote.commentId)).toEqual(['eyes', '+1']);
 });
 
