@@ -14,11 +14,11 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const QUICK = process.argv.includes('--quick');
 const ONLY_LISTING = process.argv.includes('--listing');
 const ONLY_DOORS = process.argv.includes('--doors');
-// --engine v2 (or FLOWGATE_ENGINE=v2): flow runs on the set-based executor; the intake, the
-// executor alone and approve → finished are measured.
-const ENGINE = process.argv.includes('--engine') ? process.argv[process.argv.indexOf('--engine') + 1] : (process.env.FLOWGATE_ENGINE ?? 'dbos');
+// --engine v2|dbos (or FLOWGATE_ENGINE): the engine flow runs go to; v2, the server's default,
+// unless named. On v2 the executor alone is measured as well.
+const ENGINE = process.argv.includes('--engine') ? process.argv[process.argv.indexOf('--engine') + 1] : (process.env.FLOWGATE_ENGINE ?? 'v2');
 if (!['dbos', 'v2'].includes(ENGINE)) throw new Error(`--engine: expected dbos or v2, got ${ENGINE}`);
-const ONLY_INTAKE = process.argv.includes('--intake') || ENGINE === 'v2';
+const ONLY_INTAKE = process.argv.includes('--intake');
 const ONLY_APPROVALS = process.argv.includes('--approvals');
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
@@ -169,7 +169,8 @@ async function executorDrain(server, n) {
     select x.id, 'run-' || x.id, task_type, flow_path, category, execution_mode, repository_identifier, 'queued', payload, '{}', definition,
       'drain', engine, 0, now(), now(), 'v2'
     from runs, lateral (select gen_random_uuid() as id from generate_series(1, $2)) x where runs.id = $1`, [template.id, n]);
-  await client.query('select pg_stat_statements_reset()');
+  // Statements are counted when pg_stat_statements is loaded (--intake).
+  const counting = await client.query('select pg_stat_statements_reset()').then(() => true, () => false);
   const t0 = performance.now();
   await client.query(`update runs set wake_at = now() where triggered_by = 'drain'`);
   await client.query(`select pg_notify('flowgate_wake', '')`);
@@ -182,8 +183,8 @@ async function executorDrain(server, n) {
   }
   const seconds = (performance.now() - t0) / 1000;
   const { rows: [done] } = await client.query(`select count(*)::int as n from runs where triggered_by = 'drain' and status = 'completed'`);
-  const { rows: [calls] } = await client.query(`select coalesce(sum(calls) filter (where query like 'with picked as%'), 0)::int as claims,
-      coalesce(sum(calls) filter (where query like 'with input as%'), 0)::int as flushes from pg_stat_statements`);
+  const { rows: [calls] } = counting ? await client.query(`select coalesce(sum(calls) filter (where query like 'with picked as%'), 0)::int as claims,
+      coalesce(sum(calls) filter (where query like 'with input as%'), 0)::int as flushes from pg_stat_statements`) : { rows: [{ claims: NaN, flushes: NaN }] };
   await client.end();
   return { n, completed: done.n, perS: done.n / seconds, claims: calls.claims, flushes: calls.flushes, perRun: (calls.claims + calls.flushes) / done.n, polls };
 }
@@ -343,6 +344,15 @@ function intakeRows(load, reference) {
   ];
 }
 
+/** The executor alone (v2): committed runs made claimable at once, drained. */
+function drainRows(drain) {
+  if (!drain) return [];
+  return [
+    [`Executor alone: ${drain.n} committed one-step runs made claimable at once`, `${round(drain.perS)} runs/s completed (${drain.completed} completed)`, '', '', '≥ 1000 runs/s'],
+    ...(Number.isFinite(drain.perRun) ? [['Executor statements per run at that load', `${round(drain.perRun, 3)} (${drain.claims} claims, ${drain.flushes} flushes)`, '', '', '≤ 2']] : []),
+  ];
+}
+
 const HEADER = '| measure | Flowgate | raw PostgreSQL reference | ratio | target |\n| --- | --- | --- | --- | --- |';
 
 async function main() {
@@ -389,17 +399,11 @@ async function measure(dataDir, pgPort) {
   }
   const reference = await insertReference(server.dbUrl);
   const load = await intake(server);
+  const drain = ENGINE === 'v2' ? await executorDrain(server, QUICK ? 5_000 : 20_000) : null;
   if (ONLY_INTAKE) {
-    const drain = ENGINE === 'v2' ? await executorDrain(server, QUICK ? 5_000 : 20_000) : null;
-    const appr = ENGINE === 'v2' ? await approvals(server) : null;
     await stopServer(server);
     console.log(HEADER);
-    for (const r of intakeRows(load, reference)) console.log(`| ${r.join(' | ')} |`);
-    if (appr) for (const r of approvalRows(appr)) console.log(`| ${r.join(' | ')} |`);
-    if (drain) {
-      console.log(`| Executor alone: ${drain.n} committed one-step runs made claimable at once | ${round(drain.perS)} runs/s completed (${drain.completed} completed) |  |  | ≥ 1000 runs/s |`);
-      console.log(`| Executor statements per run at that load | ${round(drain.perRun, 3)} (${drain.claims} claims, ${drain.flushes} flushes) |  |  | ≤ 2 |`);
-    }
+    for (const r of [...intakeRows(load, reference), ...drainRows(drain)]) console.log(`| ${r.join(' | ')} |`);
     return;
   }
   const appr = await approvals(server);
@@ -410,10 +414,11 @@ async function measure(dataDir, pgPort) {
   await stopServer(server);
   const door = await doors(dataDir, pgPort);
 
-  const results = { machine: { cpus: os.cpus().length, node: process.version }, quick: QUICK, reference, load, appr, list, idleRss, coldStartMs, warmStartMs, ...door };
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, list, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ...intakeRows(load, reference),
+    ...drainRows(drain),
     ...approvalRows(appr),
     ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),

@@ -38,7 +38,8 @@ import { Metrics } from './observability/metrics.js';
 import { Executor } from './executor/executor.js';
 import { ControlStore } from './executor/control-store.js';
 import { signalRunVia } from './executor/signal.js';
-import { announceApproval, announceEnd } from './executor/announce.js';
+import { NoticeOutbox } from './core/notify/outbox.js';
+import { noticeDelivery } from './core/notify/notice-delivery.js';
 
 export interface Services {
   config: Config;
@@ -68,6 +69,8 @@ export interface Services {
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
   executor?: Executor;
+  /** Delivers the notices of v2 runs' threads (on every process, whatever the engine). */
+  outbox: NoticeOutbox;
   /** Keeps the token and project caches right across replicas (LISTEN flowgate_cache). */
   cacheInvalidation: CacheInvalidation;
 }
@@ -99,6 +102,9 @@ export function createServices(input: {
   const approvals = new ApprovalService(orm, projects, audit);
   // A decision on a v2 run's approval wakes the run (also from a process without an executor); DBOS runs get their message as before.
   const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)));
+  // What a v2 run's thread hears goes through the outbox: written with the change, delivered with retries, in order.
+  const outbox = new NoticeOutbox(orm, noticeDelivery({ store, approvals, notifier }),
+    (n, error) => logs.append(n.runId, [{ level: 'warn', source: 'engine', group: 'notify', message: `${n.kind === 'run.finished' ? 'Result' : n.kind} not delivered: ${error}` }]).then(() => undefined), log);
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });
@@ -118,10 +124,10 @@ export function createServices(input: {
     { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: config.leaseMs, pollMs: 1_000, maxFlush: 200 },
     {
       notifier, outboundFetch, credentials: config.credentials, log, findProject: (repo) => projects.find(repo),
+      noticed: () => outbox.kick(),
       runEnded: (run, status) => {
         metrics.runsFinished.inc({ status });
-        // Only a run with a destination costs the read its notice needs.
-        if (run.callback && run.callback.type !== 'none') void announceEnd({ store, logs, notifier, log }, run.id, status);
+        // (Its thread hears of the end through the outbox row its flush wrote.)
         // An approval still pending when its run ends some other way can no longer matter.
         if (run.definition.steps.some((s) => s.type === 'approval')) {
           approvals.closeForRuns([run.id], 'stale', SYSTEM).catch((err) => log.warn({ runId: run.id, err: (err as Error).message }, 'approvals of an ended run not closed'));
@@ -130,7 +136,7 @@ export function createServices(input: {
     },
   ) : undefined;
   executor?.setExtras({
-    approvals, announceApproval: (runId, a, note) => announceApproval({ store, notifier, approvals }, runId, a, note),
+    approvals,
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });
@@ -148,6 +154,6 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     locks: new RunLocks(orm, audit),
-    cicd, launcher, executor, cacheInvalidation,
+    cicd, launcher, executor, outbox, cacheInvalidation,
   };
 }

@@ -55,6 +55,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   }
   await services.engine.launch(services.engineDeps);
   await services.executor?.start();
+  services.outbox.start();
   await services.schedules.syncManifests(definitions);
   const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log),
     ...maintenanceTasks(services, retakeStalledDeliveries, forgetRunWorkflows)], log, config.sweepIntervalMs);
@@ -79,6 +80,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await sweeper.stop();
     for (const door of doors) await door.stop?.();
     await services.executor?.stop();
+    await services.outbox.stop();
     await services.engine.shutdown();
     await services.tokens.stop();
     await services.cacheInvalidation.stop();

@@ -9,7 +9,7 @@ import { approvalTopic } from './steps/approval.js';
 /**
  * After a decision: wake the waiting approval step (one message per approval, deduplicated by
  * its idempotency key), or start the durable delivery to an external engine's webhook. After
- * any change of a run's approval: tell its thread.
+ * any change of a run's approval: tell its thread (a v2 run's through the outbox).
  */
 export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (runId: string) => Promise<boolean>): ApprovalEffects {
   return {
@@ -31,6 +31,8 @@ export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (r
     },
     async changed(a) {
       if (!a.callback || a.callback.type === 'none' || !a.runId) return;
+      // A v2 run's thread hears it through the outbox, after what it heard before.
+      if (await store.queueNotice(a.runId, 'approval.updated', a.id)) return;
       // Inside an engine step (expiry, a run ending) no workflow may start: send it there and
       // then; the step around it is what makes the change itself durable.
       if (DBOS.isInStep()) {

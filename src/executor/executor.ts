@@ -9,6 +9,8 @@ import { signalRun } from './signal.js';
 
 /** The channel intake and signals NOTIFY on: any replica's executor wakes and claims. */
 export const WAKE_CHANNEL = 'flowgate_wake';
+/** The channel on which queued notices are announced: the outbox of every replica looks. */
+export const NOTICE_CHANNEL = 'flowgate_notice';
 /** The channel that tells the executor holding a run (payload: its id) to stop starting steps and release it. */
 export const HOLD_CHANNEL = 'flowgate_hold';
 
@@ -43,8 +45,10 @@ export interface ExecutorOptions {
 
 export interface ExecutorDeps extends Omit<WorkDeps, 'checkpoint' | 'project' | 'extras' | 'control'> {
   findProject(repositoryIdentifier: string): Promise<Project | null>;
-  /** A run's end was committed (metrics, the run's thread). */
+  /** A run's end was committed (metrics, its stale approvals). */
   runEnded(run: LeasedRun, status: RunStatus): void;
+  /** Notices were queued (by a flush here, or on another replica): the outbox should look. */
+  noticed(): void;
   log: Logger;
 }
 
@@ -111,6 +115,7 @@ export class Executor {
     const listener = new pg.Client({ connectionString: this.options.databaseUrl });
     listener.on('notification', (n) => {
       if (n.channel === HOLD_CHANNEL) this.runHolds.get(n.payload ?? '')?.set();
+      else if (n.channel === NOTICE_CHANNEL) this.deps.noticed();
       else this.wake();
     });
     listener.on('error', (err) => {
@@ -120,7 +125,7 @@ export class Executor {
     listener.on('end', () => this.relisten(listener));
     try {
       await listener.connect();
-      await listener.query(`listen ${WAKE_CHANNEL}; listen ${HOLD_CHANNEL}`);
+      await listener.query(`listen ${WAKE_CHANNEL}; listen ${HOLD_CHANNEL}; listen ${NOTICE_CHANNEL}`);
     } catch (err) {
       await listener.end().catch(() => undefined);
       throw err;
@@ -234,6 +239,7 @@ export class Executor {
         const batch = this.queue.splice(0, this.options.maxFlush);
         try {
           const written = await this.flushPatiently(batch.map((b) => b.flush));
+          if ([...written.values()].some((a) => a.noticed)) this.deps.noticed();
           for (const b of batch) b.done(written.get(b.flush.id));
         } catch (err) {
           if (batch.length === 1) {

@@ -74,6 +74,8 @@ export interface RunFlush {
   consumed?: { id: string; ref: string }[];
   /** The run was claimed with its cancel already requested (its end is the cancel's); otherwise an end is deferred. */
   cancelSeen?: boolean;
+  /** Notices for the run's thread, queued in the outbox with this write (its end's is added by the flush). */
+  notices?: { kind: 'approval.requested'; approvalId: string }[];
 }
 
 /** The run asked to stop after this claim: its end waits for another claim to compensate. */
@@ -92,7 +94,7 @@ const CHILD_ENDS = `exists (select 1 from input c where c.parent = r.id and c.st
 const FLUSH = `with input as (
     select * from jsonb_to_recordset($1::jsonb) as t(id uuid, token uuid, seen bigint, nlines int, lines jsonb, steps jsonb,
       status text, error text, result jsonb, audit jsonb, release boolean, wake timestamptz, parked text,
-      parent uuid, children jsonb, consumed jsonb, cancelseen boolean)),
+      parent uuid, children jsonb, consumed jsonb, cancelseen boolean, notices jsonb)),
   fenced as (
     update runs r set log_seq = r.log_seq + i.nlines, updated_at = now(),
       status = case when ${ENDS} then i.status when r.status = 'paused' then r.status else coalesce(i.parked, r.status) end,
@@ -109,7 +111,8 @@ const FLUSH = `with input as (
         when r.signal_seq > i.seen or ${CHILD_ENDS} then now() else i.wake end
     from input i
     where r.id = i.id and r.lease_token = i.token and r.status not in (${TERMINAL_SQL})
-    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred,
+    returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, i.notices, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred,
+      (r.callback is not null and r.callback->>'type' <> 'none') as announced,
       -- The run must hold: paused, asked to stop, or wanted by a control action (the executor stops starting steps).
       -- (A paused run claimed to be cancelled or timed out is not held: that claim ends it.)
       ((r.status = 'paused' and r.cancel_requested is null and (r.expires_at is null or r.expires_at > now()))
@@ -137,6 +140,12 @@ const FLUSH = `with input as (
     update run_events e set consumed_by = c.ref
     from fenced f, jsonb_to_recordset(f.consumed) as c(id uuid, ref text)
     where e.id = c.id and e.run_id = f.id and e.consumed_by is null),
+  -- The thread hears of the run's end (and of approvals it asked) through the outbox, in this statement.
+  noticed as (
+    insert into notices (run_id, kind, approval_id)
+    select f.id, x.kind, x.approval_id from fenced f, jsonb_to_recordset(f.notices) as x(kind text, approval_id uuid) where f.announced
+    union all select f.id, 'run.finished', null from fenced f where f.ended and f.announced
+    returning run_id),
   created as (
     insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
       payload, result, definition, triggered_by, requested_by, callback, parent_run_id, engine, log_seq, created_at, updated_at, tags, max_parallel_steps,
@@ -170,12 +179,15 @@ const FLUSH = `with input as (
   orphan_steps as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
-  select f.id, f.hold, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
+  select f.id, f.hold, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
+    (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
   from fenced f where not f.deferred`;
 
 /** A run's writes passed the fence; `hold` says the run must not start anything new. */
 export interface FlushAnswer {
   hold: boolean;
+  /** Notices were queued for the run's thread. */
+  noticed: boolean;
 }
 
 /**
@@ -198,7 +210,8 @@ export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<s
       requested_by: c.requestedBy, callback: c.callback, max_parallel_steps: c.maxParallelSteps, expires_at: c.expiresAt,
     })),
     consumed: f.consumed ?? [], cancelseen: f.cancelSeen ?? false,
+    notices: (f.notices ?? []).map((n) => ({ kind: n.kind, approval_id: n.approvalId })),
   }));
   const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows)] });
-  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true }]));
+  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true, noticed: r.noticed === true }]));
 }

@@ -35,6 +35,8 @@ export interface KindCall {
   children: ClaimedChild[];
   /** Child runs to create with the run's next flush. */
   startChildren(children: NewChildRun[]): void;
+  /** Queues a notice for the run's thread with the run's next flush (the outbox delivers it). */
+  notice(n: { kind: 'approval.requested'; approvalId: string }): void;
   /** For kinds that wait on Flowgate's own rows (approvals). */
   extra: KindExtras;
 }
@@ -42,8 +44,6 @@ export interface KindCall {
 /** Services a few kinds need, supplied by the executor's owner. */
 export interface KindExtras {
   approvals: import('../core/approvals/approval-service.js').ApprovalService;
-  /** Asks the approvers in the run's thread (best effort: a failed post is logged, never fails the step). */
-  announceApproval(runId: string, approval: import('../db/entities/approval.js').Approval, note: KindCall['note']): Promise<void>;
   requestedBy: string;
   /** Validates a child run against the registry and its project (`RunService.prepare`). */
   prepareRun(input: import('../core/runs/run-service.js').StartRunInput): Promise<import('../db/entities/run.js').Run>;
@@ -135,7 +135,8 @@ const approvalKind: Kind = async (c) => {
       throw err;
     }
     c.note('info', `Approval ${a.id} requested from ${approvers?.length ? approvers.join(', ') : 'the project owners'} (quorum ${input.quorum}, expires ${a.expiresAt.toISOString()})`);
-    await c.extra.announceApproval(c.run.id, a, c.note);
+    // Asked in the run's thread through the outbox, written with the step's park: never lost, never twice.
+    c.notice({ kind: 'approval.requested', approvalId: a.id });
   }
   if (a.status === 'pending' && a.expiresAt.getTime() <= Date.now()) a = await approvals.expire(a.id);
   if (a.status === 'pending') throw new Park(a.expiresAt.getTime(), `approval:${a.id}`, 'suspended');

@@ -73,8 +73,8 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   const expiresAt = run.expiresAt ? Date.parse(run.expiresAt) : null;
   const timeoutReason = 'timed out: the run passed its expiry' + (expiresAt ? ` (${new Date(expiresAt).toISOString()})` : '');
 
-  type Pending = { steps: StepWrite[]; lines: NewLogLine[]; children: NewChildRun[]; consumed: { id: string; ref: string }[] };
-  const empty = (): Pending => ({ steps: [], lines: [], children: [], consumed: [] });
+  type Pending = { steps: StepWrite[]; lines: NewLogLine[]; children: NewChildRun[]; consumed: { id: string; ref: string }[]; notices: NonNullable<RunFlush['notices']> };
+  const empty = (): Pending => ({ steps: [], lines: [], children: [], consumed: [], notices: [] });
   let pending: Pending = empty();
   const unflushed = new Set<string>();
   let flushing: Promise<void> | null = null;
@@ -176,6 +176,7 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
             step, run, context: await context(), credentials: d.credentials, notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
             prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy }, attempt,
             takeEvent: takeEvent(step.ref), children: run.children, startChildren: (rows) => pending.children.push(...rows),
+            notice: (n) => pending.notices.push(n),
           });
           line('info', `Step ${step.ref} completed`);
           return finish({ ref: step.ref, status: 'completed', output: output ?? null, error: null }, attempt);
@@ -294,8 +295,10 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   } else {
     result = { steps: Object.fromEntries(Object.entries(outputs).filter(([, o]) => o.status === 'completed').map(([k, o]) => [k, o.output])) };
   }
-  // Children of a flow step the end cancelled were never created: they must not start now.
+  // Children of a flow step the end cancelled were never created: they must not start now; nor
+  // is an approval asked that the end makes moot (it is closed as stale).
   pending.children = [];
+  pending.notices = [];
   pending.lines.push({ level: status === 'completed' ? 'info' : 'error', source: 'engine', group: 'run', message: `Run ${status}${error ? `: ${error}` : ''}` });
   return { ...base(), ...pending, end: { status, error, result }, audit: { action: `run.${status}`, details: error ? { error } : undefined }, release: true };
 }

@@ -308,6 +308,8 @@ export class RunService {
   private async announceEnd(run: Run): Promise<void> {
     if (!run.callback || run.callback.type === 'none') return;
     try {
+      // A v2 run's thread hears it through the outbox, after its approvals' changes.
+      if (await this.store.queueNotice(run.id, 'run.finished')) return;
       await this.announcer.announceFinished(run);
     } catch (err) {
       // The run is cancelled either way: say what its thread missed rather than fail the cancel.

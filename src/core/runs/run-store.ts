@@ -297,6 +297,19 @@ export class RunStore {
     return rows.length > 0;
   }
 
+  /**
+   * Queues a notice for a v2 run's thread in the outbox (and tells every replica's outbox). False
+   * when the run is not a v2 run or has no thread to tell: the previous engine's runs are told
+   * through their own workflows.
+   */
+  async queueNotice(runId: string, kind: 'run.finished' | 'approval.updated', approvalId: string | null = null): Promise<boolean> {
+    const rows = await sql<{ id: string }>(this.orm,
+      `with q as (insert into notices (run_id, kind, approval_id)
+         select id, ?, ?::uuid from runs where id = ? and engine_version = 'v2' and callback is not null and callback->>'type' <> 'none' returning id)
+       select q.id, pg_notify('flowgate_notice', '') from q`, [kind, approvalId, runId]);
+    return rows.length > 0;
+  }
+
   /** Wakes the v2 parents of runs that ended outside their executor (cancelled): their flow steps look again. */
   async wakeParentsOf(runIds: string[]): Promise<void> {
     if (!runIds.length) return;

@@ -1,0 +1,81 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { Recorder } from '../support/recorder.js';
+import { createProject, eventually, startRun, startTestServer, type TestServer } from '../support/server.js';
+
+// The notice outbox of Engine v2: what a run's thread hears is written with the change and
+// delivered with retries, in order, by whichever process is up.
+const FLOWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/control-flows');
+
+let server: TestServer;
+let db: pg.Pool;
+const thread = new Recorder();
+/** `/flaky` answers 503 this many more times. */
+let failures = 0;
+
+beforeAll(async () => {
+  await thread.start();
+  thread.respond((r) => (r.path === '/flaky' && failures-- > 0 ? { status: 503, body: { error: 'down for a moment' } } : undefined));
+  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_WEBHOOK_SECRET: 'whsec-outbox-0123456789' } });
+  db = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 2 });
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io'] });
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  await thread.stop();
+});
+
+const hook = (p: string) => ({ type: 'webhook', webhook: { url: `${thread.url}${p}` } });
+const notices = async (runId: string) =>
+  (await db.query('select kind, attempts, delivered_at is not null as closed, last_error from notices where run_id = $1 order by id', [runId])).rows;
+const told = (p: string, runId: string) => thread.to(p).filter((q) => (q.json as any)?.runId === runId).map((q) => (q.json as any).event);
+
+test('a thread that is down is told once it is back: the notice is retried with backoff, delivered once', async () => {
+  failures = 2;
+  const id = await startRun(server, 'event-waiter', { target: thread.url }, hook('/flaky'));
+  await eventually(async () => ((await server.call('GET', `/v1/workflow-runs/${id}/steps`)).body?.[0]?.status === 'waiting' ? true : undefined));
+  expect(await notices(id)).toEqual([]);
+  expect((await server.call('DELETE', `/v1/workflow-runs/${id}`)).status).toBe(204);
+  await eventually(async () => ((await notices(id))[0]?.closed ? true : undefined), 20_000, 'run.finished delivered');
+  // Two tries answered 503, the third was taken (backoff 1 s, then 2 s); nothing after it.
+  expect(told('/flaky', id)).toEqual(['run.finished', 'run.finished', 'run.finished']);
+  expect(await notices(id)).toEqual([{ kind: 'run.finished', attempts: 3, closed: true, last_error: null }]);
+  await new Promise((r) => setTimeout(r, 1_200));
+  expect(told('/flaky', id)).toHaveLength(3);
+});
+
+test('notices queued while no outbox runs are delivered, in order, once one runs again', async () => {
+  await server.services.outbox.stop();
+  let id: string;
+  try {
+    id = await startRun(server, 'gated', { target: thread.url }, hook('/paused'));
+    await eventually(async () => ((await server.call('GET', `/v1/workflow-runs/${id}/steps`)).body?.[0]?.status === 'waiting' ? true : undefined));
+    await server.call('DELETE', `/v1/workflow-runs/${id}`);
+    await eventually(async () => ((await notices(id)).length === 3 ? true : undefined), 20_000, 'three notices queued');
+    expect(thread.to('/paused')).toHaveLength(0);
+    expect((await notices(id)).map((n) => [n.kind, n.closed])).toEqual([['approval.requested', false], ['approval.updated', false], ['run.finished', false]]);
+  } finally {
+    server.services.outbox.start();
+  }
+  await eventually(async () => (told('/paused', id).length === 3 ? true : undefined), 20_000, 'all three told');
+  expect(told('/paused', id)).toEqual(['approval.requested', 'approval.updated', 'run.finished']);
+  // Each is read when it is sent: the approval is already cancelled, the run too.
+  const [, updated, finished] = thread.to('/paused').map((q) => q.json as any);
+  expect(updated.approval.status).toMatch(/cancel/);
+  expect(finished).toMatchObject({ status: 'cancelled' });
+  expect((await notices(id)).every((n) => n.closed && n.attempts === 1)).toBe(true);
+});
+
+test('a notice the outbound policy refuses is given up at once, said in the run log, and the run\'s next notices go on', async () => {
+  // 10.0.0.0/8 is outside FLOWGATE_OUTBOUND_ALLOW: refused before any connection is made.
+  const id = await startRun(server, 'gated', { target: thread.url }, { type: 'webhook', webhook: { url: 'http://10.255.255.1/thread' } });
+  await eventually(async () => ((await notices(id)).some((n) => n.kind === 'approval.requested' && n.closed) ? true : undefined), 20_000, 'given up');
+  const [requested] = await notices(id);
+  expect(requested).toMatchObject({ kind: 'approval.requested', attempts: 1, closed: true, last_error: expect.stringMatching(/refused|not allowed|outbound/i) });
+  const { rows } = await db.query(`select message from log_lines where run_id = $1 and log_group = 'notify'`, [id]);
+  expect(rows.map((r) => r.message)).toEqual([expect.stringMatching(/^approval\.requested not delivered: /)]);
+  await server.call('DELETE', `/v1/workflow-runs/${id}`);
+  await eventually(async () => ((await notices(id)).length === 3 && (await notices(id)).every((n) => n.closed) ? true : undefined), 20_000, 'the rest closed too');
+});
