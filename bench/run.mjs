@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,7 @@ const ENGINE = process.argv.includes('--engine') ? process.argv[process.argv.ind
 if (!['dbos', 'v2'].includes(ENGINE)) throw new Error(`--engine: expected dbos or v2, got ${ENGINE}`);
 const ONLY_INTAKE = process.argv.includes('--intake');
 const ONLY_APPROVALS = process.argv.includes('--approvals');
+const ONLY_SHAPES = process.argv.includes('--shapes');
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
@@ -27,7 +28,7 @@ const CONCURRENCY = 32;
 const SEED_ROWS = QUICK ? 100_000 : 1_000_000;
 // Approve → finished: this many runs of `gated-log` waiting at their approval, decided at this rate.
 const APPROVALS = 100;
-const APPROVALS_PER_S = 50;
+const APPROVALS_PER_S = Number(process.env.BENCH_APPROVALS_PER_S ?? 50);
 const TOKEN = 'bench-admin-token-0123456789';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
@@ -250,6 +251,44 @@ async function approvals(server) {
   return { n: APPROVALS, perS: APPROVALS_PER_S, completed, ackP50: pct(ack, 50), ackP99: pct(ack, 99), doneP50: pct(done, 50), doneP95: pct(done, 95), doneP99: pct(done, 99) };
 }
 
+/**
+ * Longer flows: `runs` runs of a flow type started over REST by 16 clients at once, timed until
+ * the last one completes; statements counted by pg_stat_statements over the same window.
+ */
+async function shape(server, flowType, runs, stepsPerRun) {
+  const client = new pg.Client({ connectionString: server.dbUrl });
+  await client.connect();
+  await client.query('create extension if not exists pg_stat_statements');
+  await client.query('select pg_stat_statements_reset()');
+  const t0 = performance.now();
+  const ids = [];
+  let next = 0;
+  await Promise.all(Array.from({ length: 16 }, async () => {
+    while (next++ < runs) {
+      const r = await call(server.url, 'POST', '/sfp/api/flows/run', { payload: { id: flowType, repositoryIdentifier: 'bench/app' } });
+      if (r.status !== 201) throw new Error(`start ${flowType}: HTTP ${r.status} ${await r.text()}`);
+      ids.push((await r.json()).id);
+    }
+  }));
+  let polls = 0;
+  for (;;) {
+    polls++;
+    const { rows } = await client.query(`select count(*)::int as n from runs where id = any($1::uuid[]) and finished_at is null`, [ids]);
+    if (rows[0].n === 0) break;
+    await sleep(50);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const { rows: [done] } = await client.query(`select count(*) filter (where status = 'completed')::int as ok,
+      (select count(*)::int from step_runs where run_id = any($1::uuid[]) and status = 'completed') as steps from runs where id = any($1::uuid[])`, [ids]);
+  const statements = (await statementCalls(client)) - polls - 2;
+  await client.end();
+  return { flowType, runs, completed: done.ok, steps: done.steps, runsPerS: done.ok / seconds, stepsPerS: done.steps / seconds, perStep: statements / done.steps, perRun: statements / done.ok, stepsPerRun };
+}
+
+function shapeRows(shapes) {
+  return shapes.map((x) => [`${x.flowType}: ${x.runs} runs of ${x.stepsPerRun} steps, 16 clients`, `${round(x.runsPerS)} runs/s · ${round(x.stepsPerS)} steps/s completed (${x.completed} of ${x.runs})`, '', '', `${round(x.perStep, 2)} statements per step (${round(x.perRun, 1)} per run, intake included)`]);
+}
+
 /** The table rows of `approvals`. */
 function approvalRows(appr) {
   return [
@@ -376,13 +415,20 @@ async function measure(dataDir, pgPort) {
     for (const r of doorRows(door)) console.log(`| ${r.join(' | ')} |`);
     return;
   }
-  if (ONLY_INTAKE && !ONLY_APPROVALS) await preloadStatementStats(dataDir, pgPort);
+  if ((ONLY_INTAKE && !ONLY_APPROVALS) || ONLY_SHAPES) await preloadStatementStats(dataDir, pgPort);
   let server = await startServer(dataDir, pgPort);
   const coldStartMs = server.readyMs;
   server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
   const idleRss = rssMb(server.child.pid);
   await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'] });
 
+  if (ONLY_SHAPES) {
+    const shapes = [await shape(server, 'ten-steps', QUICK ? 300 : 1_000, 10), await shape(server, 'fan-out-50', QUICK ? 40 : 150, 52)];
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of shapeRows(shapes)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   if (ONLY_APPROVALS) {
     const appr = await approvals(server);
     await stopServer(server);
