@@ -7,10 +7,12 @@ import type { ControlStepRow, ControlStorePort, ControlTxPort } from '../core/ru
 import { capOutput } from '../core/runs/run-store.js';
 import { TERMINAL_RUN_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 import { conflict } from '../errors.js';
-import { sqlList, transaction, type Query } from '../db/sql.js';
+import { columnsOf, rowTo, sqlList, transaction, type Query } from '../db/sql.js';
+import { StepRunSchema, type StepRun } from '../db/entities/step-run.js';
 import { HOLD_CHANNEL, WAKE_CHANNEL } from './executor.js';
 
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
+const STEP_COLUMNS = columnsOf(StepRunSchema);
 
 /** A v2 run locked for a control action, with its step rows; writes go through it and commit together. */
 export class ControlTx implements ControlTxPort {
@@ -51,6 +53,12 @@ export class ControlTx implements ControlTxPort {
   async setStatus(status: 'running' | 'paused'): Promise<void> {
     await this.q(`update runs set status = ? where id = ?`, [status, this.run.id]);
     this.run.status = status;
+  }
+
+  /** The step's row as this action leaves it (the answer: the executor may move it right after the commit). */
+  async stepRow(ref: string): Promise<StepRun> {
+    const [row] = await this.q(`select ${STEP_COLUMNS} from step_runs where run_id = ? and step_ref = ?`, [this.run.id, ref]);
+    return rowTo<StepRun>(StepRunSchema, row);
   }
 
   /** Log lines and an audit record of the action, committed with it. */

@@ -55,7 +55,7 @@ const audits = async (id: string, action: string) => (await db.query('select act
 
 describe('pause and resume', () => {
   test('a pause lets the running step finish and starts nothing new until resume', async () => {
-    behaviour.slowMs = 700;
+    behaviour.slowMs = 2_000;
     const id = await start('slow-then-log');
     await eventually(async () => (target.to('/slow').length > 0 ? true : undefined));
     const before = target.to('/slow').length;
@@ -134,7 +134,7 @@ describe('skip and force-complete', () => {
   });
 
   test('a step control on a run an executor is working on waits for its running step, then applies', async () => {
-    behaviour.slowMs = 600;
+    behaviour.slowMs = 1_500;
     const id = await start('slow-then-log');
     await eventually(async () => (target.to('/slow').length > 0 && (await get(id)).status === 'running' ? true : undefined));
     const r = await post(`/${id}/steps/next/skip`, { reason: 'not needed' });

@@ -1,10 +1,10 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { Approval, type ChatRef } from '../../db/entities/approval.js';
+import { Approval, ApprovalSchema, type ChatRef } from '../../db/entities/approval.js';
 import type { Callback, Run } from '../../db/entities/run.js';
-import { sql } from '../../db/sql.js';
+import { columnsOf, rowTo, sql, transaction } from '../../db/sql.js';
 import { badRequest, conflict, forbidden, notFound } from '../../errors.js';
 import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
-import { newId } from '../ids.js';
+import { isUuid, newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import { applyDecision, refusal, type Person, type Verdict } from './approval-rules.js';
 import { resolveApprovalPolicy, type ApproverSpec } from './approver-policy.js';
@@ -54,6 +54,8 @@ export type ThreadPick =
   | { kind: 'ambiguous'; pending: Approval[] }
   | { kind: 'unknown'; pending: Approval[] }
   | { kind: 'none' };
+
+const APPROVAL_COLUMNS = columnsOf(ApprovalSchema);
 
 /** Several pending approvals and none named: a 409 that lists them (nothing was decided). */
 export function ambiguous(pending: Approval[], message: string) {
@@ -138,12 +140,20 @@ export class ApprovalService {
   }
 
   async get(id: string): Promise<Approval | null> {
-    return this.orm.em.fork().findOne(Approval, { id });
+    if (!isUuid(id)) return null;
+    const [row] = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where id = ?`, [id]);
+    return row ? rowTo<Approval>(ApprovalSchema, row) : null;
+  }
+
+  /** A run's approvals, newest first (plain SQL: every decision by run id reads them). */
+  private async ofRun(runId: string): Promise<Approval[]> {
+    const rows = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? order by requested_at desc`, [runId]);
+    return rows.map((r) => rowTo<Approval>(ApprovalSchema, r));
   }
 
   /** The approval of a run: its pending one, else its latest. */
   async forRun(runId: string): Promise<Approval | null> {
-    const list = await this.orm.em.fork().find(Approval, { runId }, { orderBy: { requestedAt: 'desc' } });
+    const list = await this.ofRun(runId);
     return list.find((a) => a.status === 'pending') ?? list[0] ?? null;
   }
 
@@ -153,7 +163,7 @@ export class ApprovalService {
    * the run's latest (its decision is refused as already decided), or null.
    */
   async decidableForRun(runId: string): Promise<Approval | null> {
-    const own = await this.orm.em.fork().find(Approval, { runId }, { orderBy: { requestedAt: 'desc' } });
+    const own = await this.ofRun(runId);
     let pending = own.filter((a) => a.status === 'pending');
     if (!pending.length) {
       const rows = await sql<{ id: string }>(this.orm,
@@ -165,9 +175,10 @@ export class ApprovalService {
     return pending[0] ?? own[0] ?? null;
   }
 
-  forRuns(runIds: string[]): Promise<Approval[]> {
-    if (!runIds.length) return Promise.resolve([]);
-    return this.orm.em.fork().find(Approval, { runId: { $in: runIds } }, { orderBy: { requestedAt: 'asc' } });
+  async forRuns(runIds: string[]): Promise<Approval[]> {
+    if (!runIds.length) return [];
+    const rows = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = any(?::uuid[]) order by requested_at`, [runIds]);
+    return rows.map((r) => rowTo<Approval>(ApprovalSchema, r));
   }
 
   async listPending(projects: string[] | null): Promise<Approval[]> {
@@ -228,22 +239,27 @@ export class ApprovalService {
    */
   async decide(id: string, person: Person, verdict: Verdict, reason: string | null, door: string): Promise<Approval> {
     const actor = { name: person.email.toLowerCase(), door };
-    const em = this.orm.em.fork();
-    const outcome = await em.transactional(async (tx) => {
-      const a = await tx.findOne(Approval, { id }, { lockMode: LockMode.PESSIMISTIC_WRITE });
-      if (!a) throw notFound(`Approval request ${id} not found`);
+    // Plain SQL under the row lock: this is the hot path of every click and comment.
+    const outcome = await transaction(this.orm, async (q) => {
+      const [row] = isUuid(id) ? await q(`select ${APPROVAL_COLUMNS} from approvals where id = ? for update`, [id]) : [];
+      if (!row) throw notFound(`Approval request ${id} not found`);
+      const a = rowTo<Approval>(ApprovalSchema, row);
+      const save = () => q(`update approvals set status = ?, decisions = ?::jsonb, resolved_by = ?, resolved_at = ?, reason = ? where id = ?`,
+        [a.status, JSON.stringify(a.decisions), a.resolvedBy ?? null, a.resolvedAt ?? null, a.reason ?? null, a.id]);
       const now = new Date();
       if (a.status === 'pending' && a.expiresAt <= now) {
         a.status = 'expired';
         a.resolvedAt = now;
-        await tx.flush();
+        await save();
         return { a, changed: true, refused: `Approval request expired at ${a.expiresAt.toISOString()}` };
       }
       if (a.status !== 'pending') return { a, changed: false, refused: `Approval request already ${a.status}` };
       const why = refusal(a, person, verdict, await this.deciders(a));
       if (why) return { a, changed: false, forbidden: why };
+      const before = a.decisions.length;
       const changed = applyDecision(a, person, verdict, reason, door, now);
-      await tx.flush();
+      // A repeated approval by the same person changes nothing to write.
+      if (changed || a.decisions.length !== before) await save();
       return { a, changed };
     });
     const { a } = outcome;
@@ -295,8 +311,11 @@ export class ApprovalService {
   /** Closes the pending approvals of runs that were cancelled (`cancelled`) or ended otherwise (`stale`). */
   async closeForRuns(runIds: string[], status: 'cancelled' | 'stale', actor: Actor): Promise<Approval[]> {
     if (!runIds.length) return [];
+    // Usually none: read with plain SQL (a run's end asks this of every run with an approval step).
+    const rows = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = any(?::uuid[]) and status = 'pending'`, [runIds]);
+    if (!rows.length) return [];
+    const pending = rows.map((r) => rowTo<Approval>(ApprovalSchema, r));
     const em = this.orm.em.fork();
-    const pending = await em.find(Approval, { runId: { $in: runIds }, status: 'pending' });
     const closed: Approval[] = [];
     for (const a of pending) {
       const n = await em.nativeUpdate(Approval, { id: a.id, status: 'pending' }, { status, resolvedAt: new Date(), resolvedBy: status === 'cancelled' ? actor.name : null });

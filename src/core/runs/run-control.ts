@@ -27,6 +27,7 @@ export interface ControlTxPort {
   reopen(): Promise<void>;
   setStatus(status: 'running' | 'paused'): Promise<void>;
   record(lines: NewLogLine[], audit: AuditEntry): Promise<void>;
+  stepRow(ref: string): Promise<StepRun>;
 }
 
 export interface ControlStorePort {
@@ -88,17 +89,17 @@ export class RunControl {
     const actor = await this.permit(run, who, 'control');
     const def = this.stepOf(run, ref);
     const why = reason?.trim() || `skipped by ${actor.name}`;
-    const loose = await this.withOpenRun(run, async (tx) => {
+    const done = await this.withOpenRun(run, async (tx) => {
       const status = statusOf(tx.steps, ref);
       if (!overridable(status)) throw badRequest(`cannot skip step in ${status} status: only a pending or waiting step can be skipped`);
       const row = tx.steps.find((s) => s.ref === ref);
       await tx.overrideStep(ref, def.type, 'skipped', null, why, actor.name);
       await tx.record([line('warn', `Step ${ref} skipped by ${actor.name}: ${why}${def.type === 'approval' ? ' (its approval is rejected; the steps it gates are skipped)' : ''}`)],
         { actor, action: 'step.skipped', details: { step: ref, reason: why } });
-      return row ? looseOf(row) : { children: [] };
+      return { loose: row ? looseOf(row) : { children: [] }, step: await tx.stepRow(ref) };
     });
-    await this.closeLoose(loose, 'rejected', actor, why);
-    return this.stepRow(run, ref);
+    await this.closeLoose(done.loose, 'rejected', actor, why);
+    return done.step;
   }
 
   /** Completes a step that has not run to an end with the given output. Never an approval step: only its approvers complete it. */
@@ -108,16 +109,16 @@ export class RunControl {
     const def = this.stepOf(run, ref);
     if (def.type === 'approval')
       throw badRequest(`Step ${ref} is an approval: it completes only through its approvers' decision (approve it), or skip it to reject it`);
-    const loose = await this.withOpenRun(run, async (tx) => {
+    const done = await this.withOpenRun(run, async (tx) => {
       const status = statusOf(tx.steps, ref);
       if (!overridable(status)) throw badRequest(`cannot force-complete step in ${status} status: only a pending or waiting step can be force-completed`);
       const row = tx.steps.find((s) => s.ref === ref);
       await tx.overrideStep(ref, def.type, 'completed', result ?? null, null, actor.name);
       await tx.record([line('warn', `Step ${ref} force-completed by ${actor.name}`)], { actor, action: 'step.force_completed', details: { step: ref } });
-      return row ? looseOf(row) : { children: [] };
+      return { loose: row ? looseOf(row) : { children: [] }, step: await tx.stepRow(ref) };
     });
-    await this.closeLoose(loose, 'cancelled', actor, `step ${ref} was force-completed`);
-    return this.stepRow(run, ref);
+    await this.closeLoose(done.loose, 'cancelled', actor, `step ${ref} was force-completed`);
+    return done.step;
   }
 
   /** Runs an ended step again; an ended run reopens, a paused one resumes. */
@@ -126,13 +127,13 @@ export class RunControl {
     const actor = await this.permit(run, who, 'retry');
     this.stepOf(run, ref);
     this.requireV2(run);
-    await this.control.withRun(run.id, async (tx) => {
+    return this.control.withRun(run.id, async (tx) => {
       const status = statusOf(tx.steps, ref);
       if (!TERMINAL_STEP_STATUSES.includes(status)) throw badRequest(`cannot retry step in ${status} status: only an ended step can be retried`);
       await this.restart(tx, rowsToReset(tx.run.definition.steps, tx.steps, [ref], false));
       await tx.record([line('info', `Step ${ref} retried by ${actor.name}`)], { actor, action: 'step.retried', details: { step: ref } });
+      return tx.stepRow(ref);
     });
-    return this.stepRow(run, ref);
   }
 
   /**
@@ -202,10 +203,6 @@ export class RunControl {
     const def = run.definition?.steps.find((s) => s.ref === ref);
     if (!def) throw notFound(`Step ${ref} not found in workflow run ${run.id}`);
     return def;
-  }
-
-  private async stepRow(run: Run, ref: string): Promise<StepRun> {
-    return (await this.store.steps(run.id)).find((s) => s.stepRef === ref)!;
   }
 
   private async reread(run: Run): Promise<Run> {

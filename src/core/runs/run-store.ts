@@ -1,6 +1,6 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { sql, sqlList } from '../../db/sql.js';
-import { Run, type Callback } from '../../db/entities/run.js';
+import { columnsOf, rowTo, sql, sqlList } from '../../db/sql.js';
+import { Run, RunSchema, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
 import { isUuid, newId } from '../ids.js';
@@ -12,6 +12,10 @@ const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;
+/** A run's columns without its definition (large, and read only where it is needed). */
+const RUN_COLUMNS = columnsOf(RunSchema, ['definition']);
+const RUN_READ = `select ${RUN_COLUMNS} from runs where id = ?`;
+const RUN_READ_WITH_DEFINITION = `select ${RUN_COLUMNS}, definition from runs where id = ?`;
 
 /** Caps what is stored of a step's output: a huge HTTP body must not bloat every later read. */
 export function capOutput(output: unknown): unknown {
@@ -77,8 +81,10 @@ export class RunStore {
     run.logSeq = 1;
   }
 
-  findById(id: string, withDefinition = false): Promise<Run | null> {
-    return this.em().findOne(Run, { id }, withDefinition ? { populate: ['definition'] } : {});
+  async findById(id: string, withDefinition = false): Promise<Run | null> {
+    if (!isUuid(id)) return null;
+    const [row] = await sql(this.orm, withDefinition ? RUN_READ_WITH_DEFINITION : RUN_READ, [id]);
+    return row ? rowTo<Run>(RunSchema, row) : null;
   }
 
   /**
@@ -86,8 +92,10 @@ export class RunStore {
    * an engine run id that is (or later becomes) some run's id.
    */
   async findByIdOrEngineId(id: string): Promise<Run | null> {
-    const em = this.em();
-    return (isUuid(id) ? await em.findOne(Run, { id }) : null) ?? em.findOne(Run, { engineRunId: id });
+    const byId = await this.findById(id);
+    if (byId) return byId;
+    const [row] = await sql(this.orm, `select ${RUN_COLUMNS} from runs where engine_run_id = ?`, [id]);
+    return row ? rowTo<Run>(RunSchema, row) : null;
   }
 
   /** Whether `id` is already taken, as a run id or an engine run id (external engines must not squat either). */
@@ -97,8 +105,9 @@ export class RunStore {
     return rows[0].n > 0;
   }
 
-  children(parentId: string): Promise<Run[]> {
-    return this.em().find(Run, { parentRunId: parentId }, { orderBy: { createdAt: 'asc' } });
+  async children(parentId: string): Promise<Run[]> {
+    const rows = await sql(this.orm, `select ${RUN_COLUMNS} from runs where parent_run_id = ? order by created_at, id`, [parentId]);
+    return rows.map((r) => rowTo<Run>(RunSchema, r));
   }
 
   /** The run and all its descendants (children, grandchildren, ...). */
