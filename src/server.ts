@@ -57,7 +57,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   await services.executor?.start();
   services.outbox.start();
   await services.schedules.syncManifests(definitions);
-  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log),
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log, (id) => services.cicd.dispatchOrphan(id)),
     ...maintenanceTasks(services, retakeStalledDeliveries, forgetRunWorkflows)], log, config.sweepIntervalMs);
   sweeper.start();
 

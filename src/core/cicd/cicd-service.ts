@@ -89,6 +89,12 @@ export class CicdService {
     }
   }
 
+  /** Starts the dispatch of a committed run whose dispatch never started (the orphan sweep); idempotent per run. */
+  async dispatchOrphan(runId: string): Promise<void> {
+    const run = await this.d.store.findById(runId);
+    if (run && run.status === 'queued') await this.start(run);
+  }
+
   statusUrl(runId: string): string {
     return `${this.options.publicUrl.replace(/\/+$/, '')}/sfp/api/flows/executions/${runId}/status`;
   }
