@@ -10,6 +10,7 @@ import { createApp } from './http/app.js';
 import { createDoors } from './doors/index.js';
 import { retakeStalledDeliveries, setInboundDeps } from './doors/inbound.js';
 import { approvalSweep } from './core/approvals/approval-sweep.js';
+import { deliveryWorkflowId } from './engine/approval-effects.js';
 import { lockCleanup } from './core/locks/lock-cleanup.js';
 import { Sweeper } from './core/maintenance/sweeper.js';
 import { maintenanceTasks } from './core/maintenance/tasks.js';
@@ -57,7 +58,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   await services.executor?.start();
   services.outbox.start();
   await services.schedules.syncManifests(definitions);
-  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log, (id) => services.cicd.dispatchOrphan(id)),
+  const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects, (id) => services.engine.knows(deliveryWorkflowId(id))), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log, (id) => services.cicd.dispatchOrphan(id)),
     ...maintenanceTasks(services, retakeStalledDeliveries, forgetRunWorkflows)], log, config.sweepIntervalMs);
   sweeper.start();
 

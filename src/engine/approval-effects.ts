@@ -27,7 +27,7 @@ export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (r
         await engine.send(mailbox, approvalTopic(a.stepRef), { approvalId: a.id }, `approval-decided:${a.id}`);
         return;
       }
-      if (a.callback?.type === 'webhook') await DBOS.startWorkflow(deliverApproval, { workflowID: `deliver-approval-${a.id}` })(a.id);
+      if (a.callback?.type === 'webhook') await DBOS.startWorkflow(deliverApproval, { workflowID: deliveryWorkflowId(a.id) })(a.id);
     },
     async changed(a) {
       if (!a.callback || a.callback.type === 'none' || !a.runId) return;
@@ -44,3 +44,6 @@ export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (r
     },
   };
 }
+
+/** The durable delivery of an external approval's decision: one workflow per approval. */
+export const deliveryWorkflowId = (approvalId: string) => `deliver-approval-${approvalId}`;

@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { verifySignature } from '../../src/core/signing.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, createToken, eventually, startTestServer, type TestServer } from '../support/server.js';
@@ -45,6 +46,26 @@ test('an external approval is created, decided over REST, and its decision deliv
   const delivery = hook.to('/decisions')[0];
   expect(verify(delivery.body, delivery.headers['x-flowgate-signature-256'], SECRET)).toBe(true);
   expect(delivery.json).toMatchObject({ event: 'approval.decided', approval: { id: r.body.id, status: 'approved', resolvedBy: 'alice@acme.io', taskId: 'job-1' } });
+});
+
+test('a decision committed whose delivery never started (the process died in between) is delivered by the sweep, once', async () => {
+  const r = await create({ repositoryIdentifier: 'acme/app', callback: { type: 'webhook', url: `${hook.url}/orphaned` } });
+  expect(r.status).toBe(201);
+  // What a process that died right after committing the decision leaves behind: the row, no delivery.
+  const db = new pg.Client({ connectionString: server.services.config.databaseUrl });
+  await db.connect();
+  try {
+    await db.query(`update approvals set status = 'approved', resolved_by = 'alice@acme.io', resolved_at = now() - interval '15 seconds',
+      decisions = jsonb_build_array(jsonb_build_object('email', 'alice@acme.io', 'name', 'Alice', 'verdict', 'approve', 'reason', null, 'door', 'rest', 'at', now()))
+      where id = $1`, [r.body.id]);
+  } finally {
+    await db.end();
+  }
+  await hook.waitFor((reqs) => reqs.some((q) => q.path === '/orphaned'), 20_000);
+  expect(hook.to('/orphaned')[0].json).toMatchObject({ event: 'approval.decided', approval: { id: r.body.id, status: 'approved', resolvedBy: 'alice@acme.io' } });
+  // Later sweeps find the delivery started and start nothing more.
+  await new Promise((res) => setTimeout(res, 1_000));
+  expect(hook.to('/orphaned')).toHaveLength(1);
 });
 
 test('a refused delivery is retried with backoff until accepted; the project secret signs it', async () => {

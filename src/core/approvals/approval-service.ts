@@ -359,6 +359,18 @@ export class ApprovalService {
     return this.orm.em.fork().find(Approval, { runId: null, status: 'pending', expiresAt: { $lte: new Date() } }, { limit });
   }
 
+  /**
+   * External approvals with a webhook decided (or expired) in the last ten minutes, at least ten
+   * seconds ago: the sweep starts the delivery of any whose delivery never started (a process that
+   * died between committing the decision and starting it).
+   */
+  async decidedExternalRecently(limit = 200): Promise<Approval[]> {
+    const rows = await sql(this.orm,
+      `select ${APPROVAL_COLUMNS} from approvals where run_id is null and status <> 'pending' and callback->>'type' = 'webhook'
+         and resolved_at between now() - interval '10 minutes' and now() - interval '10 seconds' order by resolved_at limit ?`, [limit]);
+    return rows.map((r) => rowTo<Approval>(ApprovalSchema, r));
+  }
+
   /** Decided run approvals whose step may still be waiting: their wake-up is re-sent (idempotent). */
   decidedAwaitingWake(limit = 100): Promise<Approval[]> {
     return this.orm.em.fork().getConnection().execute<{ id: string }[]>(
