@@ -151,11 +151,12 @@ const FLUSH = `with input as (
       payload, result, definition, triggered_by, requested_by, callback, parent_run_id, engine, log_seq, created_at, updated_at, tags, max_parallel_steps,
       engine_version, wake_at, expires_at)
     select c.id, c.engine_run_id, c.task_type, c.requested_task_type, c.flow_path, c.category, c.execution_mode, c.repository_identifier, 'queued',
-      c.payload, '{}'::jsonb, c.definition, c.triggered_by, c.requested_by, c.callback, f.id, 'flowgate', 1, now(), now(), '{}'::jsonb, c.max_parallel_steps,
+      -- A microsecond apart, in item order: children listed by creation come in the order they were asked.
+      c.payload, '{}'::jsonb, c.definition, c.triggered_by, c.requested_by, c.callback, f.id, 'flowgate', 1, now() + make_interval(secs => c.seq / 1e6), now(), '{}'::jsonb, c.max_parallel_steps,
       'v2', now(), c.expires_at
     from fenced f, jsonb_to_recordset(f.children) as c(id uuid, engine_run_id text, task_type text, requested_task_type text, flow_path text, category text,
       execution_mode text, repository_identifier text, payload jsonb, definition jsonb, triggered_by text, requested_by text, callback jsonb, max_parallel_steps int,
-      expires_at timestamptz)
+      expires_at timestamptz, seq int)
     on conflict do nothing
     returning id, task_type, parent_run_id),
   opened as (
@@ -204,7 +205,7 @@ export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<s
     status: f.end?.status ?? null, error: f.end?.error ?? null, result: f.end ? capOutput(f.end.result) : null,
     audit: f.audit ? { id: newId(), action: f.audit.action, details: f.audit.details ?? null } : null,
     release: f.release, wake: f.wakeAt, parked: f.parked ?? null, parent: f.parentRunId ?? null,
-    children: (f.children ?? []).map((c) => ({
+    children: (f.children ?? []).map((c, seq) => ({ seq,
       id: c.id, engine_run_id: c.engineRunId, task_type: c.taskType, requested_task_type: c.requestedTaskType, flow_path: c.flowPath, category: c.category,
       execution_mode: c.executionMode, repository_identifier: c.repositoryIdentifier, payload: c.payload, definition: c.definition, triggered_by: c.triggeredBy,
       requested_by: c.requestedBy, callback: c.callback, max_parallel_steps: c.maxParallelSteps, expires_at: c.expiresAt,
