@@ -42,6 +42,23 @@ export class LeaseLost extends Error {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const DATABASE_OUTAGE_WAIT_MS = 120_000;
+
+/**
+ * An error that says Flowgate's database could not be reached (connection refused or lost, the
+ * server shutting down or starting), as kinds that read or write it raise it — directly or wrapped
+ * by the ORM. Kinds that call out (HTTP) turn their own failures into StepFailure first.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e instanceof StepFailure) return false;
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (code.startsWith('08') || /^57P0[1-3]$/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code)) return true;
+    if (typeof e.message === 'string' && /database system is (shutting down|starting up)|Connection terminated/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 /**
  * Advances one leased run as far as it goes, in memory, and returns its final write (the run's
  * end, lease released). The run's state is rebuilt from its step rows only, so whichever executor
@@ -165,6 +182,8 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       if (d.control.isHeld()) return { ref: step.ref, deferred: true };
       const attempts = (step.retry?.attempts ?? 0) + 1;
       const deadline = step.timeout ? Date.now() + step.timeout * 1000 : undefined;
+      // How long an outage of Flowgate's database is waited out inside the step (see databaseUnavailable).
+      const outageGiveUp = Date.now() + DATABASE_OUTAGE_WAIT_MS;
       // A step run again through run control (reset to pending) continues its attempt count.
       const base = prior ? 0 : (run.steps.find((s) => s.ref === step.ref && s.status === 'pending')?.attempt ?? 0);
       for (let attempt = prior ? Math.max(1, prior.attempt) : base + 1; ; attempt++) {
@@ -185,6 +204,14 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
             closeAttempt('waiting', null);
             record({ ref: step.ref, kind: step.type, status: 'waiting', attempt, depsRequired, output: err.output, error: null, waitingFor: err.waitingFor, attempts: history }, lines);
             return { ref: step.ref, parked: err };
+          }
+          // Flowgate's own database went away under a kind that uses it (an approval, a child run):
+          // not the step's failure. The same attempt is tried again once the database answers.
+          if (databaseUnavailable(err) && Date.now() < outageGiveUp) {
+            history.pop();
+            attempt--;
+            await sleep(500);
+            continue;
           }
           const retryable = !(err instanceof StepFailure) || err.retryable;
           const reason = messageOf(err);

@@ -257,7 +257,7 @@ test('kill -9 of one of two v2 processes: the survivor takes over its expired le
   }
 }, TIMEOUT);
 
-test('database restart mid-load on v2: every acknowledged run completes', async () => {
+test('database restart mid-load on v2 (calls around sleeps, approvals, fan-outs): every acknowledged run completes, no flushed step calls again, approvals decided once', async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flowgate-v2-outage-'));
   fs.chmodSync(dataDir, 0o755);
   const pgPort = await freePort();
@@ -267,20 +267,38 @@ test('database restart mid-load on v2: every acknowledged run completes', async 
     // A lease far longer than the test: a run whose write failed in the outage must not wait for its lease to expire.
     proc = await startServerProcess({ FLOWGATE_ENGINE: 'v2', FLOWGATE_LEASE_MS: '600000', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort) });
     const server = proc;
-    expect((await server.call('PUT', '/api/v1/projects/acme/app', { provider: 'github', owners: [OWNER] })).status).toBe(201);
-    const accepted: Started[] = [];
+    const owner = await setUp(server);
+    const accepted: (Started & { flow: string })[] = [];
     let stop = false;
     let n = 0;
+    // The mix: calls around a sleep, approvals, fan-outs of two child runs.
+    const payloadOf = (i: number, prefix: string) => [
+      { id: 'two-calls', target: `${target.url}${prefix}`, sleepSeconds: 0.5 },
+      { id: 'gated', target: `${target.url}${prefix}` },
+      { id: 'orchestrator', target: `${target.url}${prefix}`, items: ['x', 'y'] },
+    ][i % 3];
     const client = async () => {
       while (!stop) {
-        const prefix = `/o-${n++}`;
-        const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: 'two-calls', repositoryIdentifier: 'acme/app', target: `${target.url}${prefix}`, sleepSeconds: 0.5 } })
-          .catch(() => undefined);
-        if (r?.status === 201) accepted.push({ id: r.body.id, prefix, kind: 'sleep' });
+        const i = n++;
+        const prefix = `/o-${i}`;
+        const payload = payloadOf(i, prefix);
+        const r = await server.call('POST', `${FLOWS}/run`, { payload: { repositoryIdentifier: 'acme/app', ...payload } }).catch(() => undefined);
+        if (r?.status === 201) accepted.push({ id: r.body.id, prefix, kind: payload.id === 'gated' ? 'gated' : 'sleep', flow: payload.id });
         else if (r) expect({ status: r.status, message: /unavailable/i.test(r.body?.message ?? '') }).toEqual({ status: 503, message: true });
         await new Promise((res) => setTimeout(res, 20));
       }
     };
+    // Approves what waits, through the API (refusals and outages are retried on the next round).
+    let approving = true;
+    const approver = (async () => {
+      while (approving) {
+        const pending = await server.call('GET', `${FLOWS}/approvals/pending`, undefined, owner).catch(() => undefined);
+        for (const a of (pending?.body?.approvals ?? []) as { id: string }[]) {
+          await server.call('POST', `${FLOWS}/approvals/${a.id}/approve`, { approver: 'O', approverEmail: OWNER }, owner).catch(() => undefined);
+        }
+        await new Promise((res) => setTimeout(res, 300));
+      }
+    })();
     const clients = Array.from({ length: 4 }, client);
     await eventually(async () => (accepted.length >= 20 ? true : undefined), 30_000, 'load before the outage');
     // Adopts the running server: only its URL is wanted here.
@@ -308,13 +326,34 @@ test('database restart mid-load on v2: every acknowledged run completes', async 
     const db = new pg.Client({ connectionString: dbUrl });
     await db.connect();
     try {
-      await allCompleted(db, accepted.map((r) => r.id), 60_000, `all ${accepted.length} acknowledged runs completed`);
-      // Each call made; a call cut off by the outage may have been repeated, never more than once.
+      try {
+        await allCompleted(db, accepted.map((r) => r.id), 90_000, `all ${accepted.length} acknowledged runs completed`);
+      } finally {
+        approving = false;
+        await approver;
+      }
+      expect(new Set(accepted.map((r) => r.flow))).toEqual(new Set(['two-calls', 'gated', 'orchestrator']));
+      // Every child of every fan-out completed, each created once.
+      const fanOuts = accepted.filter((r) => r.flow === 'orchestrator').map((r) => r.id);
+      const { rows: kids } = await db.query(`select parent_run_id, count(*)::int as n, count(*) filter (where status = 'completed')::int as ok
+        from runs where parent_run_id = any($1::uuid[]) group by 1`, [fanOuts]);
+      expect(kids).toHaveLength(fanOuts.length);
+      expect(kids.every((k) => k.n === 2 && k.ok === 2)).toBe(true);
+      // Each approval decided once.
+      const gated = accepted.filter((r) => r.flow === 'gated');
+      await approvalsDecidedOnce(db, gated);
+      // Each call made; a call cut off by the outage may have been repeated, never more than once;
+      // none after its step's completion was flushed.
+      const { rows: steps } = await db.query(`select r.payload, r.task_type, s.step_ref, extract(epoch from s.finished_at) * 1000 as finished
+        from step_runs s join runs r on r.id = s.run_id where s.kind = 'http.request' and s.status = 'completed' and (r.id = any($1::uuid[]) or r.parent_run_id = any($1::uuid[]))`,
+        [accepted.map((r) => r.id)]);
       const repeated: string[] = [];
-      for (const r of accepted) for (const c of callsOf(r)) {
-        const calls = target.to(`${r.prefix}/${c}`).length;
-        expect({ call: `${r.prefix}/${c}`, made: calls >= 1 && calls <= 2 }).toEqual({ call: `${r.prefix}/${c}`, made: true });
-        if (calls === 2) repeated.push(`${r.prefix}/${c}`);
+      for (const st of steps) {
+        const prefix = (st.payload.target as string).slice(target.url.length);
+        const p = st.task_type === 'two-calls' ? `${prefix}/${st.step_ref}` : st.task_type === 'gated' ? `${prefix}/after` : `${prefix}/child/${st.payload.name}`;
+        const calls = target.to(p);
+        expect({ call: p, made: calls.length >= 1 && calls.length <= 2, afterFlush: calls.some((c) => c.at > Number(st.finished) + 50) }).toEqual({ call: p, made: true, afterFlush: false });
+        if (calls.length === 2) repeated.push(p);
       }
       console.info(`v2 database restart: ${accepted.length} runs acknowledged, ${repeated.length} call(s) repeated: ${repeated.join(', ') || 'none'}`);
       // The executor listens again after the restart (a lost LISTEN would leave it polling).
@@ -328,4 +367,4 @@ test('database restart mid-load on v2: every acknowledged run completes', async 
     await embedded.stop().catch(() => undefined);
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
-}, TIMEOUT);
+}, 180_000);
