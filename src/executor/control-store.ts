@@ -7,7 +7,7 @@ import type { ControlStepRow, ControlStorePort, ControlTxPort } from '../core/ru
 import { capOutput } from '../core/runs/run-store.js';
 import { TERMINAL_RUN_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 import { conflict } from '../errors.js';
-import { columnsOf, rowTo, sqlList, transaction, type Query } from '../db/sql.js';
+import { columnsOf, rowTo, sql, sqlList, transaction, type Query } from '../db/sql.js';
 import { StepRunSchema, type StepRun } from '../db/entities/step-run.js';
 import { HOLD_CHANNEL, WAKE_CHANNEL } from './executor.js';
 
@@ -94,10 +94,10 @@ export class ControlStore implements ControlStorePort {
   constructor(private readonly orm: MikroORM, private readonly options: ControlStoreOptions = { holdMs: 15_000, waitMs: 10_000 }) {}
 
   async withRun<T>(runId: string, act: (tx: ControlTx) => Promise<T>): Promise<T> {
-    const [taken] = await transaction(this.orm, (q) => q<{ leased: boolean }>(
+    const [taken] = await sql<{ leased: boolean }>(this.orm,
       `update runs set control_hold_until = now() + make_interval(secs => ?::float8 / 1000)
        where id = ? and engine_version = 'v2' and (control_hold_until is null or control_hold_until < now())
-       returning lease_token is not null and wake_at > now() as leased`, [this.options.holdMs, runId]));
+       returning lease_token is not null and wake_at > now() as leased`, [this.options.holdMs, runId]);
     if (!taken) throw conflict(`Another control action on run ${runId} is in progress; try again`);
     try {
       if (taken.leased) await this.awaitRelease(runId);
@@ -115,18 +115,19 @@ export class ControlStore implements ControlStorePort {
           where id = ? returning id) select pg_notify('${WAKE_CHANNEL}', '') from w`, [runId]);
         return out;
       });
-    } finally {
-      // Released in any case (a refused action changed nothing); a no-op after the commit above.
-      await transaction(this.orm, (q) => q(`update runs set control_hold_until = null where id = ? and control_hold_until is not null`, [runId]));
+    } catch (err) {
+      // A refused or failed action changed nothing: let executors have the run again.
+      await sql(this.orm, `update runs set control_hold_until = null where id = ?`, [runId]);
+      throw err;
     }
   }
 
   /** Tells whichever executor works on the run to stop starting steps, and waits until it has let go. */
   private async awaitRelease(runId: string): Promise<void> {
-    await transaction(this.orm, (q) => q(`select pg_notify('${HOLD_CHANNEL}', ?)`, [runId]));
+    await sql(this.orm, `select pg_notify('${HOLD_CHANNEL}', ?)`, [runId]);
     const until = Date.now() + this.options.waitMs;
     for (let wait = 10; Date.now() < until; wait = Math.min(wait * 2, 200)) {
-      const [r] = await transaction(this.orm, (q) => q<{ leased: boolean }>(`select lease_token is not null and wake_at > now() as leased from runs where id = ?`, [runId]));
+      const [r] = await sql<{ leased: boolean }>(this.orm, `select lease_token is not null and wake_at > now() as leased from runs where id = ?`, [runId]);
       if (!r?.leased) return;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }

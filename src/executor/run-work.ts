@@ -184,11 +184,14 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       const deadline = step.timeout ? Date.now() + step.timeout * 1000 : undefined;
       // How long an outage of Flowgate's database is waited out inside the step (see databaseUnavailable).
       const outageGiveUp = Date.now() + DATABASE_OUTAGE_WAIT_MS;
+      let logged = 0;
       // A step run again through run control (reset to pending) continues its attempt count.
       const base = prior ? 0 : (run.steps.find((s) => s.ref === step.ref && s.status === 'pending')?.attempt ?? 0);
       for (let attempt = prior ? Math.max(1, prior.attempt) : base + 1; ; attempt++) {
         // A parked step resumes: its start was logged when it first ran.
-        if (!prior || attempt > prior.attempt) line('info', `Step ${step.ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt}${base === 0 ? ` of ${attempts}` : ''}` : ''}`);
+        // Once per attempt: an outage waited out tries the same attempt again without a second line.
+        if ((!prior || attempt > prior.attempt) && attempt > logged) line('info', `Step ${step.ref} (${step.type}) started${attempt > 1 ? `, attempt ${attempt}${base === 0 ? ` of ${attempts}` : ''}` : ''}`);
+        logged = Math.max(logged, attempt);
         history.push({ attempt, status: 'running', error: null, startedAt: new Date().toISOString(), finishedAt: null });
         try {
           const output = await kind({

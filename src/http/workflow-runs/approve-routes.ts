@@ -1,9 +1,9 @@
 import type { Services } from '../../container.js';
 import { TERMINAL_STEP_STATUSES } from '../../core/status.js';
-import { AppError, badRequest, engineUnavailable, notFound, unauthenticated } from '../../errors.js';
+import { AppError, badRequest, notFound, unauthenticated } from '../../errors.js';
 import { route } from '../route.js';
 import { presentStepApproval, presentStepRun } from './present.js';
-import { visibleRun } from './visible-run.js';
+import { requireEngine, visibleRun } from './visible-run.js';
 import { stepParams } from './schemas.js';
 
 const DECIDERS = ['owner', 'member'] as const;
@@ -36,7 +36,7 @@ export function approveRoutes(s: Services) {
         const approval = (await s.approvals.forRuns([run.id])).find((a) => a.stepRef === ref);
         if (!approval) throw badRequest(`Step ${ref} has no approval`);
         // Checked before deciding: a decision the engine cannot deliver must not be recorded.
-        if (!s.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
+        requireEngine(s);
         let decided;
         try {
           decided = await s.approvals.decide(approval.id, { email: principal.email, name: principal.name }, 'approve', null, 'rest');

@@ -3,13 +3,12 @@ import type { Services } from '../../container.js';
 import { canAccessProject } from '../../core/identity/principal.js';
 import { READ_ROLES } from '../../core/identity/roles.js';
 import { pageRuns, runsInOrder } from '../../core/runs/run-page-query.js';
-import { AppError, badRequest, engineUnavailable, notFound } from '../../errors.js';
+import { badRequest, notFound } from '../../errors.js';
 import { route } from '../route.js';
 import { presentRun, presentStepRun, RUN_STATES } from './present.js';
-import { visibleRun } from './visible-run.js';
+import { CONTROL_ROLES, eachVisibleRun, requireEngine, visibleRun } from './visible-run.js';
 import { bulkBody, encodeCursor, listQuery, runParams, runSchema, stepRunSchema } from './schemas.js';
 
-const CONTROL = ['owner', 'member', 'application'] as const;
 
 /** The `Link` to the next page: this request's query with the next cursor. */
 function nextLink(ctx: Context, cursor: string): string {
@@ -40,23 +39,14 @@ export function workflowRunRoutes(s: Services) {
       },
     }),
     route({
-      method: 'post', path: '/bulk-cancel', roles: CONTROL, body: bulkBody,
+      method: 'post', path: '/bulk-cancel', roles: CONTROL_ROLES, body: bulkBody,
       summary: 'Bulk cancel workflow runs',
       description: 'Each run is cancelled as by `DELETE /v1/workflow-runs/{workflowRunID}`; one that cannot be (not found, already ended, not allowed) is counted in `failed` with its reason in `results`.',
       responses: { 200: 'Counts, the cancelled ids and one result per run', 422: 'Invalid body', 503: 'Flow engine unavailable' },
       async handler({ principal, body }) {
-        if (!s.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
-        const results: { workflow_run_id: string; status: 'canceled' | 'failed'; error: string | null }[] = [];
-        for (const id of new Set(body.workflow_run_ids)) {
-          try {
-            await s.runs.cancel(await visibleRun(s, id, principal), { principal, door: 'rest' });
-            results.push({ workflow_run_id: id, status: 'canceled', error: null });
-          } catch (err) {
-            // A run that cannot be cancelled is this run's outcome; anything unexpected stops the batch.
-            if (!(err instanceof AppError)) throw err;
-            results.push({ workflow_run_id: id, status: 'failed', error: err.message });
-          }
-        }
+        requireEngine(s);
+        const outcomes = await eachVisibleRun(s, body.workflow_run_ids, principal, (run) => s.runs.cancel(run, { principal, door: 'rest' }));
+        const results = outcomes.map((o) => ({ workflow_run_id: o.id, status: o.error ? 'failed' as const : 'canceled' as const, error: o.error?.message ?? null }));
         const canceled = results.filter((r) => r.status === 'canceled').map((r) => r.workflow_run_id);
         return { body: { canceled: canceled.length, failed: results.length - canceled.length, workflow_run_ids: canceled, results } };
       },
@@ -70,7 +60,7 @@ export function workflowRunRoutes(s: Services) {
       },
     }),
     route({
-      method: 'delete', path: '/{workflowRunID}', roles: CONTROL, params: runParams,
+      method: 'delete', path: '/{workflowRunID}', roles: CONTROL_ROLES, params: runParams,
       summary: 'Cancel a workflow run',
       description: 'Cancels the run, its unfinished steps, its pending approvals and event waits, and the runs it started.',
       responses: { 204: 'Cancelled', 400: 'The run has already ended', 403: 'Not allowed to cancel this run', 404: 'Workflow run not found', 503: 'Flow engine unavailable' },
