@@ -3,6 +3,7 @@
 // bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,8 +71,32 @@ async function stopChild(child) {
   clearTimeout(timer);
 }
 const stopServer = (s) => stopChild(s.child);
+/** CPU seconds (user + system) a process has used, from /proc; clock ticks are 100 per second on Linux. */
+const cpuSeconds = (pid) => { try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; } catch { return 0; } };
+/** CPU seconds of every PostgreSQL process on the machine (the embedded server and its backends). */
+const postgresCpuSeconds = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((sum, pid) => {
+  try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres' ? sum + cpuSeconds(pid) : sum; } catch { return sum; }
+}, 0);
 const rssMb = (pid) => { const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
-const call = (url, method, p, body, headers = H) => fetch(url + p, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+// node:http with kept-alive connections: fetch costs the load generator about three times the CPU
+// per request, and the load generator shares the machine's cores with the server and PostgreSQL.
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+function call(url, method, p, body, headers = H) {
+  const data = body === undefined ? undefined : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(url + p, { method, agent, headers: data === undefined ? headers : { ...headers, 'content-length': Buffer.byteLength(data) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode, ok: res.statusCode >= 200 && res.statusCode < 300, text: async () => text, json: async () => JSON.parse(text) });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 /**
  * Loads pg_stat_statements into the embedded server before Flowgate starts it, so the intake can
@@ -116,6 +141,8 @@ async function intake(server) {
   const until = Date.now() + INTAKE_SECONDS * 1000;
   let peakRss = 0;
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssMb(server.child.pid)); }, 250);
+  // Where the machine's cores go during the intake: the server, PostgreSQL, and this load generator.
+  const cpu0 = { server: cpuSeconds(server.child.pid), postgres: postgresCpuSeconds(), load: process.cpuUsage() };
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (Date.now() < until) {
       const t = performance.now();
@@ -126,6 +153,8 @@ async function intake(server) {
     }
   }));
   const accepted = ids.length / INTAKE_SECONDS;
+  const loadCpu = process.cpuUsage(cpu0.load);
+  const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, postgres: postgresCpuSeconds() - cpu0.postgres, load: (loadCpu.user + loadCpu.system) / 1e6 };
   // Completion: how long until every accepted run has finished.
   const client = new pg.Client({ connectionString: server.dbUrl });
   await client.connect();
@@ -148,12 +177,12 @@ async function intake(server) {
   const executorCalls = counting ? Number((await stats.query(`select coalesce(sum(calls), 0)::bigint as n from pg_stat_statements
     where query like 'with picked as%' or query like 'with input as%' or query like 'update runs r set wake_at%'`)).rows[0].n) : NaN;
   if (counting && process.argv.includes('--statements')) {
-    const { rows: top } = await stats.query('select calls, left(regexp_replace(query, \'\\s+\', \' \', \'g\'), 110) as q from pg_stat_statements order by calls desc limit 15');
-    for (const t of top) console.log(`${String(t.calls).padStart(7)}  ${t.q}`);
+    const { rows: top } = await stats.query('select calls, round(total_exec_time) as ms, left(regexp_replace(query, \'\\s+\', \' \', \'g\'), 100) as q from pg_stat_statements order by total_exec_time desc limit 15');
+    for (const t of top) console.log(`${String(t.calls).padStart(7)} ${String(t.ms).padStart(7)} ms  ${t.q}`);
   }
   await stats.end();
   return { accepted, p50: pct(lat, 50), p99: pct(lat, 99), errors, completed: rows[0].n, completedPerS: rows[0].n / (INTAKE_SECONDS + drainS), drainS,
-    transactionsPerRun: transactions / rows[0].n, statementsPerRun: statements / rows[0].n, executorPerRun: executorCalls / rows[0].n, peakRss };
+    cpu, transactionsPerRun: transactions / rows[0].n, statementsPerRun: statements / rows[0].n, executorPerRun: executorCalls / rows[0].n, peakRss };
 }
 
 /**
@@ -375,6 +404,8 @@ function intakeRows(load, reference) {
   return [
     [`Run intake (32 clients, engine ${ENGINE})`, `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
     ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
+    ['CPU per accepted run during the intake: server / PostgreSQL / load generator', ['server', 'postgres', 'load'].map((k) => `${round((load.cpu[k] * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' / ')
+      + ` (${round((load.cpu.server + load.cpu.postgres + load.cpu.load) / INTAKE_SECONDS, 2)} of ${os.cpus().length} cores busy)`, '', '', ''],
     ['Runs completed', `${round(load.completedPerS)} runs/s (${load.completed} runs, all done ${round(load.drainS)} s after the intake)`, '', '', '≥ 1000 runs/s'],
     // Statements are counted only with --intake (pg_stat_statements is loaded for that run alone).
     ...(Number.isFinite(load.statementsPerRun) ? [['Statements per completed run (pg_stat_statements calls, all databases, intake included)', `${round(load.statementsPerRun, 2)}`, '', '', '≤ 2–3']] : []),

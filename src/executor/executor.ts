@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Project } from '../db/entities/project.js';
@@ -6,6 +7,7 @@ import { claimRuns, extendLeases, recoverOwnLeases, type LeasedRun } from './cla
 import { flushRuns, type FlushAnswer, type RunFlush } from './flush.js';
 import { LeaseLost, workRun, type RunSignals, type WorkDeps } from './run-work.js';
 import { signalRun } from './signal.js';
+import type { IntakeLease } from '../core/runs/run-store.js';
 
 /** The channel intake and signals NOTIFY on: any replica's executor wakes and claims. */
 export const WAKE_CHANNEL = 'flowgate_wake';
@@ -65,6 +67,12 @@ export class Executor {
   private readonly working = new Set<Promise<void>>();
   private claiming = false;
   private again = false;
+  private announcing = false;
+  /** Intake leases handed out and not yet adopted or given back. */
+  private reserved = 0;
+  private announceAgain = false;
+  /** Marks this process's own announcements (an owner name may be shared after a misconfiguration). */
+  private readonly processMark = randomUUID();
   private stopped = true;
   private queue: { flush: RunFlush; done(answer: FlushAnswer | undefined): void }[] = [];
   private flushing = false;
@@ -94,6 +102,63 @@ export class Executor {
     return woke;
   }
 
+  /**
+   * A lease for a run this process is about to commit, so that it needs no claim: the intake
+   * writes the run already leased, and `adopt` starts it here once committed. Saves the claim's
+   * update of the run row (and every index entry it rewrites) and its read-back. Null when this
+   * executor is full or stopping: the run is then committed unleased and claimed as usual.
+   */
+  reserve(): IntakeLease | null {
+    if (this.stopped || this.held.size + this.reserved >= this.options.maxRuns) return null;
+    this.reserved++;
+    return { owner: this.options.owner, token: randomUUID(), leaseMs: this.options.leaseMs };
+  }
+
+  /** The run written with the lease was committed: work on it here. */
+  adopt(run: Omit<LeasedRun, 'token' | 'signalSeq' | 'steps' | 'events' | 'children' | 'cancelRequested'>, lease: IntakeLease): void {
+    this.reserved--;
+    if (this.stopped) return; // its lease expires and another executor claims it
+    this.begin({ ...run, token: lease.token, signalSeq: '0', steps: [], events: [], children: [], cancelRequested: null });
+  }
+
+  /** The run written with the lease was not committed. */
+  unreserve(): void {
+    this.reserved--;
+  }
+
+  /**
+   * Runs were committed in this process: claim here, and tell the other replicas' executors with
+   * one NOTIFY for however many commits arrive while one is in flight. Sent after the commit, not
+   * in it (a NOTIFY per intake transaction serializes commits on PostgreSQL's notify queue lock);
+   * if this process dies in between, other replicas find the runs at their next poll and this one's
+   * executor at its restart.
+   */
+  runsCommitted(): void {
+    this.wake();
+    this.announce();
+  }
+
+  private announce(): void {
+    if (this.announcing) {
+      this.announceAgain = true;
+      return;
+    }
+    this.announcing = true;
+    void (async () => {
+      try {
+        do {
+          this.announceAgain = false;
+          // The payload names this process: its own listener ignores it (it was woken above).
+          await this.pool.query({ name: 'flowgate-v2-announce', text: `select pg_notify('${WAKE_CHANNEL}', $1)`, values: [this.processMark] });
+        } while (this.announceAgain && !this.stopped);
+      } catch (err) {
+        this.deps.log.warn({ err: (err as Error).message }, 'executor: could not tell other replicas of new runs; they find them at their next poll');
+      } finally {
+        this.announcing = false;
+      }
+    })();
+  }
+
   /** Tells whichever executor works on the run to stop starting steps (it was cancelled or ended outside it). */
   async hold(runId: string): Promise<void> {
     await this.pool.query({ name: 'flowgate-v2-hold', text: `select pg_notify('${HOLD_CHANNEL}', $1)`, values: [runId] });
@@ -116,7 +181,7 @@ export class Executor {
     listener.on('notification', (n) => {
       if (n.channel === HOLD_CHANNEL) this.runHolds.get(n.payload ?? '')?.set();
       else if (n.channel === NOTICE_CHANNEL) this.deps.noticed();
-      else this.wake();
+      else if (n.payload !== this.processMark) this.wake();
     });
     listener.on('error', (err) => {
       this.deps.log.warn({ err: err.message }, 'executor: LISTEN connection lost; reconnecting');
@@ -170,7 +235,7 @@ export class Executor {
     try {
       do {
         this.again = false;
-        const free = this.options.maxRuns - this.held.size;
+        const free = this.options.maxRuns - this.held.size - this.reserved;
         if (free <= 0) break;
         const runs = await claimRuns(this.pool, this.options.owner, free, this.options.leaseMs);
         for (const run of runs) this.begin(run);

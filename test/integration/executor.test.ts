@@ -49,6 +49,16 @@ test('a one-step log run completes on the v2 executor with its lines in order an
   expect(r.started_at).not.toBeNull();
 });
 
+test('a run started here is committed already leased to this process\'s executor, which works on it without a claim', async () => {
+  const id = await start('parallel');
+  // Read as soon as the start is answered: no claim could have run yet, the lease came with the insert.
+  expect(await row(id)).toMatchObject({ status: 'running', lease_owner: server.services.config.executorId, engine_version: 'v2' });
+  expect((await row(id)).started_at).not.toBeNull();
+  const run = await waitForRun(server, id);
+  expect(run.status).toBe('Completed');
+  expect(await row(id)).toMatchObject({ lease_owner: null, lease_token: null, wake_at: null });
+});
+
 test('a DAG runs its independent steps side by side and the join sees both outputs', async () => {
   const run = await waitForRun(server, await start('parallel'));
   expect(run.status).toBe('Completed');

@@ -54,7 +54,7 @@ async function startRun(proc: ServerProcess, kind: Kind, prefix: string, sleepSe
   return { id: r.body.id, prefix, kind };
 }
 
-/** Every claim of a run, with the executor that made it: a trigger on the real table, read by the test. */
+/** Every claim of a run (and every lease taken at intake), with the executor that made it: triggers on the real table, read by the test. */
 async function watchClaims(db: pg.Client): Promise<void> {
   await db.query(`create table if not exists test_claims (run_id uuid, owner text, at timestamptz default clock_timestamp())`);
   await db.query(`create or replace function test_claim_seen() returns trigger language plpgsql as $$
@@ -68,6 +68,10 @@ async function watchClaims(db: pg.Client): Promise<void> {
   await db.query(`drop trigger if exists test_claim_seen on runs`);
   await db.query(`create trigger test_claim_seen after update on runs for each row
     when (new.lease_token is not null and new.lease_token is distinct from old.lease_token) execute function test_claim_seen()`);
+  // A run started on a process is written already leased to that process's executor.
+  await db.query(`drop trigger if exists test_claim_seen_at_intake on runs`);
+  await db.query(`create trigger test_claim_seen_at_intake after insert on runs for each row
+    when (new.lease_token is not null) execute function test_claim_seen()`);
 }
 
 /** The HTTP steps whose completion is on record now, as `runId:ref`. */

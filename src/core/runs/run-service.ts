@@ -13,7 +13,8 @@ import { isTerminalRun } from '../status.js';
 import { foreignCallbackProblem } from './callback-rules.js';
 import type { EnginePort } from './engine-port.js';
 import type { RunLauncher } from './run-launcher.js';
-import type { RunStore } from './run-store.js';
+import type { IntakeLease, RunStore } from './run-store.js';
+import type { EngineRun } from '../../engine/engine-run.js';
 import { actorOfRequester, controlRefusal, triggeredByOfRequester, type ControlVerb, type RunRequester } from './run-permissions.js';
 
 export interface StartRunInput {
@@ -45,6 +46,16 @@ export interface RunMetrics {
   runStarted(taskType: string): void;
 }
 
+/** The v2 executor as the run service sees it: committed runs wake it, or are handed to it leased. */
+export interface ExecutorPort {
+  reserve(): IntakeLease | null;
+  adopt(run: Omit<EngineRun, 'engineRunId'> & { expiresAt: string | null }, lease: IntakeLease): void;
+  unreserve(): void;
+  runsCommitted(): void;
+  wake(): void;
+  hold(runId: string): Promise<void>;
+}
+
 /** Starting, reading and stopping runs: the rules every door shares. */
 export class RunService {
   constructor(
@@ -59,7 +70,7 @@ export class RunService {
     private readonly cicd: CicdService,
     private readonly announcer: RunAnnouncer,
     /** Set when flow runs go to the v2 executor: a committed run is claimable, the executor only needs waking. */
-    private readonly executor?: { wake(): void; hold(runId: string): Promise<void> },
+    private readonly executor?: ExecutorPort,
   ) {}
 
   /**
@@ -139,10 +150,14 @@ export class RunService {
     if (!this.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
     // Written with the run: a fast run must not end before its first line.
     const opening: NewLogLine = { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${run.triggeredBy}${run.requestedTaskType ? ` (override of ${run.requestedTaskType})` : ''}` };
+    const v2 = this.executor !== undefined && run.executionMode === 'flow';
+    // Handed to this process's executor with the commit when it has room (no claim needed).
+    const lease = v2 ? this.executor!.reserve() : null;
     try {
       await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } },
-        this.executor && run.executionMode === 'flow' ? 'v2' : null);
+        v2 ? 'v2' : null, null, lease);
     } catch (err) {
+      if (lease) this.executor!.unreserve();
       // A preset id seen before: a replayed door delivery gets the run it already started.
       if (!input.id || (err as { code?: string }).code !== '23505') throw err;
       const existing = await this.store.findById(input.id);
@@ -158,6 +173,12 @@ export class RunService {
         await this.store.finish(run.id, 'failed', undefined, 'Flow engine unavailable: the run could not be started');
         throw err instanceof AppError ? err : new AppError('engine_unavailable', 'Flow engine unavailable');
       }
+    } else if (lease) {
+      this.executor!.adopt({
+        id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, requestedBy: run.requestedBy ?? run.triggeredBy,
+        parentRunId: run.parentRunId ?? null, payload: run.payload, callback: run.callback ?? null, definition: run.definition,
+        expiresAt: run.expiresAt ? run.expiresAt.toISOString() : null,
+      }, lease);
     } else {
       this.handOver(run);
     }
@@ -166,7 +187,7 @@ export class RunService {
   }
 
   private handOver(run: Run): void {
-    if (this.executor) this.executor.wake();
+    if (this.executor) this.executor.runsCommitted();
     else this.launcher.submit(run);
   }
 
@@ -279,7 +300,7 @@ export class RunService {
     } satisfies Partial<Run>);
     await this.store.insertStarted(retry, { level: 'info', source: 'engine', group: 'run', message: `Run of ${run.taskType} started by ${actor.name}: retry of run ${run.id}, keeping its completed steps` },
       { actor, action: 'run.retried', details: { retryOf: run.id, taskType: run.taskType } }, 'v2', run.id);
-    this.executor!.wake();
+    this.executor!.runsCommitted();
     this.metrics.runStarted(retry.taskType);
     return retry;
   }

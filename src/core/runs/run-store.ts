@@ -39,6 +39,13 @@ export type ClaimedRun = Pick<Run, 'id' | 'engineRunId' | 'taskType' | 'reposito
   callback: Callback | null;
 };
 
+/** A run written already leased to this process's executor: it needs no claim (see Executor.reserve). */
+export interface IntakeLease {
+  owner: string;
+  token: string;
+  leaseMs: number;
+}
+
 /** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
@@ -56,28 +63,36 @@ export class RunStore {
    * Records a run started by a request, its first log line and its audit record in one statement:
    * every start comes here, so it is one round trip and no ORM.
    */
-  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null, keepStepsOf: string | null = null): Promise<void> {
+  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null, keepStepsOf: string | null = null,
+    lease: IntakeLease | null = null): Promise<void> {
     const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+    if (lease) {
+      run.status = 'running';
+      run.startedAt = new Date();
+    }
     await sql(this.orm,
       `with r as (
          insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
            payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
-           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text, case when ?::text = 'v2' then now() end, ?)
+           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at, lease_owner, lease_token, started_at)
+         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text,
+           -- Leased at intake: claimable again only when the lease expires (its holder died); otherwise at once.
+           case when ?::text = 'v2' then now() + make_interval(secs => coalesce(?::float8, 0) / 1000) end, ?, ?, ?::uuid, ?)
          returning id),
        opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r),
        -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
        kept as (insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, attempts)
          select gen_random_uuid(), r.id, s.step_ref, s.kind, s.status, s.attempt, s.deps_completed, s.deps_required, s.output, null, s.started_at, s.finished_at, s.attempts
          from r, step_runs s where s.run_id = ?::uuid and s.status = 'completed')
-       ${AUDIT_INSERT_SELECT} from r
-       -- A v2 run is claimable once committed: executors on other replicas hear of it at commit.
-       left join lateral (select pg_notify('flowgate_wake', '') where ?::text = 'v2') woke on true`,
+       -- A v2 run is claimable once committed; executors on other replicas are told after the commit
+       -- (Executor.runsCommitted): a NOTIFY in every intake would serialize the commits.
+       ${AUDIT_INSERT_SELECT} from r`,
       [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
         json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
-        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion, run.expiresAt ?? null,
+        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion,
+        lease?.leaseMs ?? null, run.expiresAt ?? null, lease?.owner ?? null, lease?.token ?? null, run.startedAt ?? null,
         opening.level, opening.source, opening.group, opening.message, keepStepsOf,
-        ...auditParams(audit, 'run'), engineVersion]);
+        ...auditParams(audit, 'run')]);
     run.logSeq = 1;
   }
 
