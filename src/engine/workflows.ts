@@ -77,7 +77,9 @@ async function executeStep(run: EngineRun, ref: string, depsRequired: number): P
     const attempts = (step.retry?.attempts ?? 0) + 1;
     // The clock is read (and checkpointed) only when a timeout needs it.
     const deadline = step.timeout ? (await DBOS.now()) + step.timeout * 1000 : undefined;
-    const kind = KINDS[step.type];
+    const kind = KINDS[step.type as StepKindName] as StepKind | undefined;
+    // The previous engine runs the first seven kinds only; later plugins run on engine v2.
+    if (!kind) return await done({ ref, status: 'failed', output: null, error: `plugin ${step.type} runs on engine v2 only (FLOWGATE_ENGINE=v2)` });
     for (let attempt = 1; ; attempt++) {
       notes = [];
       const x: StepExecution = {

@@ -3,7 +3,7 @@ import type { ClaimedChild, ClaimedEvent, ClaimedStep } from './claim.js';
 import type { NewChildRun } from './flush.js';
 import type { RunStatus } from '../core/status.js';
 import type { LogLevel } from '../db/entities/log-line.js';
-import type { StepDefinition, StepKindName } from '../core/registry/manifest-schema.js';
+import type { StepDefinition } from '../core/registry/manifest-schema.js';
 import type { Notifier } from '../core/notify/notifier.js';
 import { callHttp } from '../core/net/http-call.js';
 import { render } from '../core/expressions/templates.js';
@@ -59,13 +59,13 @@ export class Park {
 
 export type Kind = (c: KindCall) => Promise<unknown>;
 
-const log: Kind = async (c) => {
+export const log: Kind = async (c) => {
   const input = parseInput('log', render(c.step.with, c.context));
   c.note(input.level, input.message);
   return { message: input.message, level: input.level };
 };
 
-const notify: Kind = async (c) => {
+export const notify: Kind = async (c) => {
   const input = parseInput('notify', render(c.step.with, c.context));
   const outcome = await c.notifier.notify(c.run.callback, {
     event: 'run.message', runId: c.run.id, taskType: c.run.taskType, repositoryIdentifier: c.run.repositoryIdentifier, message: input.message,
@@ -75,7 +75,7 @@ const notify: Kind = async (c) => {
 };
 
 /** The same request as the DBOS engine's http.request kind (`core/net/http-call.ts`). */
-const httpRequest: Kind = async (c) => {
+export const httpRequest: Kind = async (c) => {
   const left = c.deadline === undefined ? Infinity : c.deadline - Date.now();
   const result = await callHttp(c.step, { context: c.context, credentials: c.credentials, fetch: c.outboundFetch, timeLeftMs: left });
   c.note(result.ok ? 'info' : 'error', result.line);
@@ -84,7 +84,7 @@ const httpRequest: Kind = async (c) => {
 };
 
 /** A durable sleep: the wake-up time is kept on the step row, so a re-claimed run wakes at the original time. */
-const sleepKind: Kind = async (c) => {
+export const sleepKind: Kind = async (c) => {
   const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { until?: string; since?: string } | null) : null;
   let until: number;
   let since: number;
@@ -112,7 +112,7 @@ const sleepKind: Kind = async (c) => {
  * parks the run `suspended` until a decision signals it or the approval expires. The approval
  * row is the truth: every claim re-reads it.
  */
-const approvalKind: Kind = async (c) => {
+export const approvalKind: Kind = async (c) => {
   const { approvals } = c.extra;
   const waitKey = c.prior?.status === 'waiting' ? c.prior.waitingFor : null;
   let a;
@@ -154,7 +154,7 @@ const approvalKind: Kind = async (c) => {
  * (an event that came before the step waits is there when it looks), and the step takes the
  * oldest one of its name. Its timeout is kept on the step row, so a re-claimed run keeps it.
  */
-const waitForEvent: Kind = async (c) => {
+export const waitForEvent: Kind = async (c) => {
   const remembered = c.prior?.status === 'waiting' ? (c.prior.output as { event?: string; until?: string | null; since?: string } | null) : null;
   let event: string;
   let until: number | null;
@@ -197,7 +197,7 @@ function renderOrFail(value: unknown, ctx: Record<string, unknown>): unknown {
  * they end; each child's end wakes the run. Child ids derive from the run, the step, the attempt
  * and the index, so a re-claimed run never creates them twice.
  */
-const flowKind: Kind = async (c) => {
+export const flowKind: Kind = async (c) => {
   const remembered = c.prior?.status === 'waiting' ? (c.prior.output as ChildWait | null) : null;
   let wait: ChildWait;
   if (remembered?.children) {
@@ -245,10 +245,3 @@ const flowKind: Kind = async (c) => {
   return { children: states.map((s) => ({ runId: s.id, item: s.item, status: s.run!.status, result: s.run!.result })) };
 };
 
-/** Kinds the v2 executor runs; a run using another fails that step, saying so. */
-export const V2_KINDS: Partial<Record<StepKindName, Kind>> = {
-  log, notify, 'http.request': httpRequest, sleep: sleepKind, approval: approvalKind, wait_for_event: waitForEvent, flow: flowKind,
-};
-
-/** Kinds with effects outside Flowgate: they start only once what they depend on is committed. */
-export const EFFECTFUL = new Set<StepKindName>(['notify', 'http.request']);

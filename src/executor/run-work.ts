@@ -10,7 +10,8 @@ import type { StepOutcome } from '../engine/run-outcome.js';
 import { messageOf, StepFailure } from '../engine/step-failure.js';
 import type { LeasedRun } from './claim.js';
 import type { NewChildRun, RunFlush, StepAttemptEntry, StepWrite } from './flush.js';
-import { EFFECTFUL, Park, V2_KINDS, type KindExtras } from './kinds.js';
+import { Park, type KindExtras } from './kinds.js';
+import { pluginFor } from '../plugins/catalogue.js';
 
 export interface WorkDeps {
   notifier: Notifier;
@@ -175,9 +176,11 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
           return finish({ ref: step.ref, status: 'skipped', output: null, error: null }, 0);
         }
       }
-      const kind = V2_KINDS[step.type];
-      if (!kind) return finish({ ref: step.ref, status: 'failed', output: null, error: `step kind ${step.type} is not supported by engine v2 yet` }, 0);
-      if (EFFECTFUL.has(step.type)) await commit(step.dependsOn);
+      const plugin = pluginFor(step.type);
+      // A definition stored by a later release may name a kind this one does not have.
+      if (!plugin) return finish({ ref: step.ref, status: 'failed', output: null, error: `unknown plugin "${step.type}" in this Flowgate version` }, 0);
+      const kind = plugin.run;
+      if (plugin.effectful) await commit(step.dependsOn);
       // Held while its dependencies were committed: it starts after the run is released and claimed again.
       if (d.control.isHeld()) return { ref: step.ref, deferred: true };
       const attempts = (step.retry?.attempts ?? 0) + 1;

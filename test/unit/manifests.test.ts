@@ -194,6 +194,13 @@ describe('parseManifest: problems name the file and the field', () => {
     expect(p[2]).toMatch(/^bad\.yaml: outputs\.nested\.z\[0\]: invalid expression "\(": /);
   });
 
+  test('an unknown plugin is named with the closest ones; ids and aliases are stored under the engine name', () => {
+    expect(problems(manifest('  - { ref: a, type: util.lgo, with: { message: m } }\n'))).toEqual(['bad.yaml: steps[0].type: unknown plugin "util.lgo" (did you mean util.log?)']);
+    expect(problems(manifest('  - { ref: a, type: frobnicate }\n'))).toEqual(['bad.yaml: steps[0].type: unknown plugin "frobnicate"']);
+    const { definition } = parseManifest('ok.yaml', 'id: ok\nname: Ok\nsteps:\n  - { ref: a, type: util.log, with: { message: m } }\n  - { ref: b, type: flow.gate }\n  - { ref: c, type: transform.hash, with: { value: x } }\n');
+    expect(definition!.steps.map((x) => x.type)).toEqual(['log', 'approval', 'transform.hash']);
+  });
+
   test('credentials outside http.request are rejected', () => {
     const p = problems(
       manifest(
@@ -204,9 +211,9 @@ describe('parseManifest: problems name the file and the field', () => {
       ),
     );
     expect(p).toEqual([
-      'bad.yaml: steps[0].with: credentials may only be used by http.request steps (a log step would store or show them)',
-      'bad.yaml: steps[2].with: credentials may only be used by http.request steps (a notify step would store or show them)',
-      'bad.yaml: steps[3].with: credentials may only be used by http.request steps (a flow step would store or show them)',
+      'bad.yaml: steps[0].with: credentials may only be used by plugins that take them (http.request, transform.hash): a util.log step would store or show them',
+      'bad.yaml: steps[2].with: credentials may only be used by plugins that take them (http.request, transform.hash): a notify.thread step would store or show them',
+      'bad.yaml: steps[3].with: credentials may only be used by plugins that take them (http.request, transform.hash): a flow.subflow step would store or show them',
     ]);
   });
 
@@ -425,20 +432,20 @@ describe('graph', () => {
 
 describe('step inputs', () => {
   test('withKeyProblems accepts complete blocks for every kind', () => {
-    expect(withKeyProblems('log', { message: 'm', level: 'warn' })).toEqual([]);
-    expect(withKeyProblems('http.request', { url: 'https://x', method: 'POST', headers: {}, body: {}, timeoutSeconds: 3 })).toEqual([]);
-    expect(withKeyProblems('sleep', { minutes: 1 })).toEqual([]);
-    expect(withKeyProblems('wait_for_event', { event: 'e' })).toEqual([]);
-    expect(withKeyProblems('flow', { type: 't', payload: {}, forEach: [] })).toEqual([]);
-    expect(withKeyProblems('notify', { message: 'm' })).toEqual([]);
+    expect(withKeyProblems('log', stepInputs['log'], { message: 'm', level: 'warn' })).toEqual([]);
+    expect(withKeyProblems('http.request', stepInputs['http.request'], { url: 'https://x', method: 'POST', headers: {}, body: {}, timeoutSeconds: 3 })).toEqual([]);
+    expect(withKeyProblems('sleep', stepInputs['sleep'], { minutes: 1 })).toEqual([]);
+    expect(withKeyProblems('wait_for_event', stepInputs['wait_for_event'], { event: 'e' })).toEqual([]);
+    expect(withKeyProblems('flow', stepInputs['flow'], { type: 't', payload: {}, forEach: [] })).toEqual([]);
+    expect(withKeyProblems('notify', stepInputs['notify'], { message: 'm' })).toEqual([]);
   });
 
   test('withKeyProblems on sleep lists its allowed keys', () => {
-    expect(withKeyProblems('sleep', { hours: 1 })).toEqual([
+    expect(withKeyProblems('sleep', stepInputs['sleep'], { hours: 1 })).toEqual([
       { key: 'hours', message: 'unknown key for a sleep step (allowed: seconds, minutes, until)' },
       { key: 'seconds', message: 'give exactly one of seconds, minutes or until' },
     ]);
-    expect(withKeyProblems('sleep', { seconds: 1, minutes: 2 })).toEqual([{ key: 'seconds', message: 'give exactly one of seconds, minutes or until' }]);
+    expect(withKeyProblems('sleep', stepInputs['sleep'], { seconds: 1, minutes: 2 })).toEqual([{ key: 'seconds', message: 'give exactly one of seconds, minutes or until' }]);
   });
 
   test('runtime schemas apply defaults and coerce seconds', () => {

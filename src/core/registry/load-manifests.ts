@@ -8,6 +8,7 @@ import { approvalPolicyProblems } from './approval-step-rules.js';
 import { graphProblems } from './graph.js';
 import { manifestSchema, type FlowDefinition } from './manifest-schema.js';
 import { withKeyProblems } from './step-inputs.js';
+import { PLUGINS, pluginFor } from '../../plugins/catalogue.js';
 
 export class ManifestError extends Error {
   constructor(readonly problems: string[]) {
@@ -37,10 +38,12 @@ export function parseManifest(file: string, text: string): { definition?: FlowDe
       const p = syntaxProblem(s.if);
       if (p) problems.push(fmt(file, ['steps', i, 'if'], `invalid expression: ${p}`));
     }
-    const credentialsRule = `credentials may only be used by http.request steps (a ${s.type} step would store or show them)`;
-    if (s.type !== 'http.request' && mentionsCredentials(s.with)) problems.push(fmt(file, ['steps', i, 'with'], credentialsRule));
+    // The schema resolved the name: the plugin exists.
+    const plugin = pluginFor(s.type)!;
+    const credentialsRule = `credentials may only be used by plugins that take them (${PLUGINS.filter((p) => p.credentials).map((p) => p.id).join(', ')}): a ${plugin.id} step would store or show them`;
+    if (!plugin.credentials && mentionsCredentials(s.with)) problems.push(fmt(file, ['steps', i, 'with'], credentialsRule));
     if (s.if && /\bcredentials\b/.test(s.if)) problems.push(fmt(file, ['steps', i, 'if'], 'credentials may not be used in conditions'));
-    for (const w of withKeyProblems(s.type, s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
+    for (const w of withKeyProblems(s.type, plugin.input, s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
     if (s.type === 'approval') for (const w of approvalPolicyProblems(s.with)) problems.push(fmt(file, ['steps', i, 'with', w.key], w.message));
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) problems.push(fmt(file, t.path, t.message));
   });

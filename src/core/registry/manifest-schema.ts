@@ -1,8 +1,10 @@
 import { z } from 'zod';
+import { pluginFor, unknownPluginMessage } from '../../plugins/catalogue.js';
 
 export const CATEGORIES = [
   'access', 'environment', 'release', 'package', 'pool', 'testing', 'build', 'repository', 'scheduled', 'cascade', 'other',
 ] as const;
+/** The kinds the previous engine runs, by the names it knows them by (the plugin catalogue has them all). */
 export const STEP_KINDS = ['log', 'http.request', 'sleep', 'wait_for_event', 'flow', 'notify', 'approval'] as const;
 export type StepKindName = (typeof STEP_KINDS)[number];
 
@@ -37,7 +39,13 @@ const retrySchema = z.union([
 
 export const stepSchema = z.strictObject({
   ref: stepRef,
-  type: z.enum(STEP_KINDS),
+  /** A plugin id or alias; stored as the plugin's engine name (the name runs in flight know). */
+  type: z.string().transform((name, ctx) => {
+    const p = pluginFor(name);
+    if (p) return p.engineName;
+    ctx.addIssue({ code: 'custom', message: unknownPluginMessage(name) });
+    return z.NEVER;
+  }),
   name: z.string().optional(),
   dependsOn: z.array(stepRef).default([]),
   if: z.string().min(1).optional(),

@@ -54,9 +54,10 @@ export const stepInputs = {
 export type StepInput<K extends StepKindName> = z.infer<(typeof stepInputs)[K]>;
 
 /** Load-time check of a step's `with` keys: unknown keys and missing required keys. */
-export function withKeyProblems(kind: StepKindName, value: Record<string, unknown>): { key: string; message: string }[] {
-  const schema = stepInputs[kind];
-  const shape = ('shape' in schema ? schema.shape : (schema as unknown as { def: { in: { shape: Record<string, z.ZodType> } } }).def.in.shape) as Record<string, z.ZodType>;
+export function withKeyProblems(kind: string, schema: z.ZodType, value: Record<string, unknown>): { key: string; message: string }[] {
+  const shape = objectShape(schema);
+  // Unions (one shape per operation) are checked when the step runs, against the rendered block.
+  if (!shape) return [];
   const problems: { key: string; message: string }[] = [];
   for (const key of Object.keys(value)) {
     if (!(key in shape)) problems.push({ key, message: `unknown key for a ${kind} step (allowed: ${Object.keys(shape).join(', ')})` });
@@ -67,6 +68,13 @@ export function withKeyProblems(kind: StepKindName, value: Record<string, unknow
   if (kind === 'sleep' && ['seconds', 'minutes', 'until'].filter((k) => k in value).length !== 1)
     problems.push({ key: 'seconds', message: 'give exactly one of seconds, minutes or until' });
   return problems;
+}
+
+/** The keys of an object schema, also under a refinement (`.refine` wraps it in a pipe); null for other schemas. */
+function objectShape(schema: z.ZodType): Record<string, z.ZodType> | null {
+  if (schema instanceof z.ZodObject) return schema.shape as Record<string, z.ZodType>;
+  const inner = (schema as unknown as { def: { in?: z.ZodType } }).def.in;
+  return inner ? objectShape(inner) : null;
 }
 
 /** A step's rendered `with` that does not fit its kind: the message names each field. */

@@ -45,11 +45,11 @@ export function parseInput<K extends StepKindName>(kind: K, rendered: unknown): 
 
 /** Renders and checks a step's `with` (credentials excluded); call inside a checkpointed step. */
 export async function preResolve(x: StepExecution): Promise<Resolution> {
-  if (!PRE_RESOLVED.has(x.step.type)) return null;
+  if (!PRE_RESOLVED.has(x.step.type as StepKindName)) return null;
   // Reading the context may fail for want of a database: that is retried, not the step's input error.
   const ctx = await expressionContext(x.deps, x.run);
   try {
-    return { input: parseInput(x.step.type, render(x.step.with, ctx)) };
+    return { input: parseInput(x.step.type as StepKindName, render(x.step.with, ctx)) };
   } catch (err) {
     return { error: (err as Error).message };
   }

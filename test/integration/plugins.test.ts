@@ -1,0 +1,133 @@
+import { createHash, createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import YAML from 'yaml';
+import { PLUGINS, pluginFor } from '../../src/plugins/catalogue.js';
+import { Recorder } from '../support/recorder.js';
+import { createProject, eventually, startRun, startTestServer, type TestServer, waitForRun } from '../support/server.js';
+
+const FLOWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/plugin-flows');
+const HMAC_KEY = 'plugin-test-hmac-key';
+
+let server: TestServer;
+let db: pg.Pool;
+const target = new Recorder();
+
+beforeAll(async () => {
+  await target.start();
+  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_CREDENTIAL_HMAC_KEY: HMAC_KEY } });
+  db = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 2 });
+  await createProject(server);
+});
+afterAll(async () => {
+  await db?.end();
+  await server?.stop();
+  await target.stop();
+});
+
+const outputs = async (id: string) => Object.fromEntries((await db.query('select step_ref, output from step_runs where run_id = $1', [id])).rows.map((r) => [r.step_ref, r.output]));
+
+describe('the catalogue', () => {
+  test('GET /api/v1/plugins lists exactly the kinds the engine runs, each with JSON Schemas', async () => {
+    const r = await server.call('GET', '/api/v1/plugins');
+    expect(r.status).toBe(200);
+    expect(r.body.map((p: any) => p.id)).toEqual(PLUGINS.map((p) => p.id).sort());
+    const log = r.body.find((p: any) => p.id === 'util.log');
+    expect(log).toMatchObject({ name: 'Log', category: 'core', aliases: ['log'], credentials: false, requires: [], available: true });
+    expect(log.inputSchema).toMatchObject({ $schema: 'https://json-schema.org/draft/2020-12/schema', type: 'object', required: ['message'] });
+    expect(log.inputSchema.properties.level).toMatchObject({ enum: ['debug', 'info', 'warn', 'error'], default: 'info' });
+    expect(r.body.find((p: any) => p.id === 'http.request')).toMatchObject({ credentials: true });
+  });
+
+  test('categories count the plugins; a category filter lists only its own; an unknown one is refused', async () => {
+    const cats = (await server.call('GET', '/api/v1/plugins/categories')).body;
+    expect(cats.reduce((n: number, c: any) => n + c.count, 0)).toBe(PLUGINS.length);
+    expect(cats.find((c: any) => c.id === 'flow')).toEqual({ id: 'flow', name: 'Flow control', count: PLUGINS.filter((p) => p.category === 'flow').length });
+    const transforms = (await server.call('GET', '/api/v1/plugins?category=transform')).body;
+    expect(transforms.length).toBeGreaterThan(0);
+    expect(transforms.every((p: any) => p.category === 'transform')).toBe(true);
+    const bad = await server.call('GET', '/api/v1/plugins?category=nope');
+    expect(bad.status).toBe(400);
+    expect(bad.body).toMatchObject({ code: 'validation_failed' });
+  });
+
+  test('one plugin by id or alias (answered canonically); unknown → 404; no token → 401', async () => {
+    expect((await server.call('GET', '/api/v1/plugins/flow.approval')).body).toMatchObject({ id: 'flow.approval', aliases: ['approval', 'flow.gate'] });
+    expect((await server.call('GET', '/api/v1/plugins/approval')).body.id).toBe('flow.approval');
+    const missing = await server.call('GET', '/api/v1/plugins/util.lgo');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ error: 'No plugin util.lgo', code: 'not_found' });
+    expect((await server.call('GET', '/api/v1/plugins', undefined, null)).status).toBe(401);
+  });
+
+  test('every plugin runs in one of the fixture flows below (nothing listed is untested)', () => {
+    const used = new Set<string>();
+    for (const f of fs.readdirSync(FLOWS)) for (const s of YAML.parse(fs.readFileSync(path.join(FLOWS, f), 'utf8')).steps) used.add(pluginFor(s.type)!.id);
+    expect(PLUGINS.map((p) => p.id).filter((id) => !used.has(id))).toEqual([]);
+  });
+});
+
+describe('running the plugins on engine v2', () => {
+  test('the first kinds by their catalogue ids: log, sleep, HTTP, thread notice, child flow, event, gate', async () => {
+    const owner = (await server.call('POST', '/api/v1/tokens', { name: 'owner', role: 'owner', email: 'owner@acme.io' })).body.token;
+    const id = await startRun(server, 'canonical', { target: target.url });
+    await eventually(async () => ((await db.query(`select status from step_runs where run_id = $1 and step_ref = 'wait'`, [id])).rows[0]?.status === 'waiting' ? true : undefined), 20_000, 'waiting for the event');
+    expect((await server.call('POST', `/api/v1/runs/${id}/events`, { event: 'go', payload: { n: 7 } })).status).toBe(202);
+    const { rows: [a] } = await eventually(async () => { const q = await db.query(`select id from approvals where run_id = $1`, [id]); return q.rows.length ? q : undefined; }, 20_000, 'approval opened');
+    expect((await server.call('POST', `/sfp/api/flows/approvals/${a.id}/approve`, { approver: 'owner', approverEmail: 'owner@acme.io' }, owner)).status).toBe(200);
+    const run = await waitForRun(server, id);
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'Completed', error: null });
+    const out = await outputs(id);
+    expect(target.to('/canonical')).toHaveLength(1);
+    expect(out.nap.sleptMs).toBeGreaterThanOrEqual(1000);
+    expect(out.tell).toMatchObject({ message: 'called 200' });
+    expect(out.child).toMatchObject({ decoded: 'from parent' });
+    expect(out.wait).toEqual({ n: 7 });
+    expect(out.done).toMatchObject({ message: 'approved by owner@acme.io, event 7' });
+    // Stored under the names runs in flight know.
+    const { rows: kinds } = await db.query(`select step_ref, kind from step_runs where run_id = $1 and step_ref in ('say', 'gate', 'child')`, [id]);
+    expect(Object.fromEntries(kinds.map((k) => [k.step_ref, k.kind]))).toEqual({ say: 'log', gate: 'approval', child: 'flow' });
+  });
+
+  test('transforms and utilities give the outputs they document', async () => {
+    const id = await startRun(server, 'transforms');
+    const run = await waitForRun(server, id);
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'Completed', error: null });
+    const out = await outputs(id);
+    expect(out.b64).toEqual({ value: Buffer.from('héllo wörld').toString('base64') });
+    expect(out.b64url).toEqual({ value: 'Pz8-Pg' });
+    expect(out.unb64).toEqual({ value: 'héllo wörld' });
+    expect(out.sha).toEqual({ hash: createHash('sha256').update('abc').digest('hex') });
+    expect(out.md5).toEqual({ hash: '900150983cd24fb0d6963f7d28e17f72' });
+    expect(out.hmac).toEqual({ hash: createHmac('sha256', HMAC_KEY).update('abc').digest('hex') });
+    expect(out.parsed).toEqual({ value: { a: 1, b: [2, 3], c: 'x' } });
+    expect(out.text).toEqual({ value: '{"a":1,"b":[2,3],"c":"x"}' });
+    expect(out.merged).toEqual({ value: { a: 9, b: [2, 3], c: 'x', d: true } });
+    expect(out.picked).toEqual({ value: { a: 1, c: 'x' } });
+    expect(out.omitted).toEqual({ value: { b: [2, 3], c: 'x' } });
+    expect(out.u4.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(out.u7.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(out.dice.value).toBeGreaterThanOrEqual(1);
+    expect(out.dice.value).toBeLessThan(7);
+    expect(out.code.value).toMatch(/^[ABC]{12}$/);
+    // The credential went into the HMAC only: no output or log line holds it.
+    const { rows: lines } = await db.query('select message from log_lines where run_id = $1', [id]);
+    expect(JSON.stringify([out, lines])).not.toContain(HMAC_KEY);
+  });
+
+  test('flow.fail fails the run with its message when its condition holds, and is skipped when not', async () => {
+    const failed = await waitForRun(server, await startRun(server, 'guarded', { env: 'production' }));
+    expect(failed.status).toBe('Failed');
+    expect(failed.error).toMatch(/step guard failed: not on production/);
+    const passed = await waitForRun(server, await startRun(server, 'guarded', { env: 'staging' }));
+    expect(passed.status).toBe('Completed');
+  });
+
+  test('bad input to a plugin fails its step for good, naming the field', async () => {
+    const run = await waitForRun(server, await startRun(server, 'bad-json'));
+    expect(run.status).toBe('Failed');
+    expect(run.error).toMatch(/with\.value: not JSON/);
+  });
+});
