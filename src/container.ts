@@ -25,6 +25,7 @@ import { RunService } from './core/runs/run-service.js';
 import { RunControl } from './core/runs/run-control.js';
 import { RunStore } from './core/runs/run-store.js';
 import { ExternalRuns } from './core/runs/external-runs.js';
+import { FlowRunRecords } from './core/runs/flow-run-records.js';
 import { RunLocks } from './core/locks/run-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
@@ -65,6 +66,8 @@ export interface Services {
   cicd: CicdService;
   schedules: ScheduleService;
   externalRuns: ExternalRuns;
+  /** What the flow-runs API keeps of runs (ids, labels), its external records and deletions. */
+  flowRuns: FlowRunRecords;
   locks: RunLocks;
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
@@ -153,6 +156,7 @@ export function createServices(input: {
     engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
+    flowRuns: new FlowRunRecords(orm),
     locks: new RunLocks(orm, audit),
     cicd, launcher, executor, outbox, cacheInvalidation,
   };

@@ -19,6 +19,8 @@ import { Migration20261129080000 } from './migrations/Migration20261129080000.js
 import { Migration20261129090000 } from './migrations/Migration20261129090000.js';
 import { Migration20261129100000 } from './migrations/Migration20261129100000.js';
 import { Migration20261129110000 } from './migrations/Migration20261129110000.js';
+import { Migration20261130200000 } from './migrations/Migration20261130200000.js';
+import { Migration20261130210000 } from './migrations/Migration20261130210000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -40,6 +42,8 @@ const migrationsList = [
   { name: 'Migration20261129090000', class: Migration20261129090000 },
   { name: 'Migration20261129100000', class: Migration20261129100000 },
   { name: 'Migration20261129110000', class: Migration20261129110000 },
+  { name: 'Migration20261130200000', class: Migration20261130200000 },
+  { name: 'Migration20261130210000', class: Migration20261130210000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

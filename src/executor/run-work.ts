@@ -55,6 +55,8 @@ export function databaseUnavailable(err: unknown): boolean {
     if (e instanceof StepFailure) return false;
     const code = typeof e.code === 'string' ? e.code : '';
     if (code.startsWith('08') || /^57P0[1-3]$/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'EPIPE'].includes(code)) return true;
+    // The Unix socket of a restarting server is gone for a moment.
+    if (code === 'ENOENT' && typeof e.message === 'string' && /^connect ENOENT .*\.s\.PGSQL\.\d+$/.test(e.message)) return true;
     if (typeof e.message === 'string' && /database system is (shutting down|starting up)|Connection terminated/i.test(e.message)) return true;
   }
   return false;

@@ -5,6 +5,7 @@ import type { Services } from '../container.js';
 import type { Door } from '../doors/door.js';
 import { SampledWarning } from '../observability/sampled-log.js';
 import { apiDialect } from './api/index.js';
+import { flowRunsDialect } from './flow-runs/index.js';
 import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
@@ -14,8 +15,11 @@ import { workflowRunsDialect } from './workflow-runs/index.js';
 const doorOf = (path: string) =>
   path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops' : 'rest';
 
-const reasonOf = (ctx: Koa.Context) =>
-  (ctx.body as { message?: unknown; error?: unknown } | undefined)?.message ?? (ctx.body as { error?: unknown } | undefined)?.error;
+const reasonOf = (ctx: Koa.Context) => {
+  const body = ctx.body as { message?: unknown; error?: unknown; detail?: unknown } | undefined;
+  // `detail` is the flow-runs dialect's (FastAPI's) sentence.
+  return body?.message ?? body?.error ?? (typeof body?.detail === 'string' ? body.detail : undefined);
+};
 
 async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
   const principal = ctx.state.principal as { name: string; email: string | null } | undefined;
@@ -30,7 +34,8 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
 export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
-  const dialects = [sfpDialect(s), apiDialect(s), workflowRunsDialect(s)];
+  // flow-runs before api: both live under /api/v1, whose fallthrough would answer first.
+  const dialects = [sfpDialect(s), flowRunsDialect(s), apiDialect(s), workflowRunsDialect(s)];
   let openapi: unknown;
   const router = new Router();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));

@@ -54,7 +54,8 @@ test('no 5xx, dialect envelopes, nothing written on refusal — over every route
       const before = await counts();
       const url = new URL(`${server.url}${path}${qs ? `?${qs}` : ''}`);
       // `..` in a parameter can move the request out of its dialect's prefix: judge by where it went.
-      const dialect = url.pathname.startsWith('/sfp/api/flows') ? 'sfp' : url.pathname.startsWith('/v1/workflow-runs') ? 'workflow-runs' : 'api';
+      const dialect = url.pathname.startsWith('/sfp/api/flows') ? 'sfp' : url.pathname.startsWith('/v1/workflow-runs') ? 'workflow-runs'
+        : url.pathname === '/api/v1/flow-runs' || url.pathname.startsWith('/api/v1/flow-runs/') ? 'flow-runs' : 'api';
       const res = await fetch(url, { method: op.method, headers, body: op.method === 'GET' || op.method === 'DELETE' && !body ? undefined : body });
       const text = await res.text();
       expect({ op: `${op.method} ${path}`, status: res.status < 500 }).toEqual({ op: `${op.method} ${path}`, status: true });
@@ -62,6 +63,10 @@ test('no 5xx, dialect envelopes, nothing written on refusal — over every route
         const parsed = JSON.parse(text);
         if (dialect === 'sfp') expect(parsed).toMatchObject({ statusCode: res.status, error: expect.any(String), message: expect.anything() });
         else if (dialect === 'workflow-runs') expect(parsed).toEqual({ error: { code: expect.any(String), message: expect.any(String), details: expect.any(Array) } });
+        else if (dialect === 'flow-runs') {
+          expect(parsed).toEqual({ detail: expect.anything() });
+          if (typeof parsed.detail !== 'string') expect(parsed.detail).toEqual(expect.arrayContaining([{ loc: expect.any(Array), msg: expect.any(String), type: expect.any(String) }]));
+        }
         else expect(parsed).toMatchObject({ error: expect.any(String) });
         expect(await counts()).toBe(before);
       }

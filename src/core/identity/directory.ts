@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Identity } from '../../db/entities/identity.js';
+import { sql } from '../../db/sql.js';
 import { conflict, notFound } from '../../errors.js';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 
@@ -9,6 +10,17 @@ export interface IdentityLinks {
   githubUserId?: number | null;
   slackUserId?: string | null;
   adoUniqueName?: string | null;
+}
+
+/**
+ * The person a run or a decision names, as person numbers key them: an email (lowercased), or
+ * `app:<token name>` for a token without one (what a token's runs record as their starter).
+ * Anything else (`cron`, `retry`, `system`) is no person.
+ */
+export function personKey(who: string | null | undefined): string | null {
+  if (!who) return null;
+  if (who.startsWith('app:')) return who;
+  return /^[^\s@]+@[^\s@]+$/.test(who) ? who.toLowerCase() : null;
 }
 
 /** The identity directory: every door resolves its user to one email through it. */
@@ -113,6 +125,27 @@ export class IdentityDirectory {
 
   async emailBySlack(userId: string): Promise<string | undefined> {
     return (await this.orm.em.fork().findOne(Identity, { slackUserId: userId }))?.email;
+  }
+
+  /**
+   * The stable integer id of each person (keys from `personKey`), given on first sight: APIs that
+   * name people by number (the flow-runs API) show the same number for the same person everywhere.
+   */
+  async numbersOf(people: Iterable<string>): Promise<Map<string, number>> {
+    const keys = [...new Set(people)].sort();
+    const out = new Map<string, number>();
+    if (!keys.length) return out;
+    const rows = await sql<{ id: number; person: string }>(this.orm,
+      `with given as (select unnest(?::text[]) as person),
+         added as (insert into person_numbers (person) select person from given order by person on conflict (person) do nothing returning id, person)
+       select id, person from added union all select n.id, n.person from person_numbers n join given g on g.person = n.person`, [keys]);
+    for (const r of rows) out.set(r.person, r.id);
+    // Numbered at the same moment by another statement: committed now, but not in this statement's snapshot.
+    const missing = keys.filter((k) => !out.has(k));
+    if (missing.length) {
+      for (const r of await sql<{ id: number; person: string }>(this.orm, 'select id, person from person_numbers where person = any(?::text[])', [missing])) out.set(r.person, r.id);
+    }
+    return out;
   }
 
   async emailByAdo(uniqueName: string): Promise<string | undefined> {

@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { LogLine, type LogLevel } from '../../db/entities/log-line.js';
-import { sql } from '../../db/sql.js';
+import { LogLine, LogLineSchema, type LogLevel } from '../../db/entities/log-line.js';
+import { rowTo, sql } from '../../db/sql.js';
 
 export interface NewLogLine {
   level: LogLevel;
@@ -57,6 +57,17 @@ export class RunLogs {
   listForRuns(runIds: string[]): Promise<LogLine[]> {
     if (!runIds.length) return Promise.resolve([]);
     return this.orm.em.fork().find(LogLine, { runId: { $in: runIds } }, { orderBy: { runId: 'asc', seq: 'asc' } });
+  }
+
+  /** The last `perRun` lines of each run, oldest first (a list of runs shows their tails, not whole logs). */
+  async tailsOfRuns(runIds: string[], perRun: number): Promise<LogLine[]> {
+    if (!runIds.length) return [];
+    // Each run's tail is a backward range scan of the (run_id, seq) key.
+    const rows = await sql<Record<string, unknown>>(this.orm,
+      `select t.* from unnest(?::uuid[]) as r(id),
+         lateral (select run_id, seq, at, level, source, log_group as "group", message from log_lines where run_id = r.id order by seq desc limit ?) t
+       order by t.run_id, t.seq`, [runIds, perRun]);
+    return rows.map((r) => rowTo<LogLine>(LogLineSchema, r));
   }
 }
 

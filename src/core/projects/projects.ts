@@ -1,7 +1,7 @@
 import { LockMode, type EntityManager, type MikroORM } from '@mikro-orm/postgresql';
 import { Project, type Provider, type WorkItemFlows } from '../../db/entities/project.js';
 import { sql } from '../../db/sql.js';
-import { badRequest, notFound } from '../../errors.js';
+import { badRequest, conflict, notFound } from '../../errors.js';
 import type { AuditLog, Actor } from '../audit/audit-log.js';
 import type { FlowRegistry } from '../registry/registry.js';
 import { notifySql, type CacheInvalidation } from '../cache/invalidation.js';
@@ -20,10 +20,21 @@ export interface ProjectInput {
   labelFlows?: Record<string, string>;
   /** Replaces the project's approver groups (name → emails) when given; kept otherwise. */
   approverGroups?: Record<string, string[]>;
+  /** The project's namespace; a new project gets its default (see defaultNamespace), an existing one keeps its own. */
+  namespace?: string;
+}
+
+/** What a namespace may be called. */
+export const NAMESPACE = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+/** A project's namespace unless one is chosen: `acme/app` → `acme.app` (other characters → `-`). */
+export function defaultNamespace(repositoryIdentifier: string): string {
+  const base = repositoryIdentifier.toLowerCase().replaceAll('/', '.').replace(/[^a-z0-9._-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 56);
+  return base || 'p';
 }
 
 interface ProjectRow {
-  repository_identifier: string; provider: Project['provider']; owners: string[]; members: string[];
+  repository_identifier: string; namespace: string; provider: Project['provider']; owners: string[]; members: string[];
   slack_channel: string | null; settings: Project['settings']; created_at: string; updated_at: string;
 }
 
@@ -50,14 +61,14 @@ export class ProjectService {
     const row = this.cache ? await this.cache.get(repositoryIdentifier, () => this.read(repositoryIdentifier)) : await this.read(repositoryIdentifier);
     if (!row) return null;
     return Object.assign(new Project(), {
-      repositoryIdentifier: row.repository_identifier, provider: row.provider, owners: [...row.owners], members: [...row.members],
+      repositoryIdentifier: row.repository_identifier, namespace: row.namespace, provider: row.provider, owners: [...row.owners], members: [...row.members],
       slackChannel: row.slack_channel, settings: structuredClone(row.settings), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
     });
   }
 
   private async read(repositoryIdentifier: string): Promise<ProjectRow | undefined> {
     const [row] = await sql<ProjectRow>(this.orm,
-      'select repository_identifier, provider, owners, members, slack_channel, settings, created_at, updated_at from projects where repository_identifier = ?', [repositoryIdentifier]);
+      'select repository_identifier, namespace, provider, owners, members, slack_channel, settings, created_at, updated_at from projects where repository_identifier = ?', [repositoryIdentifier]);
     return row;
   }
 
@@ -95,11 +106,17 @@ export class ProjectService {
   }
 
   private async write(em: EntityManager, repositoryIdentifier: string, input: ProjectInput): Promise<{ project: Project; created: boolean }> {
+    if (input.namespace) {
+      const holder = await em.findOne(Project, { namespace: input.namespace, repositoryIdentifier: { $ne: repositoryIdentifier } });
+      if (holder) throw conflict(`Namespace ${input.namespace} is already the namespace of project ${holder.repositoryIdentifier}`);
+    }
     let project = await em.findOne(Project, { repositoryIdentifier });
     const created = !project;
     if (!project) {
-      project = Object.assign(new Project(), { repositoryIdentifier });
+      project = Object.assign(new Project(), { repositoryIdentifier, namespace: input.namespace ?? (await this.freeNamespace(em, repositoryIdentifier)) });
       em.persist(project);
+    } else if (input.namespace && input.namespace !== project.namespace) {
+      project.namespace = input.namespace;
     }
     project.provider = input.provider;
     project.owners = input.owners.map((e) => e.toLowerCase());
@@ -122,6 +139,21 @@ export class ProjectService {
     }
     await em.flush();
     return { project, created };
+  }
+
+  /** The default namespace of a new project, or it with the first free `-<n>` suffix. */
+  private async freeNamespace(em: EntityManager, repositoryIdentifier: string): Promise<string> {
+    const base = defaultNamespace(repositoryIdentifier);
+    const taken = new Set((await em.getConnection().execute<{ namespace: string }[]>(
+      `select namespace from projects where namespace = ? or namespace like ?`, [base, `${base}-%`])).map((r) => r.namespace));
+    if (!taken.has(base)) return base;
+    for (let n = 2; ; n++) if (!taken.has(`${base}-${n}`)) return `${base}-${n}`;
+  }
+
+  /** The project a namespace names, or null. */
+  async byNamespace(namespace: string): Promise<Project | null> {
+    const [row] = await sql<{ repository_identifier: string }>(this.orm, 'select repository_identifier from projects where namespace = ?', [namespace]);
+    return row ? this.find(row.repository_identifier) : null;
   }
 
   async delete(repositoryIdentifier: string, actor: Actor): Promise<void> {
@@ -183,6 +215,7 @@ export class ProjectService {
 
 export const presentProject = (p: Project) => ({
   repositoryIdentifier: p.repositoryIdentifier,
+  namespace: p.namespace,
   provider: p.provider,
   owners: p.owners,
   members: p.members,

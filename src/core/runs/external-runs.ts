@@ -14,6 +14,8 @@ const taken = (engineRunId: string, why: string) =>
   new AppError('conflict', `Engine run id ${engineRunId} cannot be registered: ${why}`, [{ field: 'hatchetRunId', message: why, location: 'body' }]);
 
 export interface ExternalRunInput {
+  /** A preset run id (the flow-runs API derives it from the id the recorder chose); new by default. */
+  id?: string;
   engineRunId?: string | null;
   taskType: string;
   flowPath: string;
@@ -45,7 +47,7 @@ export class ExternalRuns {
       if (RESERVED_ENGINE_ID.test(input.engineRunId)) throw taken(input.engineRunId, 'this form is reserved for Flowgate\'s own runs');
       if (await this.store.idTaken(input.engineRunId)) throw taken(input.engineRunId, 'already the id or engine run id of a run');
     }
-    const id = newId();
+    const id = input.id ?? newId();
     const run = Object.assign(new Run(), {
       id,
       engineRunId: input.engineRunId ?? `ext-${id}`,

@@ -11,7 +11,7 @@ export type RunRequester =
   | { principal: Principal; door: string };
 
 /** What a requester asks to do to a run; the same rule decides them all. */
-export type ControlVerb = 'cancel' | 'rerun' | 'retry' | 'pause' | 'resume' | 'control';
+export type ControlVerb = 'cancel' | 'rerun' | 'retry' | 'pause' | 'resume' | 'control' | 'delete';
 
 /** What `triggeredBy` a token's own runs carry: its person's email, else `app:<token name>`. */
 export const startedByOf = (p: Principal): string => p.email ?? `app:${p.name}`;

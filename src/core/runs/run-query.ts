@@ -77,3 +77,9 @@ export function parseSince(value: string, now = Date.now()): Date | undefined {
   if (!m[5] && d.toISOString().slice(0, 10) !== `${m[1]}-${m[2]}-${m[3]}`) return undefined;
   return d;
 }
+
+/** How many runs several projects (or all: null) have; exact up to `EXACT_COUNT_LIMIT`, as `listRuns` counts. */
+export async function countRuns(orm: MikroORM, projects: readonly string[] | null): Promise<{ total: number; estimated: boolean }> {
+  if (projects && !projects.length) return { total: 0, estimated: false };
+  return countMatches(orm.em.fork(), projects ? { repositoryIdentifier: { $in: [...projects] } } : {});
+}

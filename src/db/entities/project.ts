@@ -24,6 +24,8 @@ export interface WorkItemFlows {
 
 export class Project {
   repositoryIdentifier!: string;
+  /** The project's name in the workflow platform API (unique; `acme.app` for `acme/app` unless chosen). */
+  namespace!: string;
   provider!: Provider;
   owners: string[] = [];
   members: string[] = [];
@@ -38,6 +40,7 @@ export const ProjectSchema = new EntitySchema<Project>({
   tableName: 'projects',
   properties: {
     repositoryIdentifier: { type: 'text', primary: true },
+    namespace: { type: 'text', unique: true },
     provider: { type: 'text' },
     owners: { type: 'json' },
     members: { type: 'json' },

@@ -1,11 +1,11 @@
 import { z } from 'zod';
 import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
 import { GROUP_NAME } from '../../core/approvals/approver-policy.js';
-import { presentProject } from '../../core/projects/projects.js';
+import { NAMESPACE, presentProject } from '../../core/projects/projects.js';
 import type { Services } from '../../container.js';
 import { route } from '../route.js';
 import { repositoryIdentifier } from '../sfp/schemas.js';
-import { readRoles } from '../../core/identity/roles.js';
+import { READ_ROLES, readRoles } from '../../core/identity/roles.js';
 
 const OWNER = ['owner'] as const;
 const params = z.object({ repositoryIdentifier });
@@ -24,6 +24,8 @@ const body = z.strictObject({
   labelFlows: z.record(z.string().min(1).max(50), z.string().min(1)).optional(),
   /** Named approver groups a flow names as `approvers: group:<name>`: `{security: ['a@acme.io']}`; replaces the groups when given. */
   approverGroups: z.record(z.string().regex(GROUP_NAME, 'letters, digits, _ . - (at most 64)'), z.array(z.email()).max(200)).optional(),
+  /** The project's name in the workflow platform API; kept when absent (a new project gets `acme.app` for `acme/app`). */
+  namespace: z.string().regex(NAMESPACE, 'lowercase letters, digits, . _ - (at most 63), starting with a letter or digit').optional(),
 });
 
 /** `{*repositoryIdentifier}`: `owner/repo` arrives either URL-encoded or as raw path segments. */
@@ -33,6 +35,14 @@ export function projectRoutes(s: Services) {
       method: 'get', path: '/projects', roles: readRoles(OWNER), summary: 'List projects', responses: { 200: 'Projects' },
       async handler({ principal }) {
         return { body: { projects: (await s.projects.list(principal.projects)).map(presentProject) } };
+      },
+    }),
+    route({
+      method: 'get', path: '/namespaces', roles: READ_ROLES, summary: 'The namespaces the token may see, each with its project',
+      responses: { 200: '`[{namespace, repositoryIdentifier}]`, by namespace' },
+      async handler({ principal }) {
+        const projects = await s.projects.list(principal.projects);
+        return { body: projects.map((p) => ({ namespace: p.namespace, repositoryIdentifier: p.repositoryIdentifier })).sort((a, b) => a.namespace.localeCompare(b.namespace)) };
       },
     }),
     route({
