@@ -26,6 +26,7 @@ import { RunControl } from './core/runs/run-control.js';
 import { RunStore } from './core/runs/run-store.js';
 import { ExternalRuns } from './core/runs/external-runs.js';
 import { FlowRunRecords } from './core/runs/flow-run-records.js';
+import { FlowDocuments } from './core/flows/flow-documents.js';
 import { RunLocks } from './core/locks/run-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
@@ -68,6 +69,8 @@ export interface Services {
   externalRuns: ExternalRuns;
   /** What the flow-runs API keeps of runs (ids, labels), its external records and deletions. */
   flowRuns: FlowRunRecords;
+  /** Flow documents (the workflow platform API's flows), kept in the registry on every replica. */
+  flowDocuments: FlowDocuments;
   locks: RunLocks;
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
@@ -157,6 +160,7 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     flowRuns: new FlowRunRecords(orm),
+    flowDocuments: new FlowDocuments(orm, registry, projects, audit, log, cacheInvalidation),
     locks: new RunLocks(orm, audit),
     cicd, launcher, executor, outbox, cacheInvalidation,
   };

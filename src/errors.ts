@@ -2,10 +2,13 @@
 export type ErrorCode =
   | 'bad_request'
   | 'validation_failed'
+  /** Readable and well-formed, but its content is wrong (a flow document's YAML, inputs, a cron): 422. */
+  | 'invalid_content'
   | 'authentication_required'
   | 'forbidden'
   | 'not_found'
   | 'conflict'
+  | 'rate_limited'
   | 'engine_unavailable'
   | 'service_unavailable'
   | 'internal_error';
@@ -13,10 +16,12 @@ export type ErrorCode =
 const STATUS: Record<ErrorCode, number> = {
   bad_request: 400,
   validation_failed: 400,
+  invalid_content: 422,
   authentication_required: 401,
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  rate_limited: 429,
   engine_unavailable: 503,
   service_unavailable: 503,
   internal_error: 500,
@@ -48,9 +53,12 @@ export class AppError extends Error {
 export const badRequest = (message: string, details: FieldProblem[] = []) => new AppError('bad_request', message, details);
 export const validationFailed = (details: FieldProblem[]) =>
   new AppError('validation_failed', details.map((d) => `${d.field}: ${d.message}`).join('; '), details);
+export const invalidContent = (message: string, extra?: Record<string, unknown>) => new AppError('invalid_content', message, [], extra);
 export const notFound = (message: string) => new AppError('not_found', message);
 export const forbidden = (message: string) => new AppError('forbidden', message);
 export const conflict = (message: string, extra?: Record<string, unknown>) => new AppError('conflict', message, [], extra);
+/** Too many of something at once (the answer carries `Retry-After`). */
+export const rateLimited = (message: string) => new AppError('rate_limited', message);
 export const unauthenticated = (message: string) => new AppError('authentication_required', message);
 export const engineUnavailable = (message = 'Flow engine unavailable') => new AppError('engine_unavailable', message);
 

@@ -16,6 +16,9 @@ import { Sweeper } from './core/maintenance/sweeper.js';
 import { maintenanceTasks } from './core/maintenance/tasks.js';
 import { forgetRunWorkflows } from './engine/forget-workflows.js';
 import { orphanSweep } from './core/runs/orphan-sweep.js';
+import { LogFollower } from './core/logs/log-follower.js';
+import { routeUpgrades } from './http/upgrade.js';
+import { LogStreams } from './http/workflow-platform/log-stream.js';
 
 export const VERSION: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -44,6 +47,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   services.cacheInvalidation.start();
   services.tokens.start();
+  // Flow documents are flow types like the manifests: in the registry before anything starts a run.
+  await services.flowDocuments.start();
   setInboundDeps(orm, log);
   const { doors, off } = createDoors(services);
   for (const door of doors) if (door.destination) services.notifier.register(door.destination);
@@ -67,12 +72,17 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     const srv = app.listen(config.port, config.host, () => resolve(srv));
     srv.once('error', reject);
   });
+  // The executions' log WebSocket, on the same server; its streams follow logs from PostgreSQL.
+  const logStreams = new LogStreams(services, new LogFollower(orm, databaseUrl, log));
+  routeUpgrades(server, [logStreams], app.callback());
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   log.info({ port, flowTypes: definitions.map((d) => d.id), doors: doors.map((d) => d.name), database: embedded ? 'embedded' : 'external', executorId: config.executorId }, 'Flowgate listening');
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
+    // First: a server does not finish closing while upgraded connections stay open (they hear 1001 and resume elsewhere).
+    await logStreams.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs);
       server.close(() => { clearTimeout(timer); resolve(); });
@@ -84,6 +94,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     await services.outbox.stop();
     await services.engine.shutdown();
     await services.tokens.stop();
+    services.flowDocuments.stop();
     await services.cacheInvalidation.stop();
     await orm.close(true);
     if (embedded) await embedded.stop();

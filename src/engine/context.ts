@@ -1,3 +1,4 @@
+import { expressionScope } from '../core/expressions/scope.js';
 import type { EngineDeps } from './engine-deps.js';
 import type { EngineRun } from './engine-run.js';
 
@@ -7,11 +8,11 @@ import type { EngineRun } from './engine-run.js';
  */
 export async function expressionContext(deps: EngineDeps, run: EngineRun, withCredentials = false): Promise<Record<string, unknown>> {
   const [steps, project] = await Promise.all([deps.store.stepOutputs(run.id), deps.projects.find(run.repositoryIdentifier)]);
-  return {
+  return expressionScope({
     payload: run.payload,
     steps,
     run: { id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, parentRunId: run.parentRunId },
     project: project ? { repositoryIdentifier: project.repositoryIdentifier, provider: project.provider, owners: project.owners, members: project.members } : {},
     credentials: withCredentials ? deps.credentials : {},
-  };
+  });
 }

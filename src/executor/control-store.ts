@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../core/audit/audit-log.js';
 import { newId } from '../core/ids.js';
-import type { NewLogLine } from '../core/logs/run-logs.js';
+import { notifyLogSql, type NewLogLine } from '../core/logs/run-logs.js';
 import type { FlowDefinition } from '../core/registry/manifest-schema.js';
 import type { ControlStepRow, ControlStorePort, ControlTxPort } from '../core/runs/run-control.js';
 import { capOutput } from '../core/runs/run-store.js';
@@ -72,9 +72,11 @@ async function writeRecord(q: Query, runId: string, lines: NewLogLine[], audit: 
     `with seq as (update runs set log_seq = log_seq + ?, updated_at = now() where id = ? returning log_seq),
        logged as (insert into log_lines (run_id, seq, at, level, source, log_group, message)
          select ?::uuid, seq.log_seq - ? + l.i, now(), l.level, l.source, l."group", l.message
-         from seq, jsonb_to_recordset(?::jsonb) as l(i int, level text, source text, "group" text, message text))
-     ${AUDIT_INSERT_SELECT} from (select ?::text as id) x`,
-    [lines.length, runId, runId, lines.length, JSON.stringify(lines.map((l, i) => ({ ...l, i: i + 1 }))), ...auditParams(audit, 'run'), runId]);
+         from seq, jsonb_to_recordset(?::jsonb) as l(i int, level text, source text, "group" text, message text)),
+       -- Log streams read again (a plain CTE runs only when referenced: the audit row's select joins it).
+       told as (select ${notifyLogSql('?::uuid')} as n)
+     ${AUDIT_INSERT_SELECT} from (select ?::text as id) x, told`,
+    [lines.length, runId, runId, lines.length, JSON.stringify(lines.map((l, i) => ({ ...l, i: i + 1 }))), runId, ...auditParams(audit, 'run'), runId]);
 }
 
 export interface ControlStoreOptions {

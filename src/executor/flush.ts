@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { capOutput } from '../core/runs/run-store.js';
-import type { NewLogLine } from '../core/logs/run-logs.js';
+import { LOG_CHANNEL, type NewLogLine } from '../core/logs/run-logs.js';
 import { newId } from '../core/ids.js';
 import { sqlList } from '../db/sql.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
@@ -131,7 +131,8 @@ const FLUSH = `with input as (
   logged as (
     insert into log_lines (run_id, seq, at, level, source, log_group, message)
     select f.id, f.log_seq - f.nlines + l.i, now(), l.level, l.source, l."group", l.message
-    from fenced f, jsonb_to_recordset(f.lines) as l(i int, level text, source text, "group" text, message text)),
+    from fenced f, jsonb_to_recordset(f.lines) as l(i int, level text, source text, "group" text, message text)
+    returning run_id),
   audited as (
     insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
     select (f.audit->>'id')::uuid, now(), 'system', 'engine', f.audit->>'action', 'run', f.id::text, f.audit->'details'
@@ -181,7 +182,9 @@ const FLUSH = `with input as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
   select f.id, f.hold, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
-    (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
+    (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told,
+    -- Log streams on every replica read again: one notification for the whole batch.
+    (select count(*) from (select pg_notify('${LOG_CHANNEL}', '') from logged limit 1) g) as logs_told, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
   from fenced f where not f.deferred`;
 
 /** A run's writes passed the fence; `hold` says the run must not start anything new. */

@@ -1,3 +1,4 @@
+import { expressionScope } from '../core/expressions/scope.js';
 import type { Project } from '../db/entities/project.js';
 import type { NewLogLine } from '../core/logs/run-logs.js';
 import type { Notifier } from '../core/notify/notifier.js';
@@ -139,13 +140,13 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   let project: Project | null | undefined;
   const context = async () => {
     if (project === undefined) project = await d.project(run.repositoryIdentifier);
-    return {
+    return expressionScope({
       payload: run.payload,
       steps: { ...outputs },
       run: { id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, parentRunId: run.parentRunId },
       project: project ? { repositoryIdentifier: project.repositoryIdentifier, provider: project.provider, owners: project.owners, members: project.members } : {},
       credentials: {},
-    };
+    });
   };
 
   type Result = StepOutcome | { ref: string; parked: Park } | { ref: string; deferred: true };

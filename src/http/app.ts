@@ -10,6 +10,7 @@ import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
 import { sfpDialect } from './sfp/index.js';
+import { workflowPlatformDialect } from './workflow-platform/index.js';
 import { workflowRunsDialect } from './workflow-runs/index.js';
 
 const doorOf = (path: string) =>
@@ -34,8 +35,8 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
 export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
-  // flow-runs before api: both live under /api/v1, whose fallthrough would answer first.
-  const dialects = [sfpDialect(s), flowRunsDialect(s), apiDialect(s), workflowRunsDialect(s)];
+  // flow-runs and the workflow platform before api: all live under /api/v1, whose fallthrough would answer first.
+  const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s)];
   let openapi: unknown;
   const router = new Router();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));

@@ -45,6 +45,7 @@ function handle(spec: RouteSpec, dialect: Dialect, tokens: TokenService, log: Lo
 /** Registers a dialect's routes, in order (static paths are listed before `{id}` catch-alls). */
 export function mountDialect(router: Router, dialect: Dialect, tokens: TokenService, log: Logger): void {
   for (const spec of dialect.routes) router[spec.method](dialect.prefix + koaPath(spec.path), handle(spec, dialect, tokens, log));
+  if (dialect.fallthrough === false) return;
   const fallthrough = async (ctx: Context) => sendError(ctx, dialect, notFound(`No route ${ctx.method} ${ctx.path}`), log);
   router.all(dialect.prefix, fallthrough);
   router.all(`${dialect.prefix}/*rest`, fallthrough);

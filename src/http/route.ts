@@ -57,4 +57,9 @@ export interface Dialect {
   envelope(err: AppError): unknown;
   /** The HTTP status of an error where this dialect's contract differs from the common mapping (e.g. 422 for validation). */
   statusOf?(err: AppError): number;
+  /**
+   * Whether unknown paths under the prefix get this dialect's 404 (default). A dialect sharing its
+   * prefix with one mounted after it leaves them to that one.
+   */
+  fallthrough?: boolean;
 }

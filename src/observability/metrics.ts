@@ -23,6 +23,10 @@ export class Metrics {
     labelNames: ['surface'] as const, registers: [this.registry],
   });
 
+  readonly logStreams = new client.Gauge({
+    name: 'flowgate_log_streams', help: 'Execution log streams (WebSocket) open on this process', registers: [this.registry],
+  });
+
   constructor(queueDepth: () => Promise<number>, launchBacklog: () => number) {
     new client.Gauge({
       name: 'flowgate_runs_awaiting_launch',

@@ -50,7 +50,7 @@ describe('the catalogue', () => {
     expect(transforms.every((p: any) => p.category === 'transform')).toBe(true);
     const bad = await server.call('GET', '/api/v1/plugins?category=nope');
     expect(bad.status).toBe(400);
-    expect(bad.body).toMatchObject({ code: 'validation_failed' });
+    expect(bad.body).toMatchObject({ code: 'bad_request', details: [expect.objectContaining({ field: 'category' })] });
   });
 
   test('one plugin by id or alias (answered canonically); unknown → 404; no token → 401', async () => {

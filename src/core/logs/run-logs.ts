@@ -21,11 +21,18 @@ export async function appendLines(em: EntityManager, runId: string, lines: NewLo
   if (!lines.length) return;
   // One statement: the counter bump and the inserts commit together even outside a transaction,
   // and a hot path (every step start and end) pays one round trip instead of four.
-  await em.getConnection().execute(
-    `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq) ${INSERT_COUNTED_LINES}`,
-    [lines.length, runId, ...countedLinesParams(lines)], 'run', em.getTransactionContext(),
-  );
+  await em.getConnection().execute(APPEND_LINES, [lines.length, runId, ...countedLinesParams(lines)], 'run', em.getTransactionContext());
 }
+
+/**
+ * The channel told that a run's log grew (payload: the run id; empty: any run may have). Log
+ * streams on every replica read again when told. PostgreSQL delivers a notification at commit and
+ * folds identical ones of a transaction into one, so a batch of lines costs one.
+ */
+export const LOG_CHANNEL = 'flowgate_log';
+
+/** SQL: a notification on LOG_CHANNEL naming the run whose id is the expression `runId`. */
+export const notifyLogSql = (runId: string) => `pg_notify('${LOG_CHANNEL}', ${runId}::text)`;
 
 /**
  * Inserts lines after a `counter` CTE (columns `id`, `log_seq`) that has bumped a run's
@@ -34,6 +41,10 @@ export async function appendLines(em: EntityManager, runId: string, lines: NewLo
 export const INSERT_COUNTED_LINES = `insert into log_lines (run_id, seq, at, level, source, log_group, message)
   select counter.id, counter.log_seq - ? + l.i, now(), l.level, l.source, l."group", l.message
   from counter, jsonb_to_recordset(?::jsonb) as l(i int, level text, source text, "group" text, message text)`;
+
+/** Appends counted lines to one run and tells log streams, in one statement (parameters: count, run id, `countedLinesParams`). */
+const APPEND_LINES = `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq), logged as (${INSERT_COUNTED_LINES})
+  select ${notifyLogSql('counter.id')} from counter`;
 
 export function countedLinesParams(lines: NewLogLine[]): [number, string] {
   return [lines.length, JSON.stringify(lines.map((l, i) => ({ i: i + 1, level: l.level, source: l.source, group: l.group, message: l.message.slice(0, MAX_MESSAGE) })))];
@@ -46,7 +57,7 @@ export class RunLogs {
   async append(runId: string, lines: NewLogLine[]): Promise<void> {
     if (!lines.length) return;
     // Outside any transaction: plain SQL (every step start and end comes here).
-    await sql(this.orm, `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq) ${INSERT_COUNTED_LINES}`, [lines.length, runId, ...countedLinesParams(lines)]);
+    await sql(this.orm, APPEND_LINES, [lines.length, runId, ...countedLinesParams(lines)]);
   }
 
   /** Lines after `afterSeq` (0 = from the start), oldest first. */

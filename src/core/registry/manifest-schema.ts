@@ -115,4 +115,15 @@ export const manifestSchema = z
     });
   });
 
-export type FlowDefinition = z.infer<typeof manifestSchema>;
+/** Where a flow type defined by a flow document came from; absent for manifest files. */
+export interface DocumentOrigin {
+  id: string;
+  namespace: string;
+  repositoryIdentifier: string;
+  revision: number;
+}
+
+export type FlowDefinition = z.infer<typeof manifestSchema> & {
+  /** Set on flow types that are flow documents (`<namespace>:<name>`): they run in their project only. */
+  document?: DocumentOrigin;
+};

@@ -1,25 +1,49 @@
 import { badRequest, notFound, type FieldProblem } from '../../errors.js';
 import type { FlowDefinition, Parameter } from './manifest-schema.js';
 
-/** The flow types Flowgate knows, loaded once at start. */
+/**
+ * The flow types Flowgate knows: the manifest files, loaded once at start, and the flow documents
+ * (`<namespace>:<name>`), kept in step with the database by the flow document service.
+ */
 export class FlowRegistry {
   private readonly byId: Map<string, FlowDefinition>;
+  private documents = new Map<string, FlowDefinition>();
   constructor(definitions: FlowDefinition[]) {
     this.byId = new Map(definitions.map((d) => [d.id, d]));
   }
 
   list(): FlowDefinition[] {
+    return [...this.byId.values(), ...this.documents.values()];
+  }
+
+  /** The manifest files' flow types only (read-only in the workflow platform API). */
+  manifests(): FlowDefinition[] {
     return [...this.byId.values()];
   }
 
   find(id: string): FlowDefinition | undefined {
-    return this.byId.get(id);
+    return this.byId.get(id) ?? this.documents.get(id);
   }
 
   get(id: string): FlowDefinition {
-    const def = this.byId.get(id);
+    const def = this.find(id);
     if (!def) throw notFound(`Flow type "${id}" not found`);
     return def;
+  }
+
+  /** Replaces every flow document's flow type (at start, and when notifications may have been missed). */
+  setDocuments(defs: FlowDefinition[]): void {
+    this.documents = new Map(defs.map((d) => [d.id, d]));
+  }
+
+  putDocument(def: FlowDefinition): void {
+    // A renamed document leaves its old flow type id.
+    if (def.document) this.dropDocument(def.document.id);
+    this.documents.set(def.id, def);
+  }
+
+  dropDocument(documentId: string): void {
+    for (const [id, d] of this.documents) if (d.document?.id === documentId) this.documents.delete(id);
   }
 
   /** Checks a payload against a flow type's parameters and returns it with defaults applied. */

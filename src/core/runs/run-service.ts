@@ -94,6 +94,9 @@ export class RunService {
     const target = project.settings.overrides?.[requested] ?? requested;
     const def = this.registry.find(target);
     if (!def) throw badRequest(`Flow type "${requested}" is overridden to unknown flow type "${target}"`);
+    // A flow document belongs to its namespace's project: another project cannot run it.
+    if (def.document && def.document.repositoryIdentifier !== project.repositoryIdentifier)
+      throw badRequest(`Flow type "${def.id}" is a flow of namespace ${def.document.namespace}: it runs only in that namespace's project`, [{ field: 'payload.id', message: `runs only in project ${def.document.repositoryIdentifier}`, location: 'body' }]);
     if (disabled.has(target)) throw badRequest(`Flow type "${target}" (override of "${requested}") is disabled for project ${project.repositoryIdentifier}`);
     if (def.executionMode === 'cicd') {
       this.cicd.requireDispatchable(def);

@@ -5,7 +5,7 @@ import { StepRun } from '../../db/entities/step-run.js';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
 import { isUuid, newId } from '../ids.js';
 import { deepMerge } from './deep-merge.js';
-import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, type NewLogLine } from '../logs/run-logs.js';
+import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, notifyLogSql, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
 const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
@@ -185,7 +185,7 @@ export class RunStore {
       `with counter as (update runs set status = ?, finished_at = now(), updated_at = now(), error = ?, result = coalesce(?::jsonb, result), log_seq = log_seq + ?
          where id = ? and status not in (${TERMINAL_SQL}) returning id, log_seq),
        logged as (${INSERT_COUNTED_LINES})
-       select count(*)::int as n from counter`,
+       select count(*)::int as n, (select count(*) from (select ${notifyLogSql('counter.id')} from counter) t) as told from counter`,
       [status, error, result === undefined ? null : JSON.stringify(capOutput(result)), n, runId, n, linesJson]);
     return rows[0].n > 0;
   }

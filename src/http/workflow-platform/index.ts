@@ -1,11 +1,19 @@
 import type { Services } from '../../container.js';
-import type { RouteSpec } from '../route.js';
+import type { Dialect, RouteSpec } from '../route.js';
+import { platformEnvelope, platformStatus } from './envelope.js';
+import { executionRoutes } from './executions-routes.js';
+import { flowRoutes } from './flows-routes.js';
 import { pluginRoutes } from './plugins-routes.js';
 
 /**
- * The workflow platform API's routes (flows, executions, triggers, plugins…). They share `/api/v1`
- * and its error envelope with Flowgate's own API, so they are mounted as part of that dialect.
+ * The workflow platform API (flows, executions, triggers, plugins…) beside Flowgate's own API
+ * under `/api/v1`: mounted before it, with its own error codes; unknown paths get that API's 404.
+ * (The executions' log WebSocket is answered on the server's `upgrade` event: see log-stream.ts.)
  */
-export function workflowPlatformRoutes(s: Services): RouteSpec[] {
-  return [...pluginRoutes(s)];
+export function workflowPlatformDialect(s: Services): Dialect {
+  return { name: 'workflow-platform', prefix: '/api/v1', envelope: platformEnvelope, statusOf: platformStatus, routes: workflowPlatformRoutes(s), fallthrough: false };
+}
+
+function workflowPlatformRoutes(s: Services): RouteSpec[] {
+  return [...flowRoutes(s), ...pluginRoutes(s), ...executionRoutes(s)];
 }
