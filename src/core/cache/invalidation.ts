@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import pg from 'pg';
+import { ListenConnection } from '../../db/listen-connection.js';
 import type { Logger } from 'pino';
 
 /** The channel every replica listens on; a payload is `<kind>:<id>` (the id may itself contain `:`). */
@@ -27,26 +27,41 @@ export interface InvalidationOptions {
  */
 export class CacheInvalidation extends EventEmitter {
   private readonly subscribers = new Map<string, Invalidated[]>();
-  private client?: pg.Client;
-  private isLive = false;
-  private stopped = true;
-  private failures = 0;
+  private readonly connection?: ListenConnection;
   private pid?: number;
-  private timer?: NodeJS.Timeout;
   /** Bumped whenever the connection is lost or re-established: a read begun in one epoch is not cached in another. */
   epoch = 0;
 
-  constructor(private readonly databaseUrl: string | undefined, private readonly log: Logger, private readonly options: InvalidationOptions = {}) {
+  constructor(databaseUrl: string | undefined, log: Logger, options: InvalidationOptions = {}) {
     super();
+    if (!databaseUrl) return;
+    this.connection = new ListenConnection({
+      databaseUrl, channels: [CACHE_CHANNEL], applicationName: LISTENER_APPLICATION_NAME, log, whileDown: 'caches bypassed until it is back', ...options,
+      onNotification: (n) => {
+        if (!n.payload) return;
+        const at = n.payload.indexOf(':');
+        if (at > 0) this.invalidate(n.payload.slice(0, at), n.payload.slice(at + 1));
+      },
+      onUp: async (client) => {
+        this.pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
+        // Changes made while nobody listened were not heard: start from nothing.
+        this.clearAll();
+        this.emit('up');
+      },
+      onDown: () => {
+        this.clearAll();
+        this.emit('down');
+      },
+    });
   }
 
   /** The listening connection's server process id, while live (operators: pg_stat_activity). */
   get backendPid(): number | undefined {
-    return this.isLive ? this.pid : undefined;
+    return this.live ? this.pid : undefined;
   }
 
   get live(): boolean {
-    return this.isLive;
+    return this.connection?.live ?? false;
   }
 
   subscribe(kind: string, target: Invalidated): void {
@@ -55,18 +70,11 @@ export class CacheInvalidation extends EventEmitter {
 
   /** Connects in the background; without a database URL caches stay bypassed. */
   start(): void {
-    if (!this.databaseUrl || !this.stopped) return;
-    this.stopped = false;
-    void this.connect();
+    this.connection?.start();
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    this.setDown();
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+    await this.connection?.stop();
   }
 
   /** Announces a change to this process at once (its own NOTIFY arrives later and is harmless). */
@@ -74,54 +82,9 @@ export class CacheInvalidation extends EventEmitter {
     for (const s of this.subscribers.get(kind) ?? []) s.evict(id);
   }
 
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: LISTENER_APPLICATION_NAME, keepAlive: true });
-    client.on('notification', (n) => {
-      if (n.channel !== CACHE_CHANNEL || !n.payload) return;
-      const at = n.payload.indexOf(':');
-      if (at > 0) this.invalidate(n.payload.slice(0, at), n.payload.slice(at + 1));
-    });
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client));
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`listen ${CACHE_CHANNEL}`);
-      this.pid = (await client.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0].pid;
-    } catch (err) {
-      this.lost(client, err as Error);
-      return;
-    }
-    if (this.stopped || this.client !== client) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.failures = 0;
-    // Changes made while nobody listened were not heard: start from nothing.
-    for (const list of this.subscribers.values()) for (const s of list) s.clear();
+  private clearAll(): void {
     this.epoch++;
-    this.isLive = true;
-    this.emit('up');
-  }
-
-  private lost(client: pg.Client, err?: Error): void {
-    if (this.client !== client) return;
-    this.client = undefined;
-    this.setDown();
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    const delay = Math.min(this.options.maxBackoffMs ?? 10_000, (this.options.backoffMs ?? 500) * 2 ** this.failures++);
-    this.log.warn({ err: err?.message, retryInMs: delay }, 'cache invalidation: LISTEN connection lost; caches bypassed until it is back');
-    this.timer = setTimeout(() => void this.connect(), delay);
-    this.timer.unref();
-  }
-
-  private setDown(): void {
-    this.epoch++;
-    if (!this.isLive) return;
-    this.isLive = false;
     for (const list of this.subscribers.values()) for (const s of list) s.clear();
-    this.emit('down');
   }
 }
 

@@ -1,6 +1,6 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import pg from 'pg';
 import type { Logger } from 'pino';
+import { ListenConnection } from '../../db/listen-connection.js';
 import { sql } from '../../db/sql.js';
 import type { RunStatus } from '../status.js';
 import { LOG_CHANNEL } from './run-logs.js';
@@ -38,11 +38,9 @@ export const LISTENER_APPLICATION_NAME = 'flowgate-log-listener';
  */
 export class LogFollower {
   private readonly watchers = new Set<LogWatcher>();
-  private client?: pg.Client;
+  private readonly connection?: ListenConnection;
   private started = false;
   private stopped = false;
-  private failures = 0;
-  private reconnect?: NodeJS.Timeout;
   private poll?: NodeJS.Timeout;
   /** Runs named by notifications since the last check; `all` after an unnamed one, a poll or a reconnect. */
   private due: Set<string> | 'all' = new Set();
@@ -50,10 +48,18 @@ export class LogFollower {
 
   constructor(
     private readonly orm: MikroORM,
-    private readonly databaseUrl: string | undefined,
+    databaseUrl: string | undefined,
     private readonly log: Logger,
     private readonly options: LogFollowerOptions = {},
-  ) {}
+  ) {
+    if (!databaseUrl) return;
+    this.connection = new ListenConnection({
+      databaseUrl, channels: [LOG_CHANNEL], applicationName: LISTENER_APPLICATION_NAME, log, whileDown: 'log streams poll until it is back', backoffMs: options.backoffMs,
+      onNotification: (n) => this.wake(n.payload || undefined),
+      // Lines committed while nobody listened were not announced.
+      onUp: () => this.wake(),
+    });
+  }
 
   get size(): number {
     return this.watchers.size;
@@ -74,12 +80,9 @@ export class LogFollower {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.poll);
-    clearTimeout(this.reconnect);
     await Promise.all([...this.watchers].map((w) => w.stopping().catch(() => undefined)));
     this.watchers.clear();
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => undefined);
+    await this.connection?.stop();
     await this.checking;
   }
 
@@ -88,7 +91,7 @@ export class LogFollower {
     this.started = true;
     this.poll = setInterval(() => this.wake(), this.options.pollMs ?? 1_000);
     this.poll.unref();
-    if (this.databaseUrl) void this.connect();
+    this.connection?.start();
   }
 
   /** Asks for a check of one run (or all): coalesced, one query at a time. */
@@ -118,40 +121,5 @@ export class LogFollower {
     }
     const byId = new Map(rows.map((r) => [r.id, { status: r.status, logSeq: r.log_seq }]));
     for (const w of watched) if (this.watchers.has(w)) w.changed(byId.get(w.runId) ?? null);
-  }
-
-  private async connect(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.databaseUrl, application_name: LISTENER_APPLICATION_NAME, keepAlive: true });
-    client.on('notification', (n) => {
-      if (n.channel === LOG_CHANNEL) this.wake(n.payload || undefined);
-    });
-    client.on('error', (err) => this.lost(client, err));
-    client.on('end', () => this.lost(client));
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`listen ${LOG_CHANNEL}`);
-    } catch (err) {
-      this.lost(client, err as Error);
-      return;
-    }
-    if (this.stopped || this.client !== client) {
-      await client.end().catch(() => undefined);
-      return;
-    }
-    this.failures = 0;
-    // Lines committed while nobody listened were not announced.
-    this.wake();
-  }
-
-  private lost(client: pg.Client, err?: Error): void {
-    if (this.client !== client) return;
-    this.client = undefined;
-    client.end().catch(() => undefined);
-    if (this.stopped) return;
-    const delay = Math.min(10_000, (this.options.backoffMs ?? 500) * 2 ** this.failures++);
-    this.log.warn({ err: err?.message, retryInMs: delay }, 'log streams: LISTEN connection lost; polling until it is back');
-    this.reconnect = setTimeout(() => void this.connect(), delay);
-    this.reconnect.unref();
   }
 }
