@@ -27,6 +27,7 @@ import { RunStore } from './core/runs/run-store.js';
 import { ExternalRuns } from './core/runs/external-runs.js';
 import { FlowRunRecords } from './core/runs/flow-run-records.js';
 import { FlowDocuments } from './core/flows/flow-documents.js';
+import { KvStore } from './core/kv/kv-store.js';
 import { RunLocks } from './core/locks/run-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
@@ -71,6 +72,8 @@ export interface Services {
   flowRuns: FlowRunRecords;
   /** Flow documents (the workflow platform API's flows), kept in the registry on every replica. */
   flowDocuments: FlowDocuments;
+  /** The key-value store (per namespace). */
+  kv: KvStore;
   locks: RunLocks;
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
@@ -94,6 +97,7 @@ export function createServices(input: {
   const metrics = new Metrics(() => engine.queueDepth(), () => launcher.backlog);
   const audit = new AuditLog(orm);
   const registry = new FlowRegistry(input.definitions);
+  const kv = new KvStore(orm);
   // Token and project reads are cached only while this listener is connected (see core/cache).
   const cacheInvalidation = new CacheInvalidation(input.databaseUrl, log);
   const cached = { invalidation: cacheInvalidation, ttlMs: config.cacheTtlMs };
@@ -142,7 +146,7 @@ export function createServices(input: {
     },
   ) : undefined;
   executor?.setExtras({
-    approvals,
+    approvals, kv,
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });
@@ -161,6 +165,7 @@ export function createServices(input: {
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     flowRuns: new FlowRunRecords(orm),
     flowDocuments: new FlowDocuments(orm, registry, projects, audit, log, cacheInvalidation),
+    kv,
     locks: new RunLocks(orm, audit),
     cicd, launcher, executor, outbox, cacheInvalidation,
   };

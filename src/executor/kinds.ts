@@ -45,6 +45,8 @@ export interface KindCall {
 export interface KindExtras {
   approvals: import('../core/approvals/approval-service.js').ApprovalService;
   requestedBy: string;
+  /** The key-value store (the `kv.*` plugins, in the run's own namespace). */
+  kv: import('../core/kv/kv-store.js').KvStore;
   /** Validates a child run against the registry and its project (`RunService.prepare`). */
   prepareRun(input: import('../core/runs/run-service.js').StartRunInput): Promise<import('../db/entities/run.js').Run>;
 }

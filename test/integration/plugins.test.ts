@@ -117,6 +117,67 @@ describe('running the plugins on engine v2', () => {
     expect(JSON.stringify([out, lines])).not.toContain(HMAC_KEY);
   });
 
+  test('data transforms: JSONPath, YAML, CSV, template, dates, map, filter, sort, group', async () => {
+    const id = await startRun(server, 'data');
+    const run = await waitForRun(server, id);
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'Completed', error: null });
+    const out = await outputs(id);
+    expect(out.older).toEqual({ matches: ['ann', 'cy'], first: 'ann' });
+    expect(out.none).toEqual({ matches: [], first: null });
+    expect(out.toYaml).toEqual({ value: 'a: 1\nb:\n  - x\n  - y\n' });
+    expect(out.fromYaml).toEqual({ value: { a: 1, b: ['x', 'y'] } });
+    expect(out.csvOut).toEqual({ value: 'name,age,team\r\nann,41,ops\r\nbob,29,dev\r\ncy,35,ops' });
+    expect(out.csvIn).toEqual({ value: [{ name: 'ann', note: 'said "hi"; twice' }, { name: 'bob', note: 'two\nlines' }] });
+    expect(out.csvRows).toEqual({ value: [['1', '2'], ['3', '4']] });
+    expect(out.letter).toEqual({ text: 'Dear ann,\nyou are 41.' });
+    expect(out.parsed).toEqual({ iso: '2026-11-30T09:00:00.000Z', epochMs: Date.parse('2026-11-30T09:00:00Z') });
+    expect(out.later.iso).toBe('2026-11-30T07:30:00.000Z');
+    expect(out.gap.diffMs).toBe(86_400_000);
+    expect(out.shown.text).toBe('29 Nov 2026');
+    expect(Math.abs(out.now.epochMs - Date.now())).toBeLessThan(60_000);
+    expect(out.names).toEqual({ items: ['ann#0', 'bob#1', 'cy#2'] });
+    expect(out.ops.items.map((p: any) => p.name)).toEqual(['ann', 'cy']);
+    expect(out.byAge.items.map((p: any) => p.name)).toEqual(['ann', 'cy', 'bob']);
+    expect(out.words).toEqual({ items: ['apple', 'fig', 'pear'] });
+    expect(Object.fromEntries(Object.entries(out.teams.groups).map(([k, v]: [string, any]) => [k, v.map((p: any) => p.name)]))).toEqual({ ops: ['ann', 'cy'], dev: ['bob'] });
+    const bad = await waitForRun(server, await startRun(server, 'bad-sort'));
+    expect(bad.status).toBe('Failed');
+    expect(bad.error).toMatch(/with\.by: the sort keys must all be numbers or all text/);
+  });
+
+  test('kv plugins: get with a default, set (new, then updated with a TTL), increment, list by prefix, delete; each in its own namespace', async () => {
+    await db.query(`insert into kv_entries (repository_identifier, key, value) values ('acme/app', 'k1/word', '"hello"')`);
+    const id = await startRun(server, 'kv', { prefix: 'k1' });
+    const run = await waitForRun(server, id);
+    expect(run.engineStatus).toBe('partial');
+    const out = await outputs(id);
+    expect(out.missing).toEqual({ value: 7, found: false });
+    expect(out.put).toEqual({ created: true });
+    expect(out.again).toEqual({ created: false });
+    expect(out.read).toEqual({ value: { env: 'prod', replicas: 4 }, found: true });
+    expect([out.count1, out.count2]).toEqual([{ value: 1 }, { value: 3.5 }]);
+    expect(out.keys).toEqual({ keys: ['k1/config', 'k1/count', 'k1/word'] });
+    expect([out.gone, out.goneAgain]).toEqual([{ deleted: true }, { deleted: false }]);
+    const { rows: [failed] } = await db.query(`select status, error from step_runs where run_id = $1 and step_ref = 'notNumber'`, [id]);
+    expect(failed).toEqual({ status: 'failed', error: 'k1/word holds "hello", not a number' });
+    const { rows } = await db.query(`select key, value, expires_at from kv_entries where repository_identifier = 'acme/app' and key like 'k1/%' order by key`);
+    expect(rows.map((r) => [r.key, r.value])).toEqual([['k1/count', 3.5], ['k1/word', 'hello']]);
+    // Another namespace sees none of it; an expired key is absent and is set again as new.
+    await createProject(server, 'acme/other');
+    expect(await server.services.kv.get('acme/other', 'k1/count')).toBeNull();
+    await db.query(`update kv_entries set expires_at = now() - interval '1 second' where key = 'k1/count'`);
+    expect(await server.services.kv.get('acme/app', 'k1/count')).toBeNull();
+    expect((await server.services.kv.set('acme/app', 'k1/count', 1)).created).toBe(true);
+    await db.query(`update kv_entries set expires_at = now() - interval '1 second' where key = 'k1/word'`);
+    expect(await server.services.kv.prune()).toBe(1);
+    // Limits: 64 KiB per value, 10,000 live keys per namespace (a key already there may still change).
+    await expect(server.services.kv.set('acme/other', 'big', 'x'.repeat(70_000))).rejects.toThrow(/at most 65536/);
+    await db.query(`insert into kv_entries (repository_identifier, key, value) select 'acme/other', 'n' || g, '1' from generate_series(1, 9999) g`);
+    expect((await server.services.kv.set('acme/other', 'last', 1)).created).toBe(true);
+    await expect(server.services.kv.set('acme/other', 'one-more', 1)).rejects.toThrow(/holds 10000 keys already/);
+    expect((await server.services.kv.set('acme/other', 'last', 2)).created).toBe(false);
+  });
+
   test('flow.fail fails the run with its message when its condition holds, and is skipped when not', async () => {
     const failed = await waitForRun(server, await startRun(server, 'guarded', { env: 'production' }));
     expect(failed.status).toBe('Failed');

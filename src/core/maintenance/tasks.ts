@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { CicdService } from '../cicd/cicd-service.js';
+import type { KvStore } from '../kv/kv-store.js';
 import { Retention } from './retention.js';
 import type { SweepTask } from './sweeper.js';
 
@@ -30,12 +31,20 @@ export const stalledDeliveriesSweep = (retake: () => Promise<number>): SweepTask
   },
 });
 
-/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention. */
+/** Removes expired key-value entries (reads already treat them as absent). */
+export const kvExpirySweep = (kv: KvStore): SweepTask => ({
+  name: 'kv-expiry',
+  async run() {
+    await kv.prune();
+  },
+});
+
+/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention, expired keys. */
 export function maintenanceTasks(
-  s: { orm: MikroORM; cicd: CicdService; log: Logger; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
+  s: { orm: MikroORM; cicd: CicdService; log: Logger; kv: KvStore; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
   retakeDeliveries: () => Promise<number>,
   forgetWorkflows: (engineRunIds: string[]) => Promise<void>,
 ): SweepTask[] {
   const retention = new Retention(s.orm, { retentionDays: s.config.retentionDays, auditRetentionDays: s.config.auditRetentionDays, forgetWorkflows });
-  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log)];
+  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log), kvExpirySweep(s.kv)];
 }
