@@ -10,8 +10,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  */
 export const SIGNATURE_HEADER = 'x-flowgate-signature-256';
 
-/** What a signed body is for: `run.notice` (webhook callbacks), `approval.decision`, `cicd.dispatch` (dispatch and cancel). */
-export type SignaturePurpose = 'run.notice' | 'approval.decision' | 'cicd.dispatch';
+/** What a signed body is for: `run.notice` (webhook callbacks), `approval.decision`, `cicd.dispatch` (dispatch and cancel), `webhook.send` (the plugin). */
+export type SignaturePurpose = 'run.notice' | 'approval.decision' | 'cicd.dispatch' | 'webhook.send';
 
 /** How old (or how far ahead) a timestamp may be by default, in seconds. */
 export const DEFAULT_TOLERANCE_SECONDS = 300;
@@ -49,4 +49,25 @@ export function verifySignature(
   if (t === undefined || !given.length || Math.abs(now / 1000 - t) > toleranceSec) return false;
   const expected = Buffer.from(digest(secret, purpose, t, body), 'hex');
   return given.some((v) => timingSafeEqual(Buffer.from(v, 'hex'), expected));
+}
+
+/** The `sha256=<hex HMAC-SHA256(secret, raw body)>` signature GitHub and webhook triggers use. */
+export function hubSignature(secret: string, raw: Buffer | string): string {
+  return `sha256=${createHmac('sha256', secret).update(raw).digest('hex')}`;
+}
+
+/**
+ * Whether a `sha256=<hex>` header signs these exact bytes with one of the secrets (several while a
+ * rotation is under way). Constant-time per secret; every secret is tried, so the time taken does
+ * not tell which one matched.
+ */
+export function verifyHubSignature(raw: Buffer, header: string | undefined, secrets: readonly string[]): boolean {
+  if (!header || !/^sha256=[0-9a-f]{64}$/i.test(header)) return false;
+  const given = Buffer.from(header.slice('sha256='.length).toLowerCase(), 'hex');
+  let ok = false;
+  for (const secret of secrets) {
+    const expected = createHmac('sha256', secret).update(raw).digest();
+    ok = timingSafeEqual(given, expected) || ok;
+  }
+  return ok;
 }

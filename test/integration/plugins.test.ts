@@ -5,11 +5,14 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import YAML from 'yaml';
 import { PLUGINS, pluginFor } from '../../src/plugins/catalogue.js';
+import { verifySignature } from '../../src/core/signing.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, eventually, startRun, startTestServer, type TestServer, waitForRun } from '../support/server.js';
 
 const FLOWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/plugin-flows');
 const HMAC_KEY = 'plugin-test-hmac-key';
+const GQL_TOKEN = 'graphql-token-9f8e7d';
+const HOOK_SECRET = 'webhook-secret-0123456789';
 
 let server: TestServer;
 let db: pg.Pool;
@@ -17,7 +20,14 @@ const target = new Recorder();
 
 beforeAll(async () => {
   await target.start();
-  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_CREDENTIAL_HMAC_KEY: HMAC_KEY } });
+  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_CREDENTIAL_HMAC_KEY: HMAC_KEY, FLOWGATE_CREDENTIAL_GQL_TOKEN: GQL_TOKEN, FLOWGATE_CREDENTIAL_HOOK_SECRET: HOOK_SECRET, FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8' } });
+  let statusPolls = 0;
+  target.respond((r) => {
+    if (r.path === '/graphql') return { body: { data: { deploys: [{ id: 'd1' }] } } };
+    if (r.path === '/graphql-bad') return { body: { errors: [{ message: 'Cannot query field "nope"' }] } };
+    if (r.path === '/status') return { body: { state: ++statusPolls >= 3 ? 'ready' : 'pending' } };
+    return undefined;
+  });
   db = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 2 });
   await createProject(server);
 });
@@ -176,6 +186,30 @@ describe('running the plugins on engine v2', () => {
     expect((await server.services.kv.set('acme/other', 'last', 1)).created).toBe(true);
     await expect(server.services.kv.set('acme/other', 'one-more', 1)).rejects.toThrow(/holds 10000 keys already/);
     expect((await server.services.kv.set('acme/other', 'last', 2)).created).toBe(false);
+  });
+
+  test('protocols: GraphQL with a credential, a signed webhook, a durable poll until a condition holds', async () => {
+    const id = await startRun(server, 'protocols', { target: target.url });
+    const run = await waitForRun(server, id, undefined, 30_000);
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'Completed', error: null });
+    const out = await outputs(id);
+    const gql = target.to('/graphql')[0];
+    expect(gql.headers.authorization).toBe(`Bearer ${GQL_TOKEN}`);
+    expect(gql.json).toEqual({ query: 'query Deploys($env: String!) { deploys(env: $env) { id } }', variables: { env: 'prod' } });
+    expect(out.query).toEqual({ data: { deploys: [{ id: 'd1' }] } });
+    const hook = target.to('/hook')[0];
+    expect(hook.json).toMatchObject({ event: 'deploy.started', runId: id, payload: { deploys: [{ id: 'd1' }] } });
+    expect(hook.headers['x-flowgate-event']).toBe('deploy.started');
+    expect(verifySignature(hook.headers['x-flowgate-signature-256'] as string, hook.body, HOOK_SECRET, 'webhook.send')).toBe(true);
+    expect(out.hook).toEqual({ status_code: 200 });
+    // Polled three times, the run released between polls (parked `waiting` with a wake-up time).
+    expect(target.to('/status')).toHaveLength(3);
+    expect(out.ready).toMatchObject({ status: 200, body: { state: 'ready' }, polls: 3 });
+    const { rows: lines } = await db.query('select message from log_lines where run_id = $1', [id]);
+    expect(JSON.stringify([out, lines])).not.toContain(GQL_TOKEN);
+    expect(JSON.stringify([out, lines])).not.toContain(HOOK_SECRET);
+    const bad = await waitForRun(server, await startRun(server, 'graphql-errors', { target: target.url }));
+    expect(bad.error).toMatch(/GraphQL errors: Cannot query field "nope"/);
   });
 
   test('flow.fail fails the run with its message when its condition holds, and is skipped when not', async () => {
