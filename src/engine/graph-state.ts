@@ -36,6 +36,13 @@ export interface GraphState {
   hold?: boolean;
   /** The run passed its `expires_at`: it ends timed_out once its compensations ran. */
   timedOut?: boolean;
+  /**
+   * Branching steps (`flow.if`, `flow.switch`): the steps a completed step's output rules out.
+   * They are skipped with their descendants; the run still ends completed.
+   */
+  branches?(step: StepDefinition, output: unknown, steps: StepDefinition[]): string[];
+  /** Steps ruled out so far, with the step that ruled them out. */
+  pruned?: Record<string, string>;
 }
 
 export interface Plan {
@@ -104,6 +111,12 @@ export function planNext(state: GraphState): Plan {
         changed = true;
         continue;
       }
+      const ruledOutBy = state.pruned?.[s.ref];
+      if (ruledOutBy) {
+        block(s, `skipped: not the branch ${ruledOutBy} took`, 'skipped');
+        changed = true;
+        continue;
+      }
       const blocker = s.dependsOn.find((d) => BLOCKS.includes(state.status[d]));
       if (blocker) {
         block(s, `skipped: dependency ${blocker} did not complete`, 'skipped');
@@ -145,6 +158,9 @@ export function settle(state: GraphState, outcome: StepOutcome): string[] {
   const step = state.steps.find((s) => s.ref === outcome.ref)!;
   if (outcome.status !== 'failed') {
     state.status[outcome.ref] = outcome.status;
+    if (outcome.status === 'completed' && state.branches) {
+      for (const ref of state.branches(step, outcome.output, state.steps)) if (!state.status[ref]) (state.pruned ??= {})[ref] = outcome.ref;
+    }
     return [];
   }
   if (step.compensates) {

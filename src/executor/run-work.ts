@@ -71,7 +71,10 @@ export function databaseUnavailable(err: unknown): boolean {
  */
 export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
   const steps = run.definition.steps;
-  const state: GraphState = { steps, status: {}, failures: [], maxParallel: run.definition.maxParallelSteps };
+  const state: GraphState = {
+    steps, status: {}, failures: [], maxParallel: run.definition.maxParallelSteps,
+    branches: (step, output, all) => pluginFor(step.type)?.branches?.(step, output, all) ?? [],
+  };
   const kindOf = (ref: string) => steps.find((x) => x.ref === ref)?.type;
   const outputs: Record<string, { status: StepStatus; output: unknown }> = {};
   const known = (ref: string) => steps.some((x) => x.ref === ref);

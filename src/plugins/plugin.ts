@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Kind, KindCall } from '../executor/kinds.js';
+import type { StepDefinition } from '../core/registry/manifest-schema.js';
 import { render } from '../core/expressions/templates.js';
 import { StepFailure } from '../engine/step-failure.js';
 
@@ -40,6 +41,10 @@ export interface Plugin {
   /** Acts outside Flowgate: it starts only once what it depends on is committed. */
   effectful: boolean;
   run: Kind;
+  /** A branching step: the steps its output rules out (skipped with their descendants). */
+  branches?(step: StepDefinition, output: unknown, steps: StepDefinition[]): string[];
+  /** Load-time rules a step of this kind must keep beyond its input schema (`key` is under `with`). */
+  checkStep?(step: StepDefinition, steps: StepDefinition[]): { key: string; message: string }[];
 }
 
 /** A plugin written against the catalogue: defaults for the optional parts. */

@@ -212,6 +212,26 @@ describe('running the plugins on engine v2', () => {
     expect(bad.error).toMatch(/GraphQL errors: Cannot query field "nope"/);
   });
 
+  test('branching: flow.if skips the dependents of a false condition (and theirs), flow.switch runs one case, flow.foreach a child per item', async () => {
+    const statuses = async (id: string) => Object.fromEntries((await db.query('select step_ref, status from step_runs where run_id = $1', [id])).rows.map((r) => [r.step_ref, r.status]));
+    const prod = await startRun(server, 'branching', { env: 'prod' });
+    const run = await waitForRun(server, prod);
+    expect({ status: run.status, engineStatus: run.engineStatus }).toEqual({ status: 'Completed', engineStatus: 'completed' });
+    expect(await statuses(prod)).toMatchObject({
+      isProd: 'completed', prodOnly: 'completed', afterProd: 'completed', notProd: 'completed', otherOnly: 'skipped',
+      route: 'completed', toProd: 'completed', toStaging: 'skipped', toElsewhere: 'skipped', fan: 'completed',
+    });
+    const out = await outputs(prod);
+    expect(out.isProd).toEqual({ result: true });
+    expect(out.route).toEqual({ case: 'prod', skipped: ['toStaging', 'toElsewhere'] });
+    expect(out.fan.results.map((r: any) => [r.item, r.status, r.result])).toEqual([[1, 'completed', { doubled: 2 }], [2, 'completed', { doubled: 4 }], [3, 'completed', { doubled: 6 }]]);
+    const dev = await startRun(server, 'branching', { env: 'dev' });
+    expect((await waitForRun(server, dev)).engineStatus).toBe('completed');
+    expect(await statuses(dev)).toMatchObject({ isProd: 'completed', prodOnly: 'skipped', afterProd: 'skipped', otherOnly: 'completed', toProd: 'skipped', toStaging: 'skipped', toElsewhere: 'completed' });
+    const { rows: [why] } = await db.query(`select error from step_runs where run_id = $1 and step_ref = 'prodOnly'`, [dev]);
+    expect(why.error).toBe('skipped: not the branch isProd took');
+  });
+
   test('flow.fail fails the run with its message when its condition holds, and is skipped when not', async () => {
     const failed = await waitForRun(server, await startRun(server, 'guarded', { env: 'production' }));
     expect(failed.status).toBe('Failed');

@@ -201,6 +201,17 @@ describe('parseManifest: problems name the file and the field', () => {
     expect(definition!.steps.map((x) => x.type)).toEqual(['log', 'approval', 'transform.hash']);
   });
 
+  test('a flow.switch names only tasks that exist and depend on it', () => {
+    expect(problems(manifest(
+      '  - { ref: sw, type: flow.switch, with: { value: a, cases: { a: [one], b: [ghost] }, default: [loose] } }\n' +
+        '  - { ref: one, type: util.log, dependsOn: [sw], with: { message: m } }\n' +
+        '  - { ref: loose, type: util.log, with: { message: m } }\n',
+    ))).toEqual([
+      'bad.yaml: steps[0].with.cases.b: unknown task "ghost"',
+      'bad.yaml: steps[0].with.default: task "loose" must depend on sw (dependsOn: [sw])',
+    ]);
+  });
+
   test('credentials outside http.request are rejected', () => {
     const p = problems(
       manifest(
@@ -211,9 +222,9 @@ describe('parseManifest: problems name the file and the field', () => {
       ),
     );
     expect(p).toEqual([
-      'bad.yaml: steps[0].with: credentials may only be used by plugins that take them (http.request, transform.hash): a util.log step would store or show them',
-      'bad.yaml: steps[2].with: credentials may only be used by plugins that take them (http.request, transform.hash): a notify.thread step would store or show them',
-      'bad.yaml: steps[3].with: credentials may only be used by plugins that take them (http.request, transform.hash): a flow.subflow step would store or show them',
+      'bad.yaml: steps[0].with: credentials may only be used by plugins that take them (`credentials: true` in GET /api/v1/plugins): a util.log step would store or show them',
+      'bad.yaml: steps[2].with: credentials may only be used by plugins that take them (`credentials: true` in GET /api/v1/plugins): a notify.thread step would store or show them',
+      'bad.yaml: steps[3].with: credentials may only be used by plugins that take them (`credentials: true` in GET /api/v1/plugins): a flow.subflow step would store or show them',
     ]);
   });
 

@@ -8,7 +8,7 @@ import { approvalPolicyProblems } from './approval-step-rules.js';
 import { graphProblems } from './graph.js';
 import { manifestSchema, type FlowDefinition } from './manifest-schema.js';
 import { withKeyProblems } from './step-inputs.js';
-import { PLUGINS, pluginFor } from '../../plugins/catalogue.js';
+import { pluginFor } from '../../plugins/catalogue.js';
 
 export class ManifestError extends Error {
   constructor(readonly problems: string[]) {
@@ -55,10 +55,11 @@ export function checkDefinition(raw: unknown): { definition?: FlowDefinition; pr
     }
     // The schema resolved the name: the plugin exists.
     const plugin = pluginFor(s.type)!;
-    const credentialsRule = `credentials may only be used by plugins that take them (${PLUGINS.filter((p) => p.credentials).map((p) => p.id).join(', ')}): a ${plugin.id} step would store or show them`;
+    const credentialsRule = `credentials may only be used by plugins that take them (\`credentials: true\` in GET /api/v1/plugins): a ${plugin.id} step would store or show them`;
     if (!plugin.credentials && mentionsCredentials(s.with)) add(['steps', i, 'with'], credentialsRule);
     if (s.if && /\bcredentials\b/.test(s.if)) add(['steps', i, 'if'], 'credentials may not be used in conditions');
     for (const w of withKeyProblems(s.type, plugin.input, s.with)) add(['steps', i, 'with', w.key], w.message);
+    for (const w of plugin.checkStep?.(s, def.steps) ?? []) add(['steps', i, 'with', w.key], w.message);
     if (s.type === 'approval') for (const w of approvalPolicyProblems(s.with)) add(['steps', i, 'with', w.key], w.message);
     for (const t of templateProblems(s.with, ['steps', i, 'with'])) add(t.path, t.message);
   });
