@@ -512,3 +512,32 @@ describe('hold (paused, or yielding to a control action) and run timeout', () =>
     expect(summarize(s)).toEqual({ status: 'timed_out', error: 'timed out: the run passed its expiry' });
   });
 });
+
+describe('branches', () => {
+  // A branching step rules out the steps its output names; here: its dependents when `result` is false.
+  const branching = (s: GraphState): GraphState => ({
+    ...s, branches: (st, output, steps) => (st.ref === 'gate' && (output as { result?: boolean })?.result === false ? steps.filter((x) => x.dependsOn.includes('gate')).map((x) => x.ref) : []),
+  });
+
+  test('the steps a completed step rules out are skipped with their descendants; the others run and the run completes', () => {
+    const s = branching(state(step('gate'), step('yes', ['gate']), step('after', ['yes']), step('other')));
+    expect(refs(planNext(s).start)).toEqual(['gate', 'other']);
+    settle(s, done('gate', { result: false }));
+    settle(s, done('other'));
+    const plan = planNext(s);
+    expect(plan.block.map((b) => [b.ref, b.reason])).toEqual([['yes', 'skipped: not the branch gate took'], ['after', 'skipped: dependency yes did not complete']]);
+    expect(plan.finished).toBe(true);
+    expect(summarize(s)).toEqual({ status: 'completed', error: null });
+  });
+
+  test('replaying the same outcomes decides the same (a re-claimed run rebuilds its branches from the step rows)', () => {
+    const live = branching(state(step('gate'), step('yes', ['gate'])));
+    planNext(live);
+    settle(live, done('gate', { result: true }));
+    expect(refs(planNext(live).start)).toEqual(['yes']);
+    const replayed = branching(state(step('gate'), step('yes', ['gate'])));
+    replayed.status.gate = 'running';
+    settle(replayed, done('gate', { result: true }));
+    expect(refs(planNext(replayed).start)).toEqual(['yes']);
+  });
+});
