@@ -99,6 +99,11 @@ export interface Config {
   executorId: string;
   manifestsDir: string;
   publicUrl: string;
+  /**
+   * FLOWGATE_PUBLIC_URL as set, undefined when it is not: addresses handed to other machines
+   * (a webhook trigger's URL) are only built from it, never from the local fallback of `publicUrl`.
+   */
+  configuredPublicUrl?: string;
   webhookSecret?: string;
   /** Where `webhook` CI/CD dispatches go when a manifest names no `cicd.url`. */
   cicdWebhookUrl?: string;
@@ -182,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     executorId: e.FLOWGATE_EXECUTOR_ID ?? `flowgate-${hostname()}`,
     manifestsDir: path.resolve(e.FLOWGATE_MANIFESTS_DIR),
     publicUrl: e.FLOWGATE_PUBLIC_URL ?? `http://127.0.0.1:${e.PORT}`,
+    configuredPublicUrl: e.FLOWGATE_PUBLIC_URL?.replace(/\/+$/, ''),
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     cicdWebhookUrl: e.FLOWGATE_CICD_WEBHOOK_URL,
     outboundAllow: e.FLOWGATE_OUTBOUND_ALLOW ?? [],

@@ -10,6 +10,7 @@ import { WebhookDispatcher } from './core/cicd/webhook-dispatcher.js';
 import { GithubActionsDispatcher } from './core/cicd/github-actions-dispatcher.js';
 import { AzurePipelinesDispatcher } from './core/cicd/azure-pipelines-dispatcher.js';
 import { GithubClient } from './doors/github/client.js';
+import { doorClients } from './doors/clients.js';
 import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
 import { RunLogs } from './core/logs/run-logs.js';
@@ -30,6 +31,8 @@ import { FlowDocuments } from './core/flows/flow-documents.js';
 import { KvStore } from './core/kv/kv-store.js';
 import { RunLocks } from './core/locks/run-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
+import { TriggerService } from './core/triggers/trigger-service.js';
+import { WebhookReceiver } from './core/triggers/webhook-receiver.js';
 import { dbosSchedules } from './engine/scheduled-workflow.js';
 import { approvalEffects } from './engine/approval-effects.js';
 import { setDeliveryDeps } from './engine/approval-delivery.js';
@@ -72,6 +75,10 @@ export interface Services {
   flowRuns: FlowRunRecords;
   /** Flow documents (the workflow platform API's flows), kept in the registry on every replica. */
   flowDocuments: FlowDocuments;
+  /** Cron and webhook triggers of flows (cron triggers are schedules `trigger-<id>`). */
+  triggers: TriggerService;
+  /** The public webhook endpoint's rules (lookup by key digest, rate limit, signature, idempotency). */
+  webhooks: WebhookReceiver;
   /** The key-value store (per namespace). */
   kv: KvStore;
   locks: RunLocks;
@@ -146,13 +153,14 @@ export function createServices(input: {
     },
   ) : undefined;
   executor?.setExtras({
-    approvals, kv,
+    approvals, kv, doors: doorClients(config, log),
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });
   const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine, executor);
+  const triggers = new TriggerService(orm, dbosSchedules, registry, audit, log);
   const engineDeps: EngineDeps = {
-    store, runs, logs, projects, notifier, approvals, audit, credentials: config.credentials, outboundFetch,
+    store, runs, logs, projects, notifier, approvals, audit, triggers, credentials: config.credentials, outboundFetch,
     runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
     runParked: (runId) => launcher.release(runId),
   };
@@ -164,7 +172,9 @@ export function createServices(input: {
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     flowRuns: new FlowRunRecords(orm),
-    flowDocuments: new FlowDocuments(orm, registry, projects, audit, log, cacheInvalidation),
+    flowDocuments: new FlowDocuments(orm, registry, projects, audit, log, cacheInvalidation, triggers),
+    triggers,
+    webhooks: new WebhookReceiver(triggers.store, runs, projects, audit),
     kv,
     locks: new RunLocks(orm, audit),
     cicd, launcher, executor, outbox, cacheInvalidation,

@@ -22,6 +22,7 @@ import { Migration20261129110000 } from './migrations/Migration20261129110000.js
 import { Migration20261130200000 } from './migrations/Migration20261130200000.js';
 import { Migration20261130210000 } from './migrations/Migration20261130210000.js';
 import { Migration20261130220000 } from './migrations/Migration20261130220000.js';
+import { Migration20261130230000 } from './migrations/Migration20261130230000.js';
 import { Migration20261130240000 } from './migrations/Migration20261130240000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
@@ -47,6 +48,7 @@ const migrationsList = [
   { name: 'Migration20261130200000', class: Migration20261130200000 },
   { name: 'Migration20261130210000', class: Migration20261130210000 },
   { name: 'Migration20261130220000', class: Migration20261130220000 },
+  { name: 'Migration20261130230000', class: Migration20261130230000 },
   { name: 'Migration20261130240000', class: Migration20261130240000 },
 ];
 

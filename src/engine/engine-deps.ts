@@ -5,6 +5,7 @@ import type { Notifier } from '../core/notify/notifier.js';
 import type { ProjectService } from '../core/projects/projects.js';
 import type { RunService } from '../core/runs/run-service.js';
 import type { RunStore } from '../core/runs/run-store.js';
+import type { TriggerService } from '../core/triggers/trigger-service.js';
 
 /** The services the workflows use; handed over once, before the engine launches. */
 export interface EngineDeps {
@@ -15,6 +16,8 @@ export interface EngineDeps {
   notifier: Notifier;
   approvals: ApprovalService;
   audit: AuditLog;
+  /** Cron triggers: what a `trigger-<id>` schedule's firing starts (read from the trigger then). */
+  triggers: Pick<TriggerService, 'cronFiring'>;
   credentials: Record<string, string>;
   /** fetch for addresses a flow or payload chose: checked against FLOWGATE_OUTBOUND_ALLOW (core/net). */
   outboundFetch: typeof fetch;

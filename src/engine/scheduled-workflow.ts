@@ -9,6 +9,41 @@ import { runWorkflow } from './workflows.js';
 let deps: EngineDeps | undefined;
 export function setScheduleDeps(d: EngineDeps): void { deps = d; }
 
+/** What one firing starts: a flow type for these projects, each with its payload and requester. */
+interface FiringPlan {
+  flowType: string;
+  targets: { repo: string; payload: Record<string, unknown>; requestedBy: string | null }[];
+  /** Set for a cron trigger's schedule. */
+  triggerId?: string;
+}
+
+/**
+ * Who a firing runs for. A plain schedule: its project, or every project with the flow type
+ * enabled. A cron trigger's (`source: trigger`): its trigger as it is now, inputs rendered;
+ * 'gone' when the trigger was deleted (its schedule then deletes itself).
+ */
+async function plan(d: EngineDeps, scheduledDate: Date, context: ScheduleContext): Promise<FiringPlan | 'gone' | null> {
+  if (context.source === 'trigger' && context.triggerId) {
+    try {
+      const f = await d.triggers.cronFiring(context.triggerId, new Date(scheduledDate));
+      if (f === 'gone' || f === null) return f;
+      return { flowType: f.flowType, triggerId: context.triggerId, targets: [{ repo: f.repositoryIdentifier, payload: f.inputs, requestedBy: f.requestedBy }] };
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      DBOS.logger.warn(`schedule ${context.name}: not starting: ${err.message}`);
+      return null;
+    }
+  }
+  const payload = { ...context.payload };
+  const requestedBy = context.requestedBy ?? null;
+  if (context.repositoryIdentifier) return { flowType: context.flowType, targets: [{ repo: context.repositoryIdentifier, payload, requestedBy }] };
+  const projects = await d.projects.list(null);
+  return {
+    flowType: context.flowType,
+    targets: projects.filter((p) => !(p.settings.disabledFlowTypes ?? []).includes(context.flowType)).map((p) => ({ repo: p.repositoryIdentifier, payload, requestedBy })),
+  };
+}
+
 /**
  * One firing of a schedule. The engine gives every firing a deterministic workflow id, so two
  * replicas never start it twice; run ids derive from that id, so a replay creates nothing new.
@@ -17,24 +52,27 @@ async function firedImpl(scheduledDate: Date, context: ScheduleContext): Promise
   const d = deps!;
   const firing = DBOS.workflowID!;
   const scheduleName = context.name;
-  const targets = await durableStep(async () => {
-    if (context.repositoryIdentifier) return [context.repositoryIdentifier];
-    const projects = await d.projects.list(null);
-    return projects.filter((p) => !(p.settings.disabledFlowTypes ?? []).includes(context.flowType)).map((p) => p.repositoryIdentifier);
-  }, { name: 'targets' });
-  for (const repo of targets) {
+  const planned = await durableStep(() => plan(d, scheduledDate, context), { name: 'targets' });
+  if (planned === 'gone') {
+    await dbosSchedules.delete(scheduleName);
+    return;
+  }
+  if (!planned) return;
+  for (const target of planned.targets) {
+    const repo = target.repo;
     const run = await durableStep(async () => {
       try {
         const prepared = await d.runs.prepare({
-          id: idFrom(`${firing}|${repo}`), payload: { ...context.payload, id: context.flowType }, repositoryIdentifier: repo,
-          triggeredBy: 'cron', requestedBy: context.requestedBy ?? null, schedulePath: scheduleName,
+          id: idFrom(`${firing}|${repo}`), payload: { ...target.payload, id: planned.flowType }, repositoryIdentifier: repo,
+          triggeredBy: 'cron', requestedBy: target.requestedBy, schedulePath: scheduleName,
         });
         await d.store.insert(prepared).catch((err: { code?: string }) => { if (err.code !== '23505') throw err; });
-        await d.audit.record({ name: 'cron', door: 'schedule' }, 'run.started', 'run', prepared.id, { schedule: scheduleName, scheduledFor: new Date(scheduledDate).toISOString() });
+        await d.audit.record({ name: 'cron', door: 'schedule' }, 'run.started', 'run', prepared.id,
+          { schedule: scheduleName, scheduledFor: new Date(scheduledDate).toISOString(), ...(planned.triggerId ? { trigger: planned.triggerId } : {}) });
         return { id: prepared.id, engineRunId: prepared.engineRunId };
       } catch (err) {
         if (err instanceof AppError) {
-          DBOS.logger.warn(`schedule ${scheduleName}: not starting ${context.flowType} for ${repo}: ${err.message}`);
+          DBOS.logger.warn(`schedule ${scheduleName}: not starting ${planned.flowType} for ${repo}: ${err.message}`);
           return null;
         }
         throw err;

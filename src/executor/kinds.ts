@@ -47,6 +47,8 @@ export interface KindExtras {
   requestedBy: string;
   /** The key-value store (the `kv.*` plugins, in the run's own namespace). */
   kv: import('../core/kv/kv-store.js').KvStore;
+  /** The configured doors' API clients (the `slack.*`, `github.*` and `azure_devops.*` plugins). */
+  doors: import('../doors/clients.js').DoorClients;
   /** Validates a child run against the registry and its project (`RunService.prepare`). */
   prepareRun(input: import('../core/runs/run-service.js').StartRunInput): Promise<import('../db/entities/run.js').Run>;
 }

@@ -13,8 +13,14 @@ import { sfpDialect } from './sfp/index.js';
 import { workflowPlatformDialect } from './workflow-platform/index.js';
 import { workflowRunsDialect } from './workflow-runs/index.js';
 
+const WEBHOOK_PATH = '/api/v1/webhook/';
+
 const doorOf = (path: string) =>
-  path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops' : 'rest';
+  path.startsWith('/slack/') ? 'slack' : path.startsWith('/github/') ? 'github' : path.startsWith('/azure-devops/') ? 'azure-devops'
+    : path.startsWith(WEBHOOK_PATH) ? 'webhook' : 'rest';
+
+/** The path as logs keep it: a webhook key is a credential (only its digest is stored), so it is masked. */
+const loggedPath = (path: string) => (path.startsWith(WEBHOOK_PATH) ? `${WEBHOOK_PATH}***` : path);
 
 const reasonOf = (ctx: Koa.Context) => {
   const body = ctx.body as { message?: unknown; error?: unknown; detail?: unknown } | undefined;
@@ -27,7 +33,7 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
   await s.audit.record(
     { name: principal ? principal.email ?? `token:${principal.name}` : 'anonymous', door: doorOf(ctx.path) },
     'request.refused', 'route', `${ctx.method} ${ctx._matchedRoute ?? ctx.path}`,
-    { status: ctx.status, path: ctx.path, ip: ctx.ip, reason: reasonOf(ctx) },
+    { status: ctx.status, path: loggedPath(ctx.path), ip: ctx.ip, reason: reasonOf(ctx) },
   );
 }
 
@@ -56,7 +62,7 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
       if (ctx.status === 401 && !ctx.state.principal) {
         const surface = doorOf(ctx.path);
         s.metrics.unauthenticated.inc({ surface });
-        unauthenticated.note({ surface, method: ctx.method, path: ctx.path, ip: ctx.ip, reason: reasonOf(ctx) });
+        unauthenticated.note({ surface, method: ctx.method, path: loggedPath(ctx.path), ip: ctx.ip, reason: reasonOf(ctx) });
       } else if (ctx.status === 401 || ctx.status === 403) {
         await auditRefusal(s, ctx).catch((err) => s.log.warn({ err }, 'auditing a refused request failed'));
       }
@@ -65,7 +71,7 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
       const routeLabel = ctx._matchedRoute ? String(ctx._matchedRoute) : 'unmatched';
       s.metrics.httpDuration.observe({ method: ctx.method, route: routeLabel, status: String(ctx.status) }, seconds);
       if (ctx.path !== '/healthz' && ctx.path !== '/metrics')
-        s.log.info({ reqId, method: ctx.method, path: ctx.path, route: routeLabel, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
+        s.log.info({ reqId, method: ctx.method, path: loggedPath(ctx.path), route: routeLabel, status: ctx.status, ms: Math.round(seconds * 1000) }, 'request');
     }
   });
   app.use(router.routes());

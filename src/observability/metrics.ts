@@ -23,6 +23,13 @@ export class Metrics {
     labelNames: ['surface'] as const, registers: [this.registry],
   });
 
+  /** Webhook trigger requests by outcome; unknown keys are counted here, never audited (the label never holds a key). */
+  readonly webhookRequests = new client.Counter({
+    name: 'flowgate_webhook_requests_total',
+    help: 'Requests to POST /api/v1/webhook/{key}, by result (accepted, repeated, not_found, bad_signature, rate_limited, too_large, refused, failed)',
+    labelNames: ['result'] as const, registers: [this.registry],
+  });
+
   readonly logStreams = new client.Gauge({
     name: 'flowgate_log_streams', help: 'Execution log streams (WebSocket) open on this process', registers: [this.registry],
   });

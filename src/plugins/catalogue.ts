@@ -9,11 +9,13 @@ import { KV_PLUGINS } from './kv.js';
 import { PROTOCOLS } from './protocols.js';
 import { BRANCHING } from './branching.js';
 import { UTILITIES } from './utilities.js';
+import { SAAS_PLUGINS } from './saas.js';
 import { PLUGIN_CATEGORIES, type Plugin } from './plugin.js';
 
 /** Every step kind Flowgate runs. A kind is added here and nowhere else. */
 export const PLUGINS: readonly Plugin[] = [
   utilLog, utilSleep, notifyThread, flowApproval, flowWaitForEvent, flowSubflow, flowFail, ...BRANCHING, httpRequest, ...PROTOCOLS, ...TRANSFORMS, ...DATA_TRANSFORMS, ...UTILITIES, ...KV_PLUGINS,
+  ...SAAS_PLUGINS,
 ];
 
 const byName = new Map<string, Plugin>();

@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * A local stand-in for one Azure DevOps organisation, answering what `azure-devops-node-api`
- * asks: location discovery (OPTIONS per area, ResourceAreas), work items and their revisions,
- * comments, pipeline runs and build updates. It records every call, and — like a real
+ * asks: location discovery (OPTIONS per area, ResourceAreas), work items (read, created and
+ * updated with JSON Patch) and their revisions, comments, pipeline runs and build updates. It records every call, and — like a real
  * organisation with service hook subscriptions — posts events for every change (including the
  * ones Flowgate makes through the API) with the subscription's Basic credentials.
  */
@@ -91,6 +91,7 @@ export interface Delivery {
 const GUID = {
   location: 'e81700f7-3be2-46de-8624-2eb35882fcaa',
   workItems: '72c7ddf8-2cdc-4f60-90cd-ab71c14a399b',
+  createWorkItem: '62d3d110-0047-428c-ad3c-4fe872c91c74',
   revisions: 'a00c85a5-80fa-4565-99c3-bcd2181434bb',
   comments: '608aac0a-32e1-4493-a863-b9cf4566d257',
   runs: '7859261e-d2e9-4a68-b820-a5d84cc5bb3d',
@@ -104,6 +105,7 @@ const LOCATIONS: Record<string, ReturnType<typeof location>[]> = {
   location: [location(GUID.location, 'Location', 'ResourceAreas', '_apis/{resource}/{areaId}', 1)],
   wit: [
     location(GUID.workItems, 'wit', 'workItems', '{project}/_apis/{area}/{resource}/{id}', 3),
+    location(GUID.createWorkItem, 'wit', 'workItems', '{project}/_apis/{area}/workitems/${type}', 3),
     location(GUID.revisions, 'wit', 'revisions', '{project}/_apis/{area}/workItems/{id}/{resource}/{revisionNumber}', 3),
     location(GUID.comments, 'wit', 'comments', '{project}/_apis/{area}/workItems/{workItemId}/{resource}/{commentId}', 4),
   ],
@@ -124,6 +126,8 @@ export class FakeAzureDevOps {
   private readonly workItems = new Map<number, WorkItem>();
   private readonly projectIds = new Map<string, string>();
   private readonly pipelines = new Map<number, FakePipeline>();
+  /** Work item types of every project: creating another one is refused (404), as Azure DevOps does. */
+  readonly workItemTypes = new Set(['Bug', 'Task', 'User Story', 'Feature', 'Epic', 'Issue', 'Incident']);
   private server?: http.Server;
   private inFlight = new Set<Promise<unknown>>();
   private nextWorkItemId = 100;
@@ -385,6 +389,16 @@ export class FakeAzureDevOps {
     return { workItemId: c.workItemId, id: c.id, version: c.version, text: c.text, createdBy: c.createdBy, createdDate: c.createdDate, modifiedBy: c.createdBy, modifiedDate: c.createdDate, url: `${this.orgUrl}/${this.projectId(this.workItems.get(c.workItemId)!.project)}/_apis/wit/workItems/${c.workItemId}/comments/${c.id}` };
   }
 
+  /** A work item as the API answers a create or update: with its links (`html` is the web page). */
+  private presentWorkItem(id: number) {
+    const wi = this.workItems.get(id)!;
+    const last = wi.revisions.at(-1)!;
+    return {
+      id, rev: last.rev, fields: last.fields, url: this.workItemUrl(wi),
+      _links: { self: { href: this.workItemUrl(wi) }, html: { href: `${this.orgUrl}/${wi.project}/_workitems/edit/${id}` } },
+    };
+  }
+
   private presentRun(r: FakePipelineRun) {
     const pipeline = this.pipelines.get(r.pipelineId)!;
     const url = `${this.orgUrl}/${this.projectId(r.project)}/_apis/pipelines/${r.pipelineId}/runs/${r.id}`;
@@ -414,6 +428,28 @@ export class FakeAzureDevOps {
       const r = m[3] ? wi.revisions.find((x) => x.rev === Number(m![3])) : wi.revisions.at(-1);
       if (!r) return { status: 404, body: adoError(`Revision ${m[3]} of work item ${wi.id} does not exist.`) };
       return { status: 200, body: { id: wi.id, rev: r.rev, fields: r.fields, url: this.workItemUrl(wi) } };
+    }
+
+    if ((m = /^\/([^/]+)\/_apis\/wit\/workitems\/\$([^/]+)$/i.exec(p)) && c.method === 'POST') {
+      const project = this.projectNamed(m[1]);
+      if (!project) return { status: 404, body: adoError(`TF200016: The project ${m[1]} does not exist.`) };
+      const type = decodeURIComponent(m[2]);
+      if (!this.workItemTypes.has(type)) return { status: 404, body: adoError(`VS402323: Work item type ${type} does not exist in project ${project} or you do not have permission to access it.`) };
+      const fields = patchFields(c.body);
+      if (typeof fields === 'string') return { status: 400, body: adoError(fields) };
+      const { 'System.Title': title, ...rest } = fields;
+      if (typeof title !== 'string' || !title) return { status: 400, body: adoError("TF401320: Rule Error for field Title. Error code: Required, HasValues, LimitedToValues, AllowsOldValue, InvalidEmpty.") };
+      const id = this.createWorkItem({ project, type, title, by: this.bot, fields: rest });
+      return { status: 200, body: this.presentWorkItem(id) };
+    }
+    if ((m = /^\/([^/]+)\/_apis\/wit\/workItems\/(\d+)$/i.exec(p)) && c.method === 'PATCH') {
+      const project = this.projectNamed(m[1]);
+      const wi = this.workItems.get(Number(m[2]));
+      if (!project || !wi || wi.project !== project) return { status: 404, body: adoError(`TF401232: Work item ${m[2]} does not exist, or you do not have permissions to read it.`) };
+      const fields = patchFields(c.body);
+      if (typeof fields === 'string') return { status: 400, body: adoError(fields) };
+      this.updateWorkItem(wi.id, fields, this.bot);
+      return { status: 200, body: this.presentWorkItem(wi.id) };
     }
 
     if ((m = /^\/([^/]+)\/_apis\/wit\/workItems\/(\d+)\/comments(?:\/(\d+))?$/i.exec(p))) {
@@ -475,6 +511,18 @@ export class FakeAzureDevOps {
 
     return { status: 404, body: adoError(`The resource ${c.method} ${c.path} is not served by the fake.`) };
   }
+}
+
+/** The fields a JSON Patch document sets (`add`/`replace` on `/fields/<name>`), or why it is refused. */
+function patchFields(body: unknown): Record<string, unknown> | string {
+  if (!Array.isArray(body) || !body.length) return 'You must pass a valid patch document in the body of the request.';
+  const fields: Record<string, unknown> = {};
+  for (const op of body as { op?: unknown; path?: unknown; value?: unknown }[]) {
+    const m = typeof op.path === 'string' ? /^\/fields\/([^/]+)$/.exec(op.path) : null;
+    if ((op.op !== 'add' && op.op !== 'replace') || !m) return `The patch operation ${JSON.stringify(op)} is not supported by the fake.`;
+    fields[m[1]] = op.value;
+  }
+  return fields;
 }
 
 function minimal(resource: Record<string, any>): Record<string, any> {

@@ -2,14 +2,17 @@ import { createHash, createHmac, createPublicKey, createVerify, generateKeyPairS
 import http from 'node:http';
 
 /**
- * A small GitHub: the API calls the GitHub door makes (installation tokens for a JWT signed with
- * the app's key, comments, reactions, workflow dispatch, run cancel) answered and recorded, and
+ * A small GitHub: the API calls the GitHub door and the github.* plugins make (installation tokens
+ * for a JWT signed with the app's key, comments, reactions, issues, labels, commit statuses,
+ * workflow dispatch, run cancel) answered and recorded, and
  * webhook deliveries signed exactly as GitHub signs them.
  */
 
 export interface FakeRequest { method: string; path: string; headers: http.IncomingHttpHeaders; json: any; at: number }
 export interface FakeComment { id: number; repo: string; issueNumber: number; body: string; edits: string[]; at: number }
 export interface FakeReaction { repo: string; commentId: number; content: string }
+export interface FakeIssue { repo: string; number: number; title: string; body: string | null; labels: string[] }
+export interface FakeStatus { id: number; repo: string; sha: string; state: string; context: string; targetUrl: string | null; description: string | null }
 export interface FakeDispatch { repo: string; workflow: string; ref: string; inputs: Record<string, string>; runId: number; displayTitle: string }
 /** An Actions run as `GET /repos/{o}/{r}/actions/runs/{id}` shows it; a dispatch creates one, `in_progress`. */
 export interface FakeWorkflowRun {
@@ -36,6 +39,9 @@ export class FakeGithub {
   readonly dispatches: FakeDispatch[] = [];
   readonly cancels: { repo: string; runId: number }[] = [];
   readonly workflowRuns = new Map<number, FakeWorkflowRun>();
+  /** Issues opened through the API (or `addIssue`), by `repo#number`; labels are kept on them. */
+  readonly issues = new Map<string, FakeIssue>();
+  readonly statuses: FakeStatus[] = [];
   readonly tokensIssued: { installationId: number; token: string }[] = [];
   /** Installation of the app per repository; repositories not listed are not installed (404). */
   readonly installations = new Map<string, number>();
@@ -97,6 +103,13 @@ export class FakeGithub {
     return [...this.comments.values()].filter((c) => c.repo === repo && c.issueNumber === issueNumber).sort((a, b) => a.id - b.id);
   }
 
+  /** An issue that exists already (labels can be changed on it). */
+  addIssue(repo: string, number: number, labels: string[] = []): FakeIssue {
+    const issue: FakeIssue = { repo, number, title: `Issue ${number}`, body: null, labels };
+    this.issues.set(`${repo}#${number}`, issue);
+    return issue;
+  }
+
   reactionsTo(commentId: number): string[] {
     return this.reactions.filter((r) => r.commentId === commentId).map((r) => r.content);
   }
@@ -145,6 +158,35 @@ export class FakeGithub {
       const c: FakeComment = { id: this.nextId++, repo: m[1], issueNumber: Number(m[2]), body: r.json.body, edits: [], at: Date.now() };
       this.comments.set(c.id, c);
       return { status: 201, body: { id: c.id, body: c.body, html_url: `https://github.example/${m[1]}/issues/${m[2]}#issuecomment-${c.id}` } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues$/.exec(path)) && r.method === 'POST') {
+      if (typeof r.json?.title !== 'string' || !r.json.title) return { status: 422, body: { message: 'Validation Failed', errors: [{ resource: 'Issue', code: 'missing_field', field: 'title' }] } };
+      const number = 1 + Math.max(0, ...[...this.issues.values()].filter((i) => i.repo === m![1]).map((i) => i.number), 200);
+      const issue: FakeIssue = { repo: m[1], number, title: r.json.title, body: r.json.body ?? null, labels: [...new Set<string>(r.json.labels ?? [])] };
+      this.issues.set(`${m[1]}#${number}`, issue);
+      return { status: 201, body: { id: this.nextId++, number, title: issue.title, body: issue.body, state: 'open', labels: issue.labels.map(labelOf), html_url: `https://github.example/${m[1]}/issues/${number}` } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/(\d+)\/labels(?:\/([^/]+))?$/.exec(path))) {
+      const issue = this.issues.get(`${m[1]}#${m[2]}`);
+      if (!issue) return { status: 404, body: { message: 'Not Found' } };
+      if (r.method === 'GET' && !m[3]) return { status: 200, body: issue.labels.map(labelOf) };
+      if (r.method === 'POST' && !m[3]) {
+        if (!Array.isArray(r.json?.labels)) return { status: 422, body: { message: 'Invalid request.' } };
+        for (const l of r.json.labels) if (!issue.labels.includes(l)) issue.labels.push(l);
+        return { status: 200, body: issue.labels.map(labelOf) };
+      }
+      if (r.method === 'DELETE' && m[3]) {
+        const name = decodeURIComponent(m[3]);
+        if (!issue.labels.includes(name)) return { status: 404, body: { message: 'Label does not exist' } };
+        issue.labels = issue.labels.filter((l) => l !== name);
+        return { status: 200, body: issue.labels.map(labelOf) };
+      }
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([0-9a-f]{40})$/i.exec(path)) && r.method === 'POST') {
+      if (!['error', 'failure', 'pending', 'success'].includes(r.json?.state)) return { status: 422, body: { message: 'Validation Failed' } };
+      const status: FakeStatus = { id: this.nextId++, repo: m[1], sha: m[2], state: r.json.state, context: r.json.context ?? 'default', targetUrl: r.json.target_url ?? null, description: r.json.description ?? null };
+      this.statuses.push(status);
+      return { status: 201, body: { id: status.id, state: status.state, context: status.context, target_url: status.targetUrl, description: status.description, url: `${this.url}/repos/${m[1]}/statuses/${m[2]}` } };
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/issues\/comments\/(\d+)$/.exec(path)) && r.method === 'PATCH') {
       const c = this.comments.get(Number(m[2]));
@@ -207,6 +249,8 @@ export class FakeGithub {
     return String(claims.iss) === this.appId && claims.exp * 1000 > Date.now();
   }
 }
+
+const labelOf = (name: string) => ({ id: 1 + [...name].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) % 1_000_000, 7), name, color: 'ededed', default: false });
 
 const unauthorized = () => ({ status: 401, body: { message: 'Bad credentials' } });
 

@@ -18,8 +18,10 @@ export interface SlackCall {
 
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
-  /** Slack user id → profile (users.info); unknown users answer user_not_found. */
-  readonly users = new Map<string, { email?: string; name?: string }>();
+  /** Slack user id → profile (users.info, users.lookupByEmail); unknown users answer user_not_found / users_not_found. */
+  readonly users = new Map<string, { email?: string; name?: string; tz?: string }>();
+  /** Channel ids that do not exist (chat.postMessage and chat.update answer channel_not_found). */
+  readonly missingChannels = new Set<string>();
   url = '';
   private server?: http.Server;
   private ts = 0;
@@ -48,9 +50,14 @@ export class FakeSlack {
     return `${this.url}/api/`;
   }
 
-  user(id: string, email: string, name = email.split('@')[0]): this {
-    this.users.set(id, { email, name });
+  user(id: string, email: string, name = email.split('@')[0], tz?: string): this {
+    this.users.set(id, { email, name, tz });
     return this;
+  }
+
+  /** The DM channel `conversations.open` answers for a user (stable per user, as Slack's is). */
+  dmOf(userId: string): string {
+    return `D${userId.replace(/^U/, '')}`;
   }
 
   to(method: string, where: (body: Record<string, any>) => boolean = () => true): SlackCall[] {
@@ -77,10 +84,12 @@ export class FakeSlack {
       case 'auth.test':
         return { ok: true, url: 'https://acme.slack.com/', team: 'Acme', user: 'flowgate', team_id: 'T0ACME', user_id: 'U0BOT', bot_id: 'B0BOT' };
       case 'chat.postMessage': {
+        if (this.missingChannels.has(body.channel)) return { ok: false, error: 'channel_not_found' };
         const ts = `1700000000.${String(++this.ts).padStart(6, '0')}`;
         return { ok: true, channel: body.channel, ts, message: { type: 'message', text: body.text, ts, thread_ts: body.thread_ts, bot_id: 'B0BOT' } };
       }
       case 'chat.update':
+        if (this.missingChannels.has(body.channel)) return { ok: false, error: 'channel_not_found' };
         return { ok: true, channel: body.channel, ts: body.ts, text: body.text };
       case 'chat.postEphemeral':
         return { ok: true, message_ts: `1700000000.${String(++this.ts).padStart(6, '0')}` };
@@ -90,6 +99,17 @@ export class FakeSlack {
         const u = this.users.get(body.user);
         if (!u) return { ok: false, error: 'user_not_found' };
         return { ok: true, user: { id: body.user, name: u.name, real_name: u.name, profile: { email: u.email, real_name: u.name, display_name: u.name } } };
+      }
+      case 'users.lookupByEmail': {
+        const found = [...this.users].find(([, u]) => u.email?.toLowerCase() === String(body.email ?? '').toLowerCase());
+        if (!found) return { ok: false, error: 'users_not_found' };
+        const [id, u] = found;
+        return { ok: true, user: { id, team_id: 'T0ACME', name: u.name, real_name: u.name, tz: u.tz ?? 'America/Los_Angeles', tz_label: 'Pacific Standard Time', tz_offset: -28800, profile: { email: u.email, real_name: u.name, display_name: u.name } } };
+      }
+      case 'conversations.open': {
+        const user = String(body.users ?? '').split(',')[0];
+        if (!this.users.has(user)) return { ok: false, error: 'user_not_found' };
+        return { ok: true, channel: { id: this.dmOf(user) } };
       }
       default:
         return { ok: false, error: 'unknown_method' };

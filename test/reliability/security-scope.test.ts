@@ -173,8 +173,14 @@ describe('viewer', () => {
     const fill = (p: string) => p.replace(/\{repositoryIdentifier\}/g, 'acme/app').replace(/\{email\}/g, 'dev@acme.io').replace(/\{[^}]+\}/g, 'x');
     let reads = 0;
     let writes = 0;
-    for (const [path, ops] of Object.entries<Record<string, unknown>>(doc.paths)) {
+    for (const [path, ops] of Object.entries<Record<string, { security?: unknown[] }>>(doc.paths)) {
       for (const method of Object.keys(ops)) {
+        // A public route (the webhook: its key is the credential) answers whatever token is sent.
+        if (ops[method].security?.length === 0) {
+          const r = await server.call(method.toUpperCase(), fill(path), {}, tokens.auditor);
+          expect({ method, path, refused: [401, 403].includes(r.status) }).toEqual({ method, path, refused: false });
+          continue;
+        }
         // The unscoped viewer: a GET may be 400/404 for the made-up parameters, never 401/403.
         const r = await server.call(method.toUpperCase(), fill(path), method === 'get' ? undefined : {}, tokens.auditor);
         // A POST that only checks what it is sent (a flow document) is a read.

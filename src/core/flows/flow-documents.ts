@@ -35,6 +35,11 @@ export interface FlowRevision {
   restoredFrom: number | null;
 }
 
+/** What goes with a flow besides its rows: its cron triggers' schedules (their rows go in the delete statement). */
+export interface FlowDependents {
+  dropSchedules(triggerIds: string[]): Promise<void>;
+}
+
 /** The newest revisions kept per flow. */
 export const KEPT_REVISIONS = 500;
 /** How often a replica checks the change counter, in case a notification was missed. */
@@ -78,6 +83,7 @@ export class FlowDocuments {
     private readonly audit: AuditLog,
     private readonly log: Logger,
     private readonly invalidation?: CacheInvalidation,
+    private readonly dependents?: FlowDependents,
   ) {}
 
   /** Loads every document into the registry and follows changes. */
@@ -202,12 +208,18 @@ export class FlowDocuments {
     return (await this.find(doc.id))!;
   }
 
-  /** Deletes a document with its revisions; runs already started keep their snapshot. */
+  /**
+   * Deletes a document with its revisions and triggers (their webhook keys stop answering with the
+   * statement; the foreign key cascades too); runs already started keep their snapshot.
+   */
   async delete(doc: FlowDocument, actor: Actor): Promise<void> {
-    const rows = await sql(this.orm,
-      `with d as (delete from flow_documents where id = ? returning id) select nextval('flow_documents_version'), ${notifySql('flow', 'd.id::text')} from d`, [doc.id]);
+    const rows = await sql<{ cron_triggers: string[] }>(this.orm,
+      `with d as (delete from flow_documents where id = ? returning id),
+         t as (delete from triggers where flow_document_id in (select id from d) returning id, type)
+       select nextval('flow_documents_version'), ${notifySql('flow', 'd.id::text')}, array(select id::text from t where type = 'cron') as cron_triggers from d`, [doc.id]);
     if (!rows.length) throw notFound(`No flow ${doc.id}`);
     await this.afterChange(doc.id);
+    await this.dependents?.dropSchedules(rows[0].cron_triggers);
     await this.audit.record(actor, 'flow.deleted', 'flow', doc.id, { name: doc.name, namespace: doc.namespace, revision: doc.revision });
   }
 

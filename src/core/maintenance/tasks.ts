@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { CicdService } from '../cicd/cicd-service.js';
 import type { KvStore } from '../kv/kv-store.js';
+import type { TriggerService } from '../triggers/trigger-service.js';
 import { Retention } from './retention.js';
 import type { SweepTask } from './sweeper.js';
 
@@ -39,12 +40,20 @@ export const kvExpirySweep = (kv: KvStore): SweepTask => ({
   },
 });
 
-/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention, expired keys. */
+/** Forgets webhook delivery keys past their 24 h and rate windows past their minute. */
+export const webhookBookkeepingSweep = (triggers: Pick<TriggerService, 'prune'>): SweepTask => ({
+  name: 'webhook-bookkeeping',
+  async run() {
+    await triggers.prune();
+  },
+});
+
+/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention, expired keys, webhook bookkeeping. */
 export function maintenanceTasks(
-  s: { orm: MikroORM; cicd: CicdService; log: Logger; kv: KvStore; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
+  s: { orm: MikroORM; cicd: CicdService; log: Logger; kv: KvStore; triggers: Pick<TriggerService, 'prune'>; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
   retakeDeliveries: () => Promise<number>,
   forgetWorkflows: (engineRunIds: string[]) => Promise<void>,
 ): SweepTask[] {
   const retention = new Retention(s.orm, { retentionDays: s.config.retentionDays, auditRetentionDays: s.config.auditRetentionDays, forgetWorkflows });
-  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log), kvExpirySweep(s.kv)];
+  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log), kvExpirySweep(s.kv), webhookBookkeepingSweep(s.triggers)];
 }

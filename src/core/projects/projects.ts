@@ -116,9 +116,9 @@ export class ProjectService {
       project = Object.assign(new Project(), { repositoryIdentifier, namespace: input.namespace ?? (await this.freeNamespace(em, repositoryIdentifier)) });
       em.persist(project);
     } else if (input.namespace && input.namespace !== project.namespace) {
-      // Flow types (`<namespace>:<name>`) and their runs are named by it.
-      const [{ holds }] = await em.getConnection().execute<{ holds: boolean }[]>('select exists (select 1 from flow_documents where repository_identifier = ?) as holds', [repositoryIdentifier]);
-      if (holds) throw conflict(`Namespace ${project.namespace} holds flows: it cannot be renamed`);
+      // Flow types (`<namespace>:<name>`) and their runs are named by it; triggers were made in it.
+      const [{ holds }] = await em.getConnection().execute<{ holds: boolean }[]>('select exists (select 1 from flow_documents where repository_identifier = ?) or exists (select 1 from triggers where repository_identifier = ?) as holds', [repositoryIdentifier, repositoryIdentifier]);
+      if (holds) throw conflict(`Namespace ${project.namespace} holds flows or triggers: it cannot be renamed`);
       project.namespace = input.namespace;
     }
     project.provider = input.provider;

@@ -14,7 +14,10 @@ export interface ScheduleContext {
   /** null: every project that has the flow type enabled. */
   repositoryIdentifier: string | null;
   payload: Record<string, unknown>;
-  source: 'manifest' | 'api';
+  /** `trigger`: a cron trigger's schedule, changed only through its trigger (its firing reads the trigger's row). */
+  source: 'manifest' | 'api' | 'trigger';
+  /** For trigger schedules: the trigger. */
+  triggerId?: string;
   /**
    * Who created or last changed the schedule through the API: its runs' requester, so the
    * self-approval rule applies to them. Absent for a schedule only its manifest ever set.

@@ -91,6 +91,7 @@ export class ScheduleService {
 
   async setEnabled(name: string, enabled: boolean, actor: Actor) {
     const s = await this.get(name);
+    refuseTriggerSchedule(s);
     await (enabled ? this.port.resume(name) : this.port.pause(name));
     await this.port.update(name, { context: { ...s.context, requestedBy: actor.name } });
     await this.audit.record(actor, enabled ? 'schedule.resumed' : 'schedule.paused', 'schedule', name);
@@ -100,6 +101,7 @@ export class ScheduleService {
   /** New expression, same input. `workflowName` must be the flow the schedule runs. */
   async updateExpression(name: string, workflowName: string, expression: string, actor: Actor) {
     const s = await this.get(name);
+    refuseTriggerSchedule(s);
     if (workflowName !== s.context.flowType)
       throw badRequest(`Schedule ${name} runs ${s.context.flowType}, not ${workflowName}`, [{ field: 'workflowName', message: `must be ${s.context.flowType}`, location: 'body' }]);
     const problem = cronProblem(expression, s.timezone);
@@ -128,10 +130,17 @@ export class ScheduleService {
 
   async delete(name: string, actor: Actor): Promise<void> {
     const s = await this.get(name);
+    refuseTriggerSchedule(s);
     if (s.context.source === 'manifest') throw badRequest(`Schedule ${name} is declared in the ${s.context.flowType} manifest; pause it instead`);
     await this.port.delete(name);
     await this.audit.record(actor, 'schedule.deleted', 'schedule', name);
   }
+}
+
+/** A cron trigger's schedule follows its trigger: changed there only, or the two would disagree. */
+function refuseTriggerSchedule(s: StoredSchedule): void {
+  if (s.context.source === 'trigger')
+    throw badRequest(`Schedule ${s.name} is the cron trigger ${s.context.triggerId}: change it with PUT or DELETE /api/v1/triggers/${s.context.triggerId}`);
 }
 
 const ignoreDuplicate = (err: { code?: string; message?: string }) => {

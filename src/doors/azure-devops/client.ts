@@ -2,6 +2,8 @@ import * as azdev from 'azure-devops-node-api';
 import type { IPipelinesApi } from 'azure-devops-node-api/PipelinesApi.js';
 import type { IWorkItemTrackingApi } from 'azure-devops-node-api/WorkItemTrackingApi.js';
 import { CommentSortOrder } from 'azure-devops-node-api/interfaces/WorkItemTrackingInterfaces.js';
+import type { RunPipelineParameters } from 'azure-devops-node-api/interfaces/PipelinesInterfaces.js';
+import type { AzureDevOpsSettings } from '../../config.js';
 import { identityOf, type AdoIdentity } from './work-items.js';
 
 /** A work item (or one revision of it) as Flowgate uses it: plain data, safe to checkpoint. */
@@ -77,8 +79,17 @@ export class AdoClient {
   /** Who Flowgate comments as (learned from the comments it adds). */
   botUniqueName?: string;
 
+  private static readonly shared = new WeakMap<AzureDevOpsSettings, AdoClient>();
+
   constructor(readonly orgUrl: string, token: string) {
     this.web = new azdev.WebApi(orgUrl, azdev.getPersonalAccessTokenHandler(token), { socketTimeout: 15_000 });
+  }
+
+  /** One client per configuration: the door and the plugins share its routes and who the bot is. */
+  static for(settings: AzureDevOpsSettings): AdoClient {
+    let client = AdoClient.shared.get(settings);
+    if (!client) AdoClient.shared.set(settings, (client = new AdoClient(settings.orgUrl, settings.token)));
+    return client;
   }
 
   private witApi(): Promise<IWorkItemTrackingApi> {
@@ -124,14 +135,39 @@ export class AdoClient {
     return { id: c.id, text: c.text ?? html, createdBy };
   }
 
+  /**
+   * Creates a work item of `type` (no `id`) or updates one, setting fields by reference name
+   * (`System.Title`, `System.State`, …). The library answers a 404 with null: undefined here.
+   */
+  async saveWorkItem(project: string, change: { id?: number; type?: string; fields: Record<string, unknown> }): Promise<(WorkItemData & { url?: string }) | undefined> {
+    // JSON Patch as the REST API takes it (`op` spelled out).
+    const document = Object.entries(change.fields).map(([field, value]) => ({ op: 'add', path: `/fields/${field}`, value }));
+    const what = change.id === undefined ? `creating a ${change.type} in project ${project}` : `updating work item ${change.id}`;
+    const raw = await this.call(what, async () => {
+      const wit = await this.witApi();
+      return change.id === undefined ? wit.createWorkItem(undefined, document as never, project, change.type!) : wit.updateWorkItem(undefined, document as never, change.id, project);
+    });
+    const data = workItemData(raw);
+    return data && { ...data, url: (raw as { _links?: { html?: { href?: string } } })._links?.html?.href };
+  }
+
+  /** Queues a pipeline run (without waiting for it); undefined when the pipeline is not found. */
+  async queuePipeline(project: string, pipelineId: number, parameters: RunPipelineParameters): Promise<PipelineRunData | undefined> {
+    const run = await this.call(`queueing pipeline ${pipelineId}`, async () => (await this.pipelinesApi()).runPipeline(parameters, project, pipelineId));
+    return run && typeof run.id === 'number' ? this.runData(run) : undefined;
+  }
+
   async pipelineRun(project: string, pipelineId: number, runId: number): Promise<PipelineRunData | undefined> {
     const run = await this.call(`reading run ${runId} of pipeline ${pipelineId}`, async () => (await this.pipelinesApi()).getRun(project, pipelineId, runId));
-    if (!run || typeof run.id !== 'number') return undefined;
+    return run && typeof run.id === 'number' ? this.runData(run) : undefined;
+  }
+
+  private runData(run: { id?: number; pipeline?: { id?: number }; state?: unknown; result?: unknown; url?: string }): PipelineRunData {
     const params: Record<string, string> = {};
     for (const [k, v] of Object.entries((run as { templateParameters?: Record<string, unknown> }).templateParameters ?? {})) if (typeof v === 'string') params[k] = v;
     const links = (run as { _links?: { web?: { href?: string } } })._links;
     return {
-      id: run.id, pipelineId: run.pipeline?.id, state: enumName(RUN_STATE, run.state) ?? 'unknown', result: enumName(RUN_RESULT, run.result),
+      id: run.id!, pipelineId: run.pipeline?.id, state: enumName(RUN_STATE, run.state) ?? 'unknown', result: enumName(RUN_RESULT, run.result),
       url: links?.web?.href ?? run.url, templateParameters: params,
     };
   }

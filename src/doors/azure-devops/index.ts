@@ -24,7 +24,7 @@ export const AZURE_DEVOPS_OFF = `Azure DevOps (set ${AZURE_DEVOPS_VARIABLES.slic
  * Runs whose callback is a work item comment on it.
  */
 export function createAzureDevOpsDoor(s: Services, settings: AzureDevOpsSettings): Door {
-  const client = new AdoClient(settings.orgUrl, settings.token);
+  const client = AdoClient.for(settings);
   setAzureDevOpsDeps({ s, client, settings, org: organizationOf(settings.orgUrl) });
   registerInboundHandler(DOOR, processHook);
   return {

@@ -88,13 +88,75 @@ export class GithubClient {
   }
 
   async comment(thread: Thread, body: string): Promise<{ id: number; url: string }> {
-    const { owner, repo } = splitRepository(thread.repositoryIdentifier);
-    try {
-      const octokit = await this.forRepo(thread.repositoryIdentifier, thread.installationId);
+    return this.act(thread.repositoryIdentifier, `posting a comment on ${thread.repositoryIdentifier}#${thread.issueNumber}`, async (octokit, { owner, repo }) => {
       const { data } = await octokit.rest.issues.createComment({ owner, repo, issue_number: thread.issueNumber, body });
       return { id: data.id, url: data.html_url };
+    }, thread.installationId);
+  }
+
+  async createIssue(repositoryIdentifier: string, issue: { title: string; body?: string; labels?: string[] }): Promise<{ number: number; url: string }> {
+    return this.act(repositoryIdentifier, `opening an issue on ${repositoryIdentifier}`, async (octokit, { owner, repo }) => {
+      const { data } = await octokit.rest.issues.create({ owner, repo, title: issue.title, body: issue.body, labels: issue.labels });
+      return { number: data.number, url: data.html_url };
+    });
+  }
+
+  /**
+   * Removes, then adds labels on an issue or pull request and answers the labels it has after.
+   * Removing a label the issue does not have is not an error (GitHub answers 404 for it).
+   */
+  async changeLabels(repositoryIdentifier: string, issueNumber: number, change: { add: string[]; remove: string[] }): Promise<string[]> {
+    return this.act(repositoryIdentifier, `changing the labels of ${repositoryIdentifier}#${issueNumber}`, async (octokit, { owner, repo }) => {
+      for (const name of change.remove) {
+        try {
+          await octokit.rest.issues.removeLabel({ owner, repo, issue_number: issueNumber, name });
+        } catch (err) {
+          if (githubStatus(err) !== 404) throw err;
+        }
+      }
+      const { data } = change.add.length
+        ? await octokit.rest.issues.addLabels({ owner, repo, issue_number: issueNumber, labels: change.add })
+        : await octokit.rest.issues.listLabelsOnIssue({ owner, repo, issue_number: issueNumber, per_page: 100 });
+      return data.map((l) => l.name);
+    });
+  }
+
+  /** A commit status (the app needs `statuses: write`). */
+  async commitStatus(repositoryIdentifier: string, status: { sha: string; state: 'error' | 'failure' | 'pending' | 'success'; context: string; targetUrl?: string; description?: string }): Promise<{ id: number }> {
+    return this.act(repositoryIdentifier, `setting the ${status.context} status of ${status.sha.slice(0, 12)} on ${repositoryIdentifier}`, async (octokit, { owner, repo }) => {
+      const { data } = await octokit.rest.repos.createCommitStatus({
+        owner, repo, sha: status.sha, state: status.state, context: status.context, target_url: status.targetUrl, description: status.description,
+      });
+      return { id: data.id };
+    });
+  }
+
+  /** A `workflow_dispatch` of a workflow file (or id) on `ref`, the repository's default branch without one. */
+  async dispatchWorkflow(repositoryIdentifier: string, workflow: string, ref: string | undefined, inputs: Record<string, string>): Promise<{ ref: string }> {
+    return this.act(repositoryIdentifier, `dispatching workflow ${workflow} of ${repositoryIdentifier}`, async (octokit, { owner, repo }) => {
+      const on = ref ?? (await octokit.rest.repos.get({ owner, repo })).data.default_branch;
+      await octokit.request('POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches', { owner, repo, workflow_id: workflow, ref: on, inputs });
+      return { ref: on };
+    });
+  }
+
+  /**
+   * A call as the app's installation on a repository; a failure names what was done and keeps
+   * GitHub's status (`status`), so callers can tell a final refusal from a passing fault.
+   */
+  private async act<T>(repositoryIdentifier: string, what: string, fn: (octokit: Octokit, where: { owner: string; repo: string }) => Promise<T>, installationId?: number): Promise<T> {
+    const where = splitRepository(repositoryIdentifier);
+    let octokit: Octokit;
+    try {
+      octokit = await this.forRepo(repositoryIdentifier, installationId);
     } catch (err) {
-      throw new Error(`posting a comment on ${thread.repositoryIdentifier}#${thread.issueNumber}: ${describeGithubError(err)}`);
+      // Already says what failed (the installation lookup) and keeps its status.
+      throw Object.assign(new Error(`${what}: ${(err as Error).message}`), { status: githubStatus(err) });
+    }
+    try {
+      return await fn(octokit, where);
+    } catch (err) {
+      throw Object.assign(new Error(`${what}: ${describeGithubError(err)}`), { status: githubStatus(err) });
     }
   }
 

@@ -12,15 +12,42 @@ export function slackClient(settings: SlackSettings, log: Logger): WebClient {
   });
 }
 
-/** The Web API calls the door makes; failures say what was being done. */
+const shared = new WeakMap<SlackSettings, SlackChat>();
+
+/** The Slack Web API calls the door and the `slack.*` plugins make; failures say what was being done. */
 export class SlackChat {
   constructor(readonly client: WebClient) {}
 
+  /** One per configuration: the door and the plugins share the client (and its request queue). */
+  static for(settings: SlackSettings, log: Logger): SlackChat {
+    let chat = shared.get(settings);
+    if (!chat) shared.set(settings, (chat = new SlackChat(slackClient(settings, log))));
+    return chat;
+  }
+
   /** Posts a message (in a thread when `threadTs` is given) and returns its ts. */
   async post(channel: string, msg: SlackMessage, threadTs?: string): Promise<string> {
+    return (await this.postMessage(channel, msg, threadTs)).ts;
+  }
+
+  /** Posts a message; answers where it went (a DM's channel id when `channel` was a user) and its ts. */
+  async postMessage(channel: string, msg: SlackMessage, threadTs?: string): Promise<{ channel: string; ts: string }> {
     const res = await this.call(`posting a message to Slack channel ${channel}${threadTs ? ` (thread ${threadTs})` : ''}`, () =>
       this.client.chat.postMessage({ channel, thread_ts: threadTs, text: msg.text, blocks: msg.blocks, unfurl_links: false, unfurl_media: false } as ChatPostMessageArguments));
-    return res.ts!;
+    return { channel: res.channel ?? channel, ts: res.ts! };
+  }
+
+  /** A workspace member by email (`users.lookupByEmail`, scope users:read.email). */
+  async userByEmail(email: string): Promise<{ id: string; name: string; timezone: string | null }> {
+    const res = await this.call(`looking up Slack user ${email} (users.lookupByEmail)`, () => this.client.users.lookupByEmail({ email }));
+    const u = res.user!;
+    return { id: u.id!, name: u.real_name || u.profile?.real_name || u.profile?.display_name || u.name || '', timezone: u.tz ?? null };
+  }
+
+  /** The direct message channel with a user (`conversations.open`, scope im:write). */
+  async openDirectMessage(userId: string): Promise<string> {
+    const res = await this.call(`opening a Slack DM with ${userId} (conversations.open)`, () => this.client.conversations.open({ users: userId }));
+    return res.channel!.id!;
   }
 
   async update(channel: string, ts: string, msg: SlackMessage): Promise<void> {

@@ -5,7 +5,7 @@ import type { SlackSettings } from '../../config.js';
 import type { Services } from '../../container.js';
 import type { Door } from '../door.js';
 import { acceptDelivery, registerInboundHandler } from '../inbound.js';
-import { boltLogger, SlackChat, slackClient } from './chat.js';
+import { boltLogger, SlackChat } from './chat.js';
 import { SlackDestination } from './destination.js';
 import { slackJobs } from './jobs.js';
 import { registerListeners } from './listeners.js';
@@ -20,8 +20,8 @@ export const SLACK_OFF = 'Slack (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET to
  */
 export function createSlackDoor(s: Services, settings: SlackSettings, options: { now?: () => number } = {}): Door {
   const log = s.log.child({ door: 'slack' });
-  const client = slackClient(settings, log);
-  const chat = new SlackChat(client);
+  const chat = SlackChat.for(settings, log);
+  const client = chat.client;
   const people = new SlackPeople(client, s.identities);
   const destination = new SlackDestination(s, chat, log);
   const receiver = new KoaSlackReceiver({ signingSecret: settings.signingSecret, log, now: options.now });

@@ -1,22 +1,20 @@
 import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Services } from '../../container.js';
+import { executeFlow } from '../../core/flows/execute-flow.js';
 import type { FlowDocument, FlowRevision } from '../../core/flows/flow-documents.js';
-import { actorOf, canAccessProject, type Principal } from '../../core/identity/principal.js';
+import { actorOf, canAccessProject } from '../../core/identity/principal.js';
 import { READ_ROLES } from '../../core/identity/roles.js';
-import type { Project } from '../../db/entities/project.js';
 import { manifestSource } from '../../core/registry/load-manifests.js';
 import type { FlowDefinition } from '../../core/registry/manifest-schema.js';
 import { startedByOf } from '../../core/runs/run-permissions.js';
-import { AppError, badRequest, forbidden, invalidContent, notFound } from '../../errors.js';
+import { AppError, badRequest, invalidContent, notFound } from '../../errors.js';
 import { BodyTooLarge, readBody, readRaw } from '../body.js';
 import { route } from '../route.js';
 import { validate } from '../validate.js';
+import { flowTargets } from './flow-target.js';
+import { EDIT_ROLES, EXECUTE_ROLES } from './roles.js';
 
-/** Platform editors: until accounts exist, Flowgate's owner tokens (the platform's admins and editors). */
-const EDIT_ROLES = ['owner'] as const;
-/** Who may execute a flow (the platform's executors). */
-const EXECUTE_ROLES = ['owner', 'member', 'application'] as const;
 /** The namespace manifest flow types are listed in (reserved: no project may take it). */
 const MANIFEST_NAMESPACE = 'flowgate';
 /** Bigger YAML is refused with 413. */
@@ -59,32 +57,7 @@ async function yamlOrJson(ctx: Context): Promise<unknown> {
 }
 
 export function flowRoutes(s: Services) {
-  /** A namespace the caller may use; an unknown or invisible one is content the caller got wrong (422). */
-  const projectOfNamespace = async (p: Principal, ns: string | undefined, field = 'namespace'): Promise<Project> => {
-    let name = ns;
-    if (name === undefined) {
-      // A token of one project needs not say which.
-      if (p.projects?.length === 1) return s.projects.get(p.projects[0]);
-      throw invalidContent('namespace is required', { errors: [{ path: field, message: 'required: the namespace (project) the flow belongs to' }] });
-    }
-    const project = await s.projects.byNamespace(name);
-    if (!project || !canAccessProject(p, project.repositoryIdentifier))
-      throw invalidContent(`unknown namespace ${name}`, { errors: [{ path: field, message: `no namespace ${name} (GET /api/v1/namespaces)` }] });
-    return project;
-  };
-  /** A document the caller may see (404 otherwise, as for a missing one), or a manifest flow type. */
-  const flowOf = async (p: Principal, id: string): Promise<{ doc: FlowDocument } | { manifest: FlowDefinition }> => {
-    const doc = await s.flowDocuments.find(id);
-    if (doc && canAccessProject(p, doc.repositoryIdentifier)) return { doc };
-    const manifest = s.registry.manifests().find((d) => d.id === id);
-    if (manifest) return { manifest };
-    throw notFound(`No flow ${id}`);
-  };
-  const documentOf = async (p: Principal, id: string): Promise<FlowDocument> => {
-    const f = await flowOf(p, id);
-    if ('manifest' in f) throw forbidden(`flow ${id} is a manifest file: read-only here`);
-    return f.doc;
-  };
+  const { projectOfNamespace, flowOf, documentOf, targetOf } = flowTargets(s);
   const yamlFromBody = (yaml: string) => {
     if (Buffer.byteLength(yaml) > MAX_YAML) throw new BodyTooLarge(MAX_YAML);
   };
@@ -224,30 +197,10 @@ export function flowRoutes(s: Services) {
         const body = validate(executeBody, json ?? {}, 'body');
         const stray = Object.keys(body).filter((k) => k !== 'inputs' && k !== 'namespace');
         if (stray.length) throw badRequest('put inputs under `inputs`', stray.map((k) => ({ field: k, message: 'unknown key: put inputs under `inputs`', location: 'body' as const })));
-        const f = await flowOf(principal, params.id);
-        let project: Project;
-        let flowType: string;
-        if ('doc' in f) {
-          if (body.namespace && body.namespace !== f.doc.namespace)
-            throw invalidContent(`flow ${f.doc.id} runs in namespace ${f.doc.namespace} only`, { errors: [{ path: 'namespace', message: `must be ${f.doc.namespace} (or left out)` }] });
-          project = await s.projects.get(f.doc.repositoryIdentifier);
-          flowType = `${f.doc.namespace}:${f.doc.name}`;
-        } else {
-          project = await projectOfNamespace(principal, body.namespace);
-          flowType = f.manifest.id;
-        }
-        if (project.settings.disabledFlowTypes?.includes(flowType)) throw new AppError('conflict', `flow ${flowType} is disabled in namespace ${project.namespace}`);
-        let run;
-        try {
-          run = await s.runs.start({ payload: { ...body.inputs, id: flowType }, repositoryIdentifier: project.repositoryIdentifier, triggeredBy: startedByOf(principal) }, actorOf(principal));
-        } catch (err) {
-          // The core names parameters `payload.<name>`; here they are the execution's inputs.
-          if (err instanceof AppError && err.code === 'bad_request' && err.details.some((d) => d.field.startsWith('payload.')))
-            throw invalidContent(err.message.replace(/^Invalid parameters/, 'Invalid inputs'), { errors: err.details.map((d) => ({ path: d.field.replace(/^payload\./, 'inputs.'), message: d.message })) });
-          throw err;
-        }
+        const target = await targetOf(principal, params.id, body.namespace);
+        const { run, tasksTotal } = await executeFlow(s.runs, target, body.inputs, { triggeredBy: startedByOf(principal), actor: actorOf(principal) });
         ctx.set('Location', `/api/v1/executions/${run.id}`);
-        return { status: 202, body: { executionId: run.id, status: 'QUEUED', tasksTotal: run.definition.steps.filter((x) => !x.compensates).length } };
+        return { status: 202, body: { executionId: run.id, status: 'QUEUED', tasksTotal } };
       },
     }),
   ];

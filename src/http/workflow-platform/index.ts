@@ -4,6 +4,8 @@ import { platformEnvelope, platformStatus } from './envelope.js';
 import { executionRoutes } from './executions-routes.js';
 import { flowRoutes } from './flows-routes.js';
 import { pluginRoutes } from './plugins-routes.js';
+import { triggerRoutes } from './triggers-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
 
 /**
  * The workflow platform API (flows, executions, triggers, plugins…) beside Flowgate's own API
@@ -15,5 +17,5 @@ export function workflowPlatformDialect(s: Services): Dialect {
 }
 
 function workflowPlatformRoutes(s: Services): RouteSpec[] {
-  return [...flowRoutes(s), ...pluginRoutes(s), ...executionRoutes(s)];
+  return [...flowRoutes(s), ...pluginRoutes(s), ...executionRoutes(s), ...triggerRoutes(s), ...webhookRoutes(s)];
 }

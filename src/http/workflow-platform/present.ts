@@ -6,7 +6,7 @@ import type { FlowRegistry } from '../../core/registry/registry.js';
 import type { StepDefinition } from '../../core/registry/manifest-schema.js';
 import { isTerminalRun, type RunStatus, type StepStatus } from '../../core/status.js';
 import { pluginFor } from '../../plugins/catalogue.js';
-import type { TriggerType } from './trigger.js';
+import { triggerIdOf, type TriggerType } from './trigger.js';
 
 /** This API's execution statuses; the last four are terminal. */
 export const EXECUTION_STATUSES = ['QUEUED', 'RUNNING', 'PAUSED', 'WAITING', 'SUCCESS', 'FAILED', 'CANCELLED', 'TIMED_OUT'] as const;
@@ -77,7 +77,7 @@ export function presentExecution(run: Run, facts: ExecutionFacts, registry: Flow
     inputs: inputsOf(run),
     result: run.result ?? {},
     error: run.error ?? null,
-    trigger: { type: facts.triggerType, by: run.requestedBy ?? run.triggeredBy, triggerId: facts.triggerType === 'cron' ? run.schedulePath ?? null : null },
+    trigger: { type: facts.triggerType, by: run.requestedBy ?? run.triggeredBy, triggerId: triggerIdOf(run, facts.triggerType) },
     retryOf: run.rerunOfExecutionId ?? null,
     parentExecutionId: run.parentRunId ?? null,
     tasksTotal: facts.tasksTotal,
