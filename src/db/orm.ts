@@ -24,6 +24,7 @@ import { Migration20261130210000 } from './migrations/Migration20261130210000.js
 import { Migration20261130220000 } from './migrations/Migration20261130220000.js';
 import { Migration20261130230000 } from './migrations/Migration20261130230000.js';
 import { Migration20261130240000 } from './migrations/Migration20261130240000.js';
+import { Migration20261130250000 } from './migrations/Migration20261130250000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -50,6 +51,7 @@ const migrationsList = [
   { name: 'Migration20261130220000', class: Migration20261130220000 },
   { name: 'Migration20261130230000', class: Migration20261130230000 },
   { name: 'Migration20261130240000', class: Migration20261130240000 },
+  { name: 'Migration20261130250000', class: Migration20261130250000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -12,7 +12,7 @@ export function setScheduleDeps(d: EngineDeps): void { deps = d; }
 /** What one firing starts: a flow type for these projects, each with its payload and requester. */
 interface FiringPlan {
   flowType: string;
-  targets: { repo: string; payload: Record<string, unknown>; requestedBy: string | null }[];
+  targets: { repo: string; payload: Record<string, unknown>; requestedBy: string | null; trigger?: Record<string, unknown> }[];
   /** Set for a cron trigger's schedule. */
   triggerId?: string;
 }
@@ -27,7 +27,7 @@ async function plan(d: EngineDeps, scheduledDate: Date, context: ScheduleContext
     try {
       const f = await d.triggers.cronFiring(context.triggerId, new Date(scheduledDate));
       if (f === 'gone' || f === null) return f;
-      return { flowType: f.flowType, triggerId: context.triggerId, targets: [{ repo: f.repositoryIdentifier, payload: f.inputs, requestedBy: f.requestedBy }] };
+      return { flowType: f.flowType, triggerId: context.triggerId, targets: [{ repo: f.repositoryIdentifier, payload: f.inputs, requestedBy: f.requestedBy, trigger: f.trigger }] };
     } catch (err) {
       if (!(err instanceof AppError)) throw err;
       DBOS.logger.warn(`schedule ${context.name}: not starting: ${err.message}`);
@@ -65,6 +65,7 @@ async function firedImpl(scheduledDate: Date, context: ScheduleContext): Promise
         const prepared = await d.runs.prepare({
           id: idFrom(`${firing}|${repo}`), payload: { ...target.payload, id: planned.flowType }, repositoryIdentifier: repo,
           triggeredBy: 'cron', requestedBy: target.requestedBy, schedulePath: scheduleName,
+          trigger: target.trigger ?? { type: 'cron', by: target.requestedBy, schedule: scheduleName, scheduledFor: new Date(scheduledDate).toISOString() },
         });
         await d.store.insert(prepared).catch((err: { code?: string }) => { if (err.code !== '23505') throw err; });
         await d.audit.record({ name: 'cron', door: 'schedule' }, 'run.started', 'run', prepared.id,

@@ -48,6 +48,8 @@ export interface LeasedRun extends Omit<EngineRun, 'engineRunId'> {
   cancelRequested: string | null;
   /** When the run times out (ISO), or null. */
   expiresAt: string | null;
+  /** What started the run, as its steps read it (`trigger.*`), or null. */
+  trigger: Record<string, unknown> | null;
 }
 
 /**
@@ -69,7 +71,7 @@ const CLAIM = `with picked as (
       started_at = coalesce(r.started_at, now()), updated_at = now()
     from picked where r.id = picked.id
     returning r.id, r.lease_token, r.signal_seq, r.task_type, r.repository_identifier, r.triggered_by,
-      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested, r.expires_at)
+      coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested, r.expires_at, r.trigger)
   select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for, 'overriddenBy', s.overridden_by)
       order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps,
     (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event', e.event, 'payload', e.payload, 'sentBy', e.sent_by, 'consumedBy', e.consumed_by) order by e.created_at, e.id), '[]'::jsonb)
@@ -85,7 +87,7 @@ export async function claimRuns(pool: pg.Pool, owner: string, limit: number, lea
     id: r.id, token: r.lease_token, signalSeq: String(r.signal_seq), taskType: r.task_type, repositoryIdentifier: r.repository_identifier,
     triggeredBy: r.triggered_by, requestedBy: r.requested_by, parentRunId: r.parent_run_id ?? null, payload: r.payload,
     callback: r.callback ?? null, definition: r.definition, steps: r.steps, events: r.events, children: r.children, cancelRequested: r.cancel_requested ?? null,
-    expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null,
+    expiresAt: r.expires_at ? new Date(r.expires_at).toISOString() : null, trigger: r.trigger ?? null,
   }));
 }
 

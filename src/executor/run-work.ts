@@ -149,6 +149,7 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
       run: { id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, parentRunId: run.parentRunId },
       project: project ? { repositoryIdentifier: project.repositoryIdentifier, provider: project.provider, owners: project.owners, members: project.members } : {},
       credentials: {},
+      trigger: run.trigger,
     });
   };
 

@@ -369,6 +369,31 @@ describe('webhook triggers', () => {
   });
 });
 
+describe('what started the run, in its steps', () => {
+  test('steps read trigger.* — a webhook\'s body, headers and query; an execute\'s type and person', async () => {
+    const reader = await server.call('POST', '/api/v1/flows', { yamlContent: `
+name: reader
+namespace: production
+tasks:
+  - { name: seen, type: util.log, properties: { message: "{{ trigger.type }} {{ trigger.body.order }} {{ trigger.headers['x-source'] }} {{ trigger.query.env }} by {{ trigger.by }}" } }
+` });
+    expect(reader.status).toBe(201);
+    const t = await create({ flowId: reader.body.id, type: 'webhook', name: 'reader', inputs: {} });
+    const r = await hook(t.body.webhookKey, JSON.stringify({ order: 'o-7' }), { 'x-source': 'shop' }, '?env=eu');
+    expect(r.status).toBe(202);
+    expect((await finished(r.body.executionId)).status).toBe('SUCCESS');
+    const out = async (id: string) => (await db.query(`select output from step_runs where run_id = $1 and step_ref = 'seen'`, [id])).rows[0].output.message;
+    expect(await out(r.body.executionId)).toBe('webhook o-7 shop eu by token:admin');
+    // Started by hand: its type and who; a field it does not have fails the step, naming it.
+    const plain = await server.call('POST', '/api/v1/flows', { yamlContent: 'name: plain\nnamespace: production\ntasks:\n  - { name: seen, type: util.log, properties: { message: "{{ trigger.type }} by {{ trigger.by }}" } }\n' });
+    const e = await server.call('POST', `/api/v1/flows/${plain.body.id}/execute`, {}, member);
+    expect((await finished(e.body.executionId)).status).toBe('SUCCESS');
+    expect(await out(e.body.executionId)).toBe('manual by dev@acme.io');
+    const missing = await server.call('POST', `/api/v1/flows/${reader.body.id}/execute`, {});
+    expect(await finished(missing.body.executionId)).toMatchObject({ status: 'FAILED', error: expect.stringMatching(/No such key: body/) });
+  });
+});
+
 describe('listing, deleting, roles', () => {
   test('list filters by flowId and type', async () => {
     const all = (await server.call('GET', '/api/v1/triggers')).body;

@@ -2,13 +2,13 @@ import { inputsOf, templateIssues } from '../../src/core/triggers/trigger-inputs
 import { keyDigest, newWebhookKey, GIVEN_KEY } from '../../src/core/triggers/webhook-key.js';
 import { deliveryKeyOf, parseBody, shownHeaders, signatureOf } from '../../src/core/triggers/webhook-request.js';
 
-const hook = (body: unknown) => ({ type: 'webhook' as const, triggerId: 't1', body, headers: { 'x-source': 'shop' }, query: { env: 'eu' } });
+const hook = (body: unknown) => ({ type: 'webhook' as const, triggerId: 't1', by: 'ed@acme.io', body, headers: { 'x-source': 'shop' }, query: { env: 'eu' } });
 
 describe('trigger inputs', () => {
   test('without a template: a webhook body that is an object is the inputs; nothing is {}; a cron has none', () => {
     expect(inputsOf(null, hook({ a: 1 }))).toEqual({ a: 1 });
     expect(inputsOf(null, hook(null))).toEqual({});
-    expect(inputsOf(null, { type: 'cron', triggerId: 't', scheduledFor: 'x', firedAt: 'y' })).toEqual({});
+    expect(inputsOf(null, { type: 'cron', triggerId: 't', by: 'ed@acme.io', scheduledFor: 'x', firedAt: 'y' })).toEqual({});
     expect(() => inputsOf(null, hook([1]))).toThrow(/must be a JSON object/);
     expect(() => inputsOf(null, hook('text'))).toThrow(/must be a JSON object/);
   });

@@ -5,6 +5,8 @@ export interface RunScope {
   run: Record<string, unknown>;
   project: Record<string, unknown>;
   credentials: Record<string, string>;
+  /** What started the run (`trigger.type`, `trigger.body`…); empty when nothing recorded it. */
+  trigger?: Record<string, unknown> | null;
 }
 
 /**
@@ -15,6 +17,7 @@ export interface RunScope {
 export function expressionScope(s: RunScope): Record<string, unknown> {
   return {
     ...s,
+    trigger: s.trigger ?? {},
     inputs: s.payload,
     outputs: Object.fromEntries(Object.entries(s.steps).map(([ref, x]) => [ref, x.output])),
     execution: s.run,

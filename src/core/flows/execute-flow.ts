@@ -12,6 +12,8 @@ export interface Starter {
   actor: Actor;
   /** A preset id: starting it again returns the execution already started. */
   id?: string;
+  /** What started it, as its steps read it (`trigger.*`). */
+  trigger: Record<string, unknown>;
 }
 
 /**
@@ -26,6 +28,7 @@ export async function executeFlow(runs: RunService, target: { flowType: string; 
   try {
     run = await runs.start({
       payload: { ...inputs, id: flowType }, repositoryIdentifier: project.repositoryIdentifier, triggeredBy: who.triggeredBy, requestedBy: who.requestedBy ?? null, id: who.id,
+      trigger: who.trigger,
     }, who.actor);
   } catch (err) {
     // The core names parameters `payload.<name>`; here they are the execution's inputs.

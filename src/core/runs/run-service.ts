@@ -35,6 +35,8 @@ export interface StartRunInput {
   tags?: Record<string, string>;
   /** Preset ids make creation idempotent (a child run started by a replayed step). */
   id?: string;
+  /** What started the run, as its steps read it (`trigger.*`). */
+  trigger?: Record<string, unknown> | null;
 }
 
 /** Tells a run's callback destination that it ended: durably, once per run (an engine workflow). */
@@ -49,7 +51,7 @@ export interface RunMetrics {
 /** The v2 executor as the run service sees it: committed runs wake it, or are handed to it leased. */
 export interface ExecutorPort {
   reserve(): IntakeLease | null;
-  adopt(run: Omit<EngineRun, 'engineRunId'> & { expiresAt: string | null }, lease: IntakeLease): void;
+  adopt(run: Omit<EngineRun, 'engineRunId'> & { expiresAt: string | null; trigger: Record<string, unknown> | null }, lease: IntakeLease): void;
   unreserve(): void;
   runsCommitted(): void;
   wake(): void;
@@ -127,6 +129,7 @@ export class RunService {
       rerunType: input.rerunOfExecutionId ? 'rerun' : null,
       schedulePath: input.schedulePath ?? null,
       tags: input.tags ?? {},
+      trigger: input.trigger ?? null,
       maxParallelSteps: def.maxParallelSteps ?? 0,
       expiresAt: def.timeout ? new Date(Date.now() + def.timeout * 1000) : null,
       logSeq: 0,
@@ -180,7 +183,7 @@ export class RunService {
       this.executor!.adopt({
         id: run.id, taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, triggeredBy: run.triggeredBy, requestedBy: run.requestedBy ?? run.triggeredBy,
         parentRunId: run.parentRunId ?? null, payload: run.payload, callback: run.callback ?? null, definition: run.definition,
-        expiresAt: run.expiresAt ? run.expiresAt.toISOString() : null,
+        expiresAt: run.expiresAt ? run.expiresAt.toISOString() : null, trigger: run.trigger ?? null,
       }, lease);
     } else {
       this.handOver(run);

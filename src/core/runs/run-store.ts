@@ -74,10 +74,10 @@ export class RunStore {
       `with r as (
          insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
            payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
-           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at, lease_owner, lease_token, started_at)
+           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at, lease_owner, lease_token, started_at, trigger)
          values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text,
            -- Leased at intake: claimable again only when the lease expires (its holder died); otherwise at once.
-           case when ?::text = 'v2' then now() + make_interval(secs => coalesce(?::float8, 0) / 1000) end, ?, ?, ?::uuid, ?)
+           case when ?::text = 'v2' then now() + make_interval(secs => coalesce(?::float8, 0) / 1000) end, ?, ?, ?::uuid, ?, ?::jsonb)
          returning id),
        opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r),
        -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
@@ -90,7 +90,7 @@ export class RunStore {
       [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
         json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
         run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion,
-        lease?.leaseMs ?? null, run.expiresAt ?? null, lease?.owner ?? null, lease?.token ?? null, run.startedAt ?? null,
+        lease?.leaseMs ?? null, run.expiresAt ?? null, lease?.owner ?? null, lease?.token ?? null, run.startedAt ?? null, json(run.trigger),
         opening.level, opening.source, opening.group, opening.message, keepStepsOf,
         ...auditParams(audit, 'run')]);
     run.logSeq = 1;

@@ -9,8 +9,8 @@ export interface InputIssue {
 
 /** What `trigger` holds when an inputs template is rendered. */
 export type TriggerScope =
-  | { type: 'cron'; triggerId: string; scheduledFor: string; firedAt: string }
-  | { type: 'webhook'; triggerId: string; body: unknown; headers: Record<string, string>; query: Record<string, unknown> };
+  | { type: 'cron'; triggerId: string; by: string; scheduledFor: string; firedAt: string }
+  | { type: 'webhook'; triggerId: string; by: string; body: unknown; headers: Record<string, string>; query: Record<string, unknown> };
 
 /**
  * What is wrong with an inputs template: expressions that do not parse, and credentials (inputs are

@@ -7,7 +7,7 @@ import { newId } from '../ids.js';
 import type { FlowRegistry } from '../registry/registry.js';
 import { cronProblem, nextFire, timezoneProblem } from '../schedules/cron.js';
 import type { ScheduleContext, SchedulePort } from '../schedules/schedule-port.js';
-import { inputsOf, templateIssues, type InputIssue } from './trigger-inputs.js';
+import { inputsOf, templateIssues, type InputIssue, type TriggerScope } from './trigger-inputs.js';
 import { TriggerStore, type TriggerColumns } from './trigger-store.js';
 import { DEFAULT_RATE_LIMIT, scheduleNameOf, type Trigger, type TriggerKind } from './trigger.js';
 import { keyDigest, newWebhookKey } from './webhook-key.js';
@@ -44,6 +44,8 @@ export interface CronFiring {
   repositoryIdentifier: string;
   inputs: Record<string, unknown>;
   requestedBy: string;
+  /** What the execution's steps read as `trigger`. */
+  trigger: TriggerScope;
 }
 
 const refuse = (issues: InputIssue[]) => invalidContent(`invalid trigger: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { errors: issues });
@@ -158,8 +160,8 @@ export class TriggerService {
     const t = await this.store.cronFired(triggerId);
     if (t === 'gone' || t === null) return t;
     if (!t.flowType) return 'gone';
-    const inputs = inputsOf(t.inputs, { type: 'cron', triggerId, scheduledFor: scheduledFor.toISOString(), firedAt: new Date().toISOString() });
-    return { flowType: t.flowType, repositoryIdentifier: t.repositoryIdentifier, inputs, requestedBy: t.updatedBy };
+    const trigger: TriggerScope = { type: 'cron', triggerId, by: t.updatedBy, scheduledFor: scheduledFor.toISOString(), firedAt: new Date().toISOString() };
+    return { flowType: t.flowType, repositoryIdentifier: t.repositoryIdentifier, inputs: inputsOf(t.inputs, trigger), requestedBy: t.updatedBy, trigger };
   }
 
   /** Forgets webhook delivery keys older than 24 h and past rate windows. */
@@ -182,7 +184,7 @@ export class TriggerService {
     const def = this.registry.find(flowType);
     if (type !== 'cron' || !def) return;
     try {
-      this.registry.applyParameters(def, inputsOf(c.inputs, { type: 'cron', triggerId: '', scheduledFor: new Date().toISOString(), firedAt: new Date().toISOString() }), 'inputs');
+      this.registry.applyParameters(def, inputsOf(c.inputs, { type: 'cron', triggerId: '', by: '', scheduledFor: new Date().toISOString(), firedAt: new Date().toISOString() }), 'inputs');
     } catch (err) {
       if (err instanceof AppError && err.code === 'bad_request') throw refuse(err.details.map((d) => ({ path: d.field, message: d.message })));
       throw err;

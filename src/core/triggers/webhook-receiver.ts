@@ -6,7 +6,7 @@ import { newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import type { RunService } from '../runs/run-service.js';
 import { verifyHubSignature } from '../signing.js';
-import { inputsOf } from './trigger-inputs.js';
+import { inputsOf, type TriggerScope } from './trigger-inputs.js';
 import type { TriggerStore, WebhookTarget } from './trigger-store.js';
 import { webhookStarter } from './trigger.js';
 import { keyDigest } from './webhook-key.js';
@@ -66,11 +66,12 @@ export class WebhookReceiver {
       id = claim.executionId;
     }
     try {
-      const inputs = inputsOf(t.inputs, { type: 'webhook', triggerId: t.id, body, headers: shownHeaders(req.headers), query: req.query });
+      const trigger: TriggerScope = { type: 'webhook', triggerId: t.id, by: t.updatedBy, body, headers: shownHeaders(req.headers), query: req.query };
+      const inputs = inputsOf(t.inputs, trigger);
       const project = await this.projects.get(t.repositoryIdentifier);
       const starter = webhookStarter(t.id);
       const { run, tasksTotal } = await executeFlow(this.runs, { flowType: t.flowType, project }, inputs, {
-        triggeredBy: starter, requestedBy: t.updatedBy, actor: { name: starter, door: 'webhook' }, id,
+        triggeredBy: starter, requestedBy: t.updatedBy, actor: { name: starter, door: 'webhook' }, id, trigger,
       });
       await this.store.webhookFired(t.id);
       return { repeated: false, executionId: run.id, tasksTotal };

@@ -62,6 +62,8 @@ export class Run {
   engineVersion?: 'v2' | null;
   /** When the run times out (its flow's `timeout`), or null. */
   expiresAt?: Date | null;
+  /** What started it, as its steps read it (`trigger.type`, `trigger.body`…), when a trigger or the execute route started it. */
+  trigger?: Record<string, unknown> | null;
   logSeq = 0;
   createdAt: Date = new Date();
   startedAt?: Date | null;
@@ -101,6 +103,7 @@ export const RunSchema = new EntitySchema<Run>({
     tags: { type: 'json' },
     maxParallelSteps: { type: 'integer' },
     engineVersion: { type: 'text', nullable: true },
+    trigger: { type: 'json', nullable: true },
     expiresAt: { type: 'datetime', nullable: true },
     logSeq: { type: 'integer' },
     createdAt: { type: 'datetime' },

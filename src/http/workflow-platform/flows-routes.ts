@@ -198,7 +198,8 @@ export function flowRoutes(s: Services) {
         const stray = Object.keys(body).filter((k) => k !== 'inputs' && k !== 'namespace');
         if (stray.length) throw badRequest('put inputs under `inputs`', stray.map((k) => ({ field: k, message: 'unknown key: put inputs under `inputs`', location: 'body' as const })));
         const target = await targetOf(principal, params.id, body.namespace);
-        const { run, tasksTotal } = await executeFlow(s.runs, target, body.inputs, { triggeredBy: startedByOf(principal), actor: actorOf(principal) });
+        const by = startedByOf(principal);
+        const { run, tasksTotal } = await executeFlow(s.runs, target, body.inputs, { triggeredBy: by, actor: actorOf(principal), trigger: { type: principal.email ? 'manual' : 'api', by } });
         ctx.set('Location', `/api/v1/executions/${run.id}`);
         return { status: 202, body: { executionId: run.id, status: 'QUEUED', tasksTotal } };
       },
