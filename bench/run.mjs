@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -22,6 +22,7 @@ if (!['dbos', 'v2'].includes(ENGINE)) throw new Error(`--engine: expected dbos o
 const ONLY_INTAKE = process.argv.includes('--intake');
 const ONLY_APPROVALS = process.argv.includes('--approvals');
 const ONLY_SHAPES = process.argv.includes('--shapes');
+const ONLY_WEBHOOKS = process.argv.includes('--webhooks');
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
@@ -439,6 +440,42 @@ async function main() {
   }
 }
 
+/**
+ * Webhook-trigger intake: a flow document with one log task, a webhook trigger per client (each
+ * trigger's limit is 600 a minute), 32 clients posting JSON bodies for the intake's duration.
+ */
+async function webhookIntake(server) {
+  await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'], namespace: 'bench' });
+  const flow = await (await call(server.url, 'POST', '/api/v1/flows', { yamlContent: 'name: hooked\nnamespace: bench\ninputs: { order: x }\ntasks:\n  - { name: say, type: util.log, properties: { message: "order {{ inputs.order }}" } }\n' })).json();
+  const keys = [];
+  for (let i = 0; i < CONCURRENCY; i++) {
+    const t = await (await call(server.url, 'POST', '/api/v1/triggers', { flowId: flow.id, type: 'webhook', name: `bench-${i}`, rateLimitPerMinute: 600 })).json();
+    keys.push(t.webhookKey);
+  }
+  const lat = [];
+  let accepted = 0;
+  let limited = 0;
+  let errors = 0;
+  const until = Date.now() + INTAKE_SECONDS * 1000;
+  await Promise.all(keys.map(async (key, i) => {
+    for (let n = 0; Date.now() < until; n++) {
+      const t = performance.now();
+      const r = await call(server.url, 'POST', `/api/v1/webhook/${key}`, { order: `${i}-${n}` }, { 'content-type': 'application/json' });
+      await r.text();
+      lat.push(performance.now() - t);
+      if (r.status === 202) accepted++;
+      else if (r.status === 429) limited++;
+      else errors++;
+    }
+  }));
+  return { perS: accepted / INTAKE_SECONDS, p50: pct(lat, 50), p99: pct(lat, 99), limited, errors };
+}
+
+const webhookRows = (w, reference) => [
+  ['Webhook-trigger intake (32 clients, a trigger each)', `${round(w.perS)} executions/s accepted (p50 ${round(w.p50)} ms · p99 ${round(w.p99)} ms)${w.limited ? `; ${w.limited} over the limit (429)` : ''}${w.errors ? `; ${w.errors} refused` : ''}`,
+    reference ? `${round(reference)} INSERT commits/s` : '', reference ? `${round(w.perS / reference, 3)}×` : '', ''],
+];
+
 async function measure(dataDir, pgPort) {
   if (ONLY_DOORS) {
     const door = await doors(dataDir, pgPort);
@@ -467,6 +504,14 @@ async function measure(dataDir, pgPort) {
     for (const r of approvalRows(appr)) console.log(`| ${r.join(' | ')} |`);
     return;
   }
+  if (ONLY_WEBHOOKS) {
+    const reference = await insertReference(server.dbUrl);
+    const hooks = await webhookIntake(server);
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of webhookRows(hooks, reference)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   if (ONLY_LISTING) {
     const list = await listing(server);
     for (const l of list.out) console.log(`| List runs: ${l.name} | p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms |`);
@@ -484,6 +529,7 @@ async function measure(dataDir, pgPort) {
     return;
   }
   const appr = await approvals(server);
+  const hooks = await webhookIntake(server);
   const list = await listing(server);
   await stopServer(server);
   server = await startServer(dataDir, pgPort);
@@ -491,12 +537,13 @@ async function measure(dataDir, pgPort) {
   await stopServer(server);
   const door = await doors(dataDir, pgPort);
 
-  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, list, idleRss, coldStartMs, warmStartMs, ...door };
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ...intakeRows(load, reference),
     ...drainRows(drain),
     ...approvalRows(appr),
+    ...webhookRows(hooks, reference),
     ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
     ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],
