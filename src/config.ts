@@ -48,6 +48,10 @@ const envSchema = z.object({
   SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, 'must be a Slack bot token (xoxb-…)').optional(),
   SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   SLACK_API_URL: z.url().default('https://slack.com/api/'),
+  /** Where the pagerduty.event plugin sends events (Events API v2). */
+  PAGERDUTY_EVENTS_URL: z.url().default('https://events.pagerduty.com/v2/enqueue'),
+  /** The Opsgenie API the opsgenie.alert plugin calls (EU accounts: https://api.eu.opsgenie.com). */
+  OPSGENIE_API_URL: z.url().default('https://api.opsgenie.com'),
   SLACK_COMMAND: z.string().regex(/^\/[a-z0-9_-]+$/, 'a slash command such as /flowgate').default('/flowgate'),
   // GitHub door
   GITHUB_APP_ID: z.string().regex(/^\d+$/, 'must be the numeric app id').optional(),
@@ -109,6 +113,8 @@ export interface Config {
   cicdWebhookUrl?: string;
   /** Non-public CIDRs, addresses and host names outbound requests chosen by flows and callers may reach. */
   outboundAllow: string[];
+  /** Where the incident plugins send: PagerDuty's Events API v2 and Opsgenie's API. */
+  incidentApis: { pagerdutyEventsUrl: string; opsgenieApiUrl: string };
   /** How long a CI/CD run's per-execution token is valid. */
   executionTokenTtlHours: number;
   shutdownTimeoutMs: number;
@@ -191,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     cicdWebhookUrl: e.FLOWGATE_CICD_WEBHOOK_URL,
     outboundAllow: e.FLOWGATE_OUTBOUND_ALLOW ?? [],
+    incidentApis: { pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL, opsgenieApiUrl: e.OPSGENIE_API_URL.replace(/\/+$/, '') },
     executionTokenTtlHours: e.FLOWGATE_EXECUTION_TOKEN_TTL_HOURS,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,

@@ -153,7 +153,7 @@ export function createServices(input: {
     },
   ) : undefined;
   executor?.setExtras({
-    approvals, kv, doors: doorClients(config, log),
+    approvals, kv, doors: doorClients(config, log), incidentApis: config.incidentApis,
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });

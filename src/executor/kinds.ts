@@ -47,6 +47,8 @@ export interface KindExtras {
   requestedBy: string;
   /** The key-value store (the `kv.*` plugins, in the run's own namespace). */
   kv: import('../core/kv/kv-store.js').KvStore;
+  /** Where the incident plugins send (`pagerduty.event`, `opsgenie.alert`). */
+  incidentApis: import('../config.js').Config['incidentApis'];
   /** The configured doors' API clients (the `slack.*`, `github.*` and `azure_devops.*` plugins). */
   doors: import('../doors/clients.js').DoorClients;
   /** Validates a child run against the registry and its project (`RunService.prepare`). */

@@ -13,6 +13,9 @@ const FLOWS = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fix
 const HMAC_KEY = 'plugin-test-hmac-key';
 const GQL_TOKEN = 'graphql-token-9f8e7d';
 const HOOK_SECRET = 'webhook-secret-0123456789';
+const PD_KEY = 'pd-routing-key-31337';
+const OG_KEY = 'og-api-key-424242';
+const JIRA_TOKEN = 'jira-api-token-777';
 
 let server: TestServer;
 let db: pg.Pool;
@@ -20,12 +23,18 @@ const target = new Recorder();
 
 beforeAll(async () => {
   await target.start();
-  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_CREDENTIAL_HMAC_KEY: HMAC_KEY, FLOWGATE_CREDENTIAL_GQL_TOKEN: GQL_TOKEN, FLOWGATE_CREDENTIAL_HOOK_SECRET: HOOK_SECRET, FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8' } });
+  server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_CREDENTIAL_HMAC_KEY: HMAC_KEY, FLOWGATE_CREDENTIAL_GQL_TOKEN: GQL_TOKEN, FLOWGATE_CREDENTIAL_HOOK_SECRET: HOOK_SECRET, FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8',
+    PAGERDUTY_EVENTS_URL: `${target.url}/pd/v2/enqueue`, OPSGENIE_API_URL: `${target.url}/og/`, FLOWGATE_CREDENTIAL_PD_KEY: PD_KEY, FLOWGATE_CREDENTIAL_OG_KEY: OG_KEY, FLOWGATE_CREDENTIAL_JIRA_TOKEN: JIRA_TOKEN } });
   let statusPolls = 0;
   target.respond((r) => {
     if (r.path === '/graphql') return { body: { data: { deploys: [{ id: 'd1' }] } } };
     if (r.path === '/graphql-bad') return { body: { errors: [{ message: 'Cannot query field "nope"' }] } };
     if (r.path === '/status') return { body: { state: ++statusPolls >= 3 ? 'ready' : 'pending' } };
+    if (r.path === '/pd/v2/enqueue') return { status: 202, body: { status: 'success', message: 'Event processed', dedup_key: (r.json as any).dedup_key ?? 'dk-1' } };
+    if (r.path.startsWith('/og/v2/alerts')) return { status: 202, body: { result: 'Request will be processed', took: 0.1, requestId: r.path.endsWith('/close?identifierType=alias') ? 'r-close' : 'r-create' } };
+    if (r.path === '/jira/rest/api/3/issue') return { status: 201, body: { id: '10001', key: 'OPS-1', self: 'x' } };
+    if (r.path === '/jira/rest/api/3/issue/OPS-1/transitions' && r.method === 'GET') return { body: { transitions: [{ id: '21', name: 'In Progress' }, { id: '31', name: 'Done' }] } };
+    if (r.path === '/jira/rest/api/3/issue/OPS-1/transitions') return { status: 204 };
     return undefined;
   });
   db = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 2 });
@@ -230,6 +239,32 @@ describe('running the plugins on engine v2', () => {
     expect(await statuses(dev)).toMatchObject({ isProd: 'completed', prodOnly: 'skipped', afterProd: 'skipped', otherOnly: 'completed', toProd: 'skipped', toStaging: 'skipped', toElsewhere: 'completed' });
     const { rows: [why] } = await db.query(`select error from step_runs where run_id = $1 and step_ref = 'prodOnly'`, [dev]);
     expect(why.error).toBe('skipped: not the branch isProd took');
+  });
+
+  test('incidents and chat: PagerDuty trigger and resolve, Opsgenie create and close, a Teams message, a Jira issue moved by transition name', async () => {
+    const id = await startRun(server, 'incidents', { target: target.url });
+    const run = await waitForRun(server, id);
+    expect({ status: run.status, error: run.error }).toEqual({ status: 'Completed', error: null });
+    const out = await outputs(id);
+    const [page, resolve] = target.to('/pd/v2/enqueue').map((r) => r.json as any);
+    expect(page).toEqual({ routing_key: PD_KEY, event_action: 'trigger', payload: { summary: 'deploy failed', source: 'flowgate', severity: 'critical', custom_details: { run: id } } });
+    expect(resolve).toEqual({ routing_key: PD_KEY, event_action: 'resolve', dedup_key: 'dk-1' });
+    expect([out.page, out.resolve]).toEqual([{ dedupKey: 'dk-1' }, { dedupKey: 'dk-1' }]);
+    const [create] = target.to('/og/v2/alerts');
+    expect(create.headers.authorization).toBe(`GenieKey ${OG_KEY}`);
+    expect(create.json).toEqual({ message: 'deploy failed', alias: 'deploy/1', priority: 'P2' });
+    expect(target.to('/og/v2/alerts/deploy%2F1/close?identifierType=alias')).toHaveLength(1);
+    expect([out.alert, out.close]).toEqual([{ requestId: 'r-create' }, { requestId: 'r-close' }]);
+    expect(target.to('/teams/hook')[0].json).toEqual({ title: 'Deploy', text: 'deploy failed' });
+    const issue = target.to('/jira/rest/api/3/issue')[0];
+    expect(issue.headers.authorization).toBe(`Basic ${Buffer.from(`ops@acme.io:${JIRA_TOKEN}`).toString('base64')}`);
+    expect((issue.json as any).fields).toMatchObject({ project: { key: 'OPS' }, issuetype: { name: 'Task' }, summary: 'Deploy failed', labels: ['deploy'],
+      description: { type: 'doc', version: 1, content: [{ type: 'paragraph', content: [{ type: 'text', text: 'line one' }] }, { type: 'paragraph', content: [{ type: 'text', text: 'line two' }] }] } });
+    expect(out.ticket).toEqual({ key: 'OPS-1', url: `${target.url}/jira/browse/OPS-1` });
+    expect(target.to('/jira/rest/api/3/issue/OPS-1/transitions').filter((r) => r.method === 'POST')[0].json).toEqual({ transition: { id: '31' } });
+    expect(out.done).toEqual({ transitionId: '31' });
+    const { rows: lines } = await db.query('select message from log_lines where run_id = $1', [id]);
+    for (const secret of [PD_KEY, OG_KEY, JIRA_TOKEN]) expect(JSON.stringify([out, lines])).not.toContain(secret);
   });
 
   test('flow.fail fails the run with its message when its condition holds, and is skipped when not', async () => {

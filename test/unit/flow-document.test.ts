@@ -39,6 +39,12 @@ outputs: { code: "{{ outputs.fetch.status }}" }
     expect(d.outputs).toEqual({ code: '{{ outputs.fetch.status }}' });
   });
 
+  test('flow.subflow in the platform spelling ({flow, inputs}) is the manifest\'s {type, payload}', () => {
+    const c = doc('name: parent\ntasks:\n  - { name: child, type: flow.subflow, properties: { flow: notifier, inputs: { text: hi } } }\n');
+    expect(c.errors).toEqual([]);
+    expect(c.definition!.steps[0]).toMatchObject({ type: 'flow', with: { type: 'notifier', payload: { text: 'hi' } } });
+  });
+
   test('the manifest form is a document too', () => {
     const c = doc('id: hello\nname: Hello\nsteps:\n  - { ref: a, type: log, with: { message: hi } }\n');
     expect(c.errors).toEqual([]);

@@ -62,6 +62,11 @@ export const stepSchema = z.strictObject({
    * fails (or is cancelled) after that step completed, in reverse dependency order.
    */
   compensates: stepRef.optional(),
+}).transform((s) => {
+  // `flow.subflow` in the platform's spelling (`{flow, inputs}`) is the manifest's `{type, payload}`.
+  if (s.type !== 'flow' || !('flow' in s.with || 'inputs' in s.with)) return s;
+  const { flow, inputs, ...rest } = s.with;
+  return { ...s, with: { ...rest, ...(flow !== undefined ? { type: flow } : {}), ...(inputs !== undefined ? { payload: inputs } : {}) } };
 });
 export type StepDefinition = z.infer<typeof stepSchema>;
 
