@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { StepFailure } from '../engine/step-failure.js';
-import { outboundInput, requireOk, send } from './outbound.js';
-import { plugin } from './plugin.js';
+import { requireOk, send } from './outbound.js';
+import { inputOf, plugin } from './plugin.js';
 
 const pagerdutyInput = z.strictObject({
   routingKey: z.string().min(1), action: z.enum(['trigger', 'acknowledge', 'resolve']).default('trigger'),
@@ -14,7 +14,7 @@ export const pagerdutyEvent = plugin({
   description: 'Sends a PagerDuty Events API v2 event (trigger, acknowledge or resolve) with the service\'s routing key (a credential); `{dedupKey}` names the incident for a later acknowledge or resolve. PAGERDUTY_EVENTS_URL sets the endpoint.',
   input: pagerdutyInput, output: z.object({ dedupKey: z.string() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, pagerdutyInput);
+    const i = inputOf(c, pagerdutyInput, { credentials: true, url: true });
     const body = {
       routing_key: i.routingKey, event_action: i.action, ...(i.dedupKey ? { dedup_key: i.dedupKey } : {}),
       ...(i.action === 'trigger' ? { payload: { summary: i.summary, source: i.source, severity: i.severity, ...(i.details ? { custom_details: i.details } : {}) } } : {}),
@@ -38,7 +38,7 @@ export const opsgenieAlert = plugin({
   description: 'Creates or closes an Opsgenie alert by its alias, with an API integration key (a credential): `{requestId}`. OPSGENIE_API_URL sets the API (EU accounts).',
   input: opsgenieInput, output: z.object({ requestId: z.string() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, opsgenieInput);
+    const i = inputOf(c, opsgenieInput, { credentials: true, url: true });
     const base = c.extra.incidentApis.opsgenieApiUrl;
     const url = i.action === 'create' ? `${base}/v2/alerts` : `${base}/v2/alerts/${encodeURIComponent(i.alias)}/close?identifierType=alias`;
     const body = i.action === 'create' ? { message: i.message, alias: i.alias, priority: i.priority, ...(i.description ? { description: i.description } : {}) } : { source: 'flowgate' };
@@ -57,7 +57,7 @@ export const teamsMessage = plugin({
   description: 'Posts a message to a Microsoft Teams channel through its incoming webhook URL (a credential).',
   input: teamsInput, output: z.object({}), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, teamsInput);
+    const i = inputOf(c, teamsInput, { credentials: true, url: true });
     const a = await send(c, i.webhookUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...(i.title ? { title: i.title } : {}), text: i.text }), timeoutSeconds: 30 });
     if (a.status >= 400 && a.status < 500 && a.status !== 429) throw new StepFailure(`Teams refused the message: HTTP ${a.status}`, false);
     requireOk(a, 'Teams message');

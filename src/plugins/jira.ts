@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { StepFailure } from '../engine/step-failure.js';
 import type { KindCall } from '../executor/kinds.js';
-import { outboundInput, send, type Answer } from './outbound.js';
-import { plugin } from './plugin.js';
+import { send, type Answer } from './outbound.js';
+import { inputOf, plugin } from './plugin.js';
 
 const account = {
   site: z.url({ protocol: /^https?$/, error: 'the Jira site, e.g. https://acme.atlassian.net' }),
@@ -32,7 +32,7 @@ export const jiraIssue = plugin({
   description: 'Creates a Jira issue (REST API v3, an account email and API token as credentials): `{key, url}`.',
   input: issueInput, output: z.object({ key: z.string(), url: z.string() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, issueInput);
+    const i = inputOf(c, issueInput, { credentials: true, url: true });
     const a = await jira(c, i, 'POST', 'issue', {
       fields: { project: { key: i.project }, issuetype: { name: i.type }, summary: i.summary, ...(i.description ? { description: adf(i.description) } : {}), ...(i.labels ? { labels: i.labels } : {}) },
     });
@@ -48,7 +48,7 @@ export const jiraTransition = plugin({
   description: 'Moves a Jira issue through a workflow transition, named by its id or its name (as the issue offers it now).',
   input: transitionInput, output: z.object({ transitionId: z.string() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, transitionInput);
+    const i = inputOf(c, transitionInput, { credentials: true, url: true });
     const offered = ((await jira(c, i, 'GET', `issue/${i.issue}/transitions`)).body as { transitions?: { id: string; name: string }[] })?.transitions ?? [];
     const t = offered.find((x) => x.id === i.transition) ?? offered.find((x) => x.name.toLowerCase() === i.transition.toLowerCase());
     if (!t) throw new StepFailure(`issue ${i.issue} offers no transition "${i.transition}" (it offers: ${offered.map((x) => x.name).join(', ') || 'none'})`, false);

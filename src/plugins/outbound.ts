@@ -1,32 +1,9 @@
-import type { z } from 'zod';
-import { render, renderUrl } from '../core/expressions/templates.js';
 import { OutboundRefused } from '../core/net/guarded-fetch.js';
 import { redact } from '../core/secrets.js';
 import { StepFailure } from '../engine/step-failure.js';
 import type { KindCall } from '../executor/kinds.js';
 
 const MAX_BODY = 1024 * 1024;
-
-/**
- * The input of a plugin that calls out, rendered with the credentials: its `url` as a URL (values
- * percent-encoded, as `http.request` does), the rest as usual. Errors never show a credential.
- */
-export function outboundInput<S extends z.ZodType>(c: KindCall, schema: S): z.infer<S> {
-  const ctx = { ...c.context, credentials: c.credentials };
-  let rendered: unknown;
-  try {
-    const { url, ...rest } = c.step.with;
-    rendered = { ...(render(rest, ctx) as Record<string, unknown>), ...(url === undefined ? {} : { url: renderUrl(url, ctx) }) };
-  } catch (err) {
-    throw new StepFailure(redact((err as Error).message, c.credentials), false);
-  }
-  const parsed = schema.safeParse(rendered);
-  if (!parsed.success) {
-    const why = parsed.error.issues.map((i) => `with.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new StepFailure(redact(`invalid input for ${c.step.type} step: ${why}`, c.credentials), false);
-  }
-  return parsed.data;
-}
 
 export interface Answer {
   status: number;

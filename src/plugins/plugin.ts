@@ -1,7 +1,8 @@
 import type { z } from 'zod';
 import type { Kind, KindCall } from '../executor/kinds.js';
 import type { StepDefinition } from '../core/registry/manifest-schema.js';
-import { render } from '../core/expressions/templates.js';
+import { render, renderUrl } from '../core/expressions/templates.js';
+import { redact } from '../core/secrets.js';
 import { StepFailure } from '../engine/step-failure.js';
 
 export const PLUGIN_CATEGORIES = [
@@ -53,20 +54,25 @@ export function plugin(p: Omit<Plugin, 'aliases' | 'engineName' | 'credentials' 
 }
 
 /**
- * The step's `with` rendered (with credentials for plugins that take them) and checked against
- * the plugin's input schema; a bad value fails the step for good, naming the field.
+ * The step's `with` rendered and checked against the plugin's input schema; a bad value fails the
+ * step for good, naming the field. `credentials`: rendered with them (plugins that take them),
+ * and no message shows one. `url`: its `url` is rendered as a URL (values percent-encoded, as
+ * `http.request` does), for plugins that call out.
  */
-export function inputOf<S extends z.ZodType>(c: KindCall, schema: S, withCredentials = false): z.infer<S> {
+export function inputOf<S extends z.ZodType>(c: KindCall, schema: S, o: { credentials?: boolean; url?: boolean } = {}): z.infer<S> {
+  const ctx = o.credentials ? { ...c.context, credentials: c.credentials } : c.context;
+  const fail = (message: string) => new StepFailure(o.credentials ? redact(message, c.credentials) : message, false);
   let rendered: unknown;
   try {
-    rendered = render(c.step.with, withCredentials ? { ...c.context, credentials: c.credentials } : c.context);
+    const { url, ...rest } = c.step.with;
+    rendered = o.url ? { ...(render(rest, ctx) as Record<string, unknown>), ...(url === undefined ? {} : { url: renderUrl(url, ctx) }) } : render(c.step.with, ctx);
   } catch (err) {
-    throw new StepFailure((err as Error).message, false);
+    throw fail((err as Error).message);
   }
   const parsed = schema.safeParse(rendered);
   if (!parsed.success) {
     const why = parsed.error.issues.map((i) => `with.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new StepFailure(`invalid input for ${c.step.type} step: ${why}`, false);
+    throw fail(`invalid input for ${c.step.type} step: ${why}`);
   }
   return parsed.data;
 }

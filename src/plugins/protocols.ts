@@ -3,8 +3,8 @@ import { evaluate } from '../core/expressions/expressions.js';
 import { SIGNATURE_HEADER, signPayload } from '../core/signing.js';
 import { StepFailure } from '../engine/step-failure.js';
 import { Park } from '../executor/kinds.js';
-import { outboundInput, requireOk, send, type Answer } from './outbound.js';
-import { plugin } from './plugin.js';
+import { requireOk, send, type Answer } from './outbound.js';
+import { inputOf, plugin } from './plugin.js';
 
 const url = z.url({ protocol: /^https?$/, error: 'an http(s) URL' });
 const headers = z.record(z.string(), z.string()).default({});
@@ -16,7 +16,7 @@ export const httpGraphql = plugin({
   description: 'Sends a GraphQL query or mutation; its `data` is the output. An answer with `errors`, or a non-2xx one, fails the step.',
   input: graphqlInput, output: z.object({ data: z.unknown() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, graphqlInput);
+    const i = inputOf(c, graphqlInput, { credentials: true, url: true });
     const a = await send(c, i.url, {
       method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json', ...i.headers },
       body: JSON.stringify({ query: i.query, variables: i.variables, ...(i.operationName ? { operationName: i.operationName } : {}) }), timeoutSeconds: i.timeoutSeconds,
@@ -35,7 +35,7 @@ export const webhookSend = plugin({
   description: `POSTs \`{event, runId, sentAt, payload}\` as JSON; with a \`secret\` (a credential) signed as Flowgate signs its callbacks (\`${SIGNATURE_HEADER}: t=…,v1=…\`, purpose \`webhook.send\`). Non-2xx fails (retried per the step's retry).`,
   input: webhookInput, output: z.object({ status_code: z.number() }), credentials: true, effectful: true,
   run: async (c) => {
-    const i = outboundInput(c, webhookInput);
+    const i = inputOf(c, webhookInput, { credentials: true, url: true });
     const body = JSON.stringify({ event: i.event, runId: c.run.id, sentAt: new Date().toISOString(), payload: i.payload ?? null });
     const a = await send(c, i.url, {
       method: 'POST', body, timeoutSeconds: i.timeoutSeconds,
@@ -53,7 +53,7 @@ export const httpWaitUntil = plugin({
   description: 'GETs a URL every `intervalSeconds` until a CEL `condition` on `response` (`status`, `headers`, `body`) holds; the run is released between polls (durable). The last response is the output; past `timeoutSeconds` the step fails.',
   input: waitInput, output: z.object({ status: z.number(), headers: z.record(z.string(), z.string()), body: z.unknown(), polls: z.number() }), credentials: true,
   run: async (c) => {
-    const i = outboundInput(c, waitInput);
+    const i = inputOf(c, waitInput, { credentials: true, url: true });
     const remembered = c.prior?.status === 'waiting' ? (c.prior.output as Polling | null) : null;
     let until = remembered?.until ? Date.parse(remembered.until) : Date.now() + i.timeoutSeconds * 1000;
     if (c.deadline !== undefined) until = Math.min(until, c.deadline);

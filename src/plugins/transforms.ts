@@ -24,7 +24,7 @@ export const transformHash = plugin({
   description: 'Hex digest of a text, or its HMAC when hmacKey is given (the key may be a credential).',
   input: hashInput, output: z.object({ hash: z.string() }), credentials: true,
   run: async (c) => {
-    const i = inputOf(c, hashInput, true);
+    const i = inputOf(c, hashInput, { credentials: true });
     const h = i.hmacKey ? createHmac(i.algorithm, i.hmacKey) : createHash(i.algorithm);
     return { hash: h.update(i.value, 'utf8').digest('hex') };
   },
