@@ -74,10 +74,27 @@ async function stopChild(child) {
 const stopServer = (s) => stopChild(s.child);
 /** CPU seconds (user + system) a process has used, from /proc; clock ticks are 100 per second on Linux. */
 const cpuSeconds = (pid) => { try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; } catch { return 0; } };
-/** CPU seconds of every PostgreSQL process on the machine (the embedded server and its backends). */
-const postgresCpuSeconds = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).reduce((sum, pid) => {
-  try { return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres' ? sum + cpuSeconds(pid) : sum; } catch { return sum; }
-}, 0);
+const parentPid = (pid) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+/**
+ * CPU seconds of one PostgreSQL server: its postmaster (the parent of `backendPid`) and every
+ * process it started (backends, WAL writer, checkpointer, autovacuum), by kind. Other servers on
+ * the machine (a test suite's) are not counted.
+ */
+const postgresCpuSeconds = (backendPid) => {
+  const postmaster = parentPid(backendPid);
+  const byKind = {};
+  let total = 0;
+  for (const pid of fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      if (Number(pid) !== postmaster && parentPid(pid) !== postmaster) continue;
+      const seconds = cpuSeconds(pid);
+      const kind = Number(pid) === postmaster ? 'postmaster' : fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').replace(/^postgres: /, '').split(' ')[0].trim() || 'backend';
+      byKind[kind] = (byKind[kind] ?? 0) + seconds;
+      total += seconds;
+    } catch { /* ended meanwhile */ }
+  }
+  return { total, byKind };
+};
 const rssMb = (pid) => { const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); return m ? Number(m[1]) / 1024 : NaN; };
 // node:http with kept-alive connections: fetch costs the load generator about three times the CPU
 // per request, and the load generator shares the machine's cores with the server and PostgreSQL.
@@ -143,7 +160,9 @@ async function intake(server) {
   let peakRss = 0;
   const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssMb(server.child.pid)); }, 250);
   // Where the machine's cores go during the intake: the server, PostgreSQL, and this load generator.
-  const cpu0 = { server: cpuSeconds(server.child.pid), postgres: postgresCpuSeconds(), load: process.cpuUsage() };
+  const { rows: [{ pid: statsPid }] } = await stats.query('select pg_backend_pid() as pid');
+  const pg0 = postgresCpuSeconds(statsPid);
+  const cpu0 = { server: cpuSeconds(server.child.pid), postgres: pg0.total, load: process.cpuUsage() };
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (Date.now() < until) {
       const t = performance.now();
@@ -155,7 +174,9 @@ async function intake(server) {
   }));
   const accepted = ids.length / INTAKE_SECONDS;
   const loadCpu = process.cpuUsage(cpu0.load);
-  const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, postgres: postgresCpuSeconds() - cpu0.postgres, load: (loadCpu.user + loadCpu.system) / 1e6 };
+  const pg1 = postgresCpuSeconds(statsPid);
+  const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, postgres: pg1.total - cpu0.postgres, load: (loadCpu.user + loadCpu.system) / 1e6,
+    postgresByKind: Object.fromEntries(Object.entries(pg1.byKind).map(([k, v]) => [k, v - (pg0.byKind[k] ?? 0)]).filter(([, v]) => v > 0)) };
   // Completion: how long until every accepted run has finished.
   const client = new pg.Client({ connectionString: server.dbUrl });
   await client.connect();
@@ -407,6 +428,7 @@ function intakeRows(load, reference) {
     ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
     ['CPU per accepted run during the intake: server / PostgreSQL / load generator', ['server', 'postgres', 'load'].map((k) => `${round((load.cpu[k] * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' / ')
       + ` (${round((load.cpu.server + load.cpu.postgres + load.cpu.load) / INTAKE_SECONDS, 2)} of ${os.cpus().length} cores busy)`, '', '', ''],
+    ['… PostgreSQL\'s by process', Object.entries(load.cpu.postgresByKind ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round((v * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' · '), '', '', ''],
     ['Runs completed', `${round(load.completedPerS)} runs/s (${load.completed} runs, all done ${round(load.drainS)} s after the intake)`, '', '', '≥ 1000 runs/s'],
     // Statements are counted only with --intake (pg_stat_statements is loaded for that run alone).
     ...(Number.isFinite(load.statementsPerRun) ? [['Statements per completed run (pg_stat_statements calls, all databases, intake included)', `${round(load.statementsPerRun, 2)}`, '', '', '≤ 2–3']] : []),

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { EngineRun } from '../engine/engine-run.js';
 import { sqlList } from '../db/sql.js';
+import { runNotEnded } from './run-fence.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
@@ -98,7 +99,7 @@ export async function extendLeases(pool: pg.Pool, runs: { id: string; token: str
     name: 'flowgate-v2-heartbeat',
     text: `update runs r set wake_at = now() + make_interval(secs => $2::float8 / 1000)
       from jsonb_to_recordset($1::jsonb) as t(id uuid, token uuid)
-      where r.id = t.id and r.lease_token = t.token and r.status not in (${TERMINAL_SQL}) returning r.id`,
+      where r.id = t.id and r.lease_token = t.token and ${runNotEnded('r')} returning r.id`,
     values: [JSON.stringify(runs), leaseMs],
   });
   return new Set(rows.map((r) => r.id as string));

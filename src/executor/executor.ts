@@ -8,7 +8,10 @@ import { flushRuns, type FlushAnswer, type RunFlush } from './flush.js';
 import { LeaseLost, workRun, type RunSignals, type WorkDeps } from './run-work.js';
 import { signalRun } from './signal.js';
 import type { IntakeLease } from '../core/runs/run-store.js';
+import { refreshStaleStatistics } from '../db/planner-statistics.js';
 
+/** How often the executor looks whether its tables' planner statistics have gone stale. */
+const STATISTICS_LOOK_MS = 5_000;
 /** The channel intake and signals NOTIFY on: any replica's executor wakes and claims. */
 export const WAKE_CHANNEL = 'flowgate_wake';
 /** The channel on which queued notices are announced: the outbox of every replica looks. */
@@ -66,6 +69,7 @@ export class Executor {
   private readonly runHolds = new Map<string, Hold>();
   private readonly working = new Set<Promise<void>>();
   private claiming = false;
+  private analyzing = false;
   private again = false;
   private announcing = false;
   /** Intake leases handed out and not yet adopted or given back. */
@@ -172,7 +176,22 @@ export class Executor {
     await this.listen();
     this.timers.push(setInterval(() => this.wake(), this.options.pollMs).unref());
     this.timers.push(setInterval(() => void this.heartbeat(), Math.max(100, this.options.leaseMs / 3)).unref());
+    this.timers.push(setInterval(() => void this.refreshStatistics(), STATISTICS_LOOK_MS).unref());
     this.wake();
+  }
+
+  /** Keeps the plans of the claim and flush fit for the tables' size (see refreshStaleStatistics). */
+  private async refreshStatistics(): Promise<void> {
+    if (this.analyzing || this.stopped) return;
+    this.analyzing = true;
+    try {
+      const analyzed = await refreshStaleStatistics(this.pool);
+      if (analyzed.length) this.deps.log.debug({ tables: analyzed }, 'executor: refreshed planner statistics');
+    } catch (err) {
+      this.deps.log.warn({ err: (err as Error).message }, 'executor: could not look at planner statistics');
+    } finally {
+      this.analyzing = false;
+    }
   }
 
   /** Hears intake and signals from every replica; a lost connection is replaced (polling covers the gap). */

@@ -3,9 +3,9 @@ import { capOutput } from '../core/runs/run-store.js';
 import { LOG_CHANNEL, type NewLogLine } from '../core/logs/run-logs.js';
 import { newId } from '../core/ids.js';
 import { sqlList } from '../db/sql.js';
-import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
+import { runNotEnded } from './run-fence.js';
+import { TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const MAX_MESSAGE = 16_000;
 
@@ -110,7 +110,7 @@ const FLUSH = `with input as (
         when r.status = 'paused' then r.expires_at
         when r.signal_seq > i.seen or ${CHILD_ENDS} then now() else i.wake end
     from input i
-    where r.id = i.id and r.lease_token = i.token and r.status not in (${TERMINAL_SQL})
+    where r.id = i.id and r.lease_token = i.token and ${runNotEnded('r')}
     returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, i.notices, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred,
       (r.callback is not null and r.callback->>'type' <> 'none') as announced,
       -- The run must hold: paused, asked to stop, or wanted by a control action (the executor stops starting steps).
@@ -171,12 +171,12 @@ const FLUSH = `with input as (
   woken as (
     update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
     from (select distinct parent_run_id from fenced where ended and parent_run_id is not null) f
-    where p.id = f.parent_run_id and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})
+    where p.id = f.parent_run_id and p.engine_version = 'v2' and ${runNotEnded('p')}
       and not exists (select 1 from fenced x where x.id = p.id) and not exists (select 1 from subtree t where t.id = p.id)
     returning p.id),
   orphaned as (
     update runs ch set status = 'cancelled', error = 'cancelled: its parent run ended', finished_at = now(), updated_at = now(), wake_at = null
-    from subtree t where ch.id = t.id and ch.status not in (${TERMINAL_SQL}) and not exists (select 1 from fenced x where x.id = ch.id)
+    from subtree t where ch.id = t.id and ${runNotEnded('ch')} and not exists (select 1 from fenced x where x.id = ch.id)
     returning ch.id),
   orphan_steps as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'

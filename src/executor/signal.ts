@@ -1,9 +1,8 @@
 import type pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sql, sqlList } from '../db/sql.js';
-import { TERMINAL_RUN_STATUSES } from '../core/status.js';
+import { sql } from '../db/sql.js';
+import { runNotEnded } from './run-fence.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 
 /**
  * Wakes a v2 run after something it waits on changed (an approval decided): bumps its signal
@@ -13,7 +12,7 @@ const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
  */
 const SIGNAL = `with w as (update runs set signal_seq = signal_seq + 1, updated_at = now(),
     wake_at = case when lease_token is null then now() else wake_at end
-  where id = $1 and engine_version = 'v2' and status not in (${TERMINAL_SQL}) returning id)
+  where id = $1 and engine_version = 'v2' and ${runNotEnded('runs')} returning id)
   select w.id, pg_notify('flowgate_wake', '') from w`;
 
 export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> {

@@ -159,14 +159,18 @@ export class RunService {
     const v2 = this.executor !== undefined && run.executionMode === 'flow';
     // Handed to this process's executor with the commit when it has room (no claim needed).
     const lease = v2 ? this.executor!.reserve() : null;
+    let inserted: boolean;
     try {
-      await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } },
+      inserted = await this.store.insertStarted(run, opening, { actor, action: 'run.started', details: { taskType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, requestedTaskType: run.requestedTaskType } },
         v2 ? 'v2' : null, null, lease);
     } catch (err) {
       if (lease) this.executor!.unreserve();
+      throw err;
+    }
+    if (!inserted) {
+      if (lease) this.executor!.unreserve();
       // A preset id seen before: a replayed door delivery gets the run it already started.
-      if (!input.id || (err as { code?: string }).code !== '23505') throw err;
-      const existing = await this.store.findById(input.id);
+      const existing = input.id ? await this.store.findById(input.id) : null;
       // The unique key that refused the insert was not the run id (an engine run id taken by another run).
       if (!existing) throw conflict(`Execution id ${run.engineRunId} is already taken`);
       if (existing.executionMode === 'flow' && existing.engine === 'flowgate' && existing.status === 'queued') this.handOver(existing);

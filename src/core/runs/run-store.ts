@@ -4,6 +4,7 @@ import { Run, RunSchema, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
 import { isUuid, newId } from '../ids.js';
+import { GroupCommit } from '../../util/group-commit.js';
 import { deepMerge } from './deep-merge.js';
 import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, notifyLogSql, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
@@ -46,6 +47,69 @@ export interface IntakeLease {
   leaseMs: number;
 }
 
+interface IntakeItem {
+  run: Run;
+  opening: NewLogLine;
+  audit: AuditEntry;
+  engineVersion: 'v2' | null;
+  keepStepsOf: string | null;
+  lease: IntakeLease | null;
+}
+
+/** The intake's columns, one array each (`unnest` makes rows of them): one statement text for any batch size. */
+const INTAKE_COLUMNS = [
+  ['id', 'uuid'], ['engine_run_id', 'text'], ['task_type', 'text'], ['requested_task_type', 'text'], ['flow_path', 'text'], ['category', 'text'],
+  ['execution_mode', 'text'], ['repository_identifier', 'text'], ['status', 'text'], ['payload', 'jsonb'], ['result', 'jsonb'], ['definition', 'jsonb'],
+  ['triggered_by', 'text'], ['requested_by', 'text'], ['work_item_ref', 'jsonb'], ['callback', 'jsonb'], ['parent_run_id', 'uuid'],
+  ['rerun_of_execution_id', 'uuid'], ['rerun_type', 'text'], ['schedule_path', 'text'], ['engine', 'text'], ['created_at', 'timestamptz'],
+  ['updated_at', 'timestamptz'], ['tags', 'jsonb'], ['max_parallel_steps', 'int4'], ['engine_version', 'text'], ['lease_ms', 'float8'],
+  ['expires_at', 'timestamptz'], ['lease_owner', 'text'], ['lease_token', 'uuid'], ['started_at', 'timestamptz'], ['trigger', 'jsonb'],
+  ['line_level', 'text'], ['line_source', 'text'], ['line_group', 'text'], ['line_message', 'text'], ['keep_steps_of', 'uuid'],
+  ['audit_id', 'uuid'], ['audit_actor', 'text'], ['audit_door', 'text'], ['audit_action', 'text'], ['audit_details', 'jsonb'],
+] as const;
+
+function intakeColumns(items: IntakeItem[]): unknown[][] {
+  const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  const rows = items.map(({ run, opening, audit, engineVersion, keepStepsOf, lease }) => [
+    run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
+    json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback),
+    run.parentRunId ?? null, run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt,
+    json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, lease?.leaseMs ?? null, run.expiresAt ?? null, lease?.owner ?? null, lease?.token ?? null,
+    run.startedAt ?? null, json(run.trigger), opening.level, opening.source, opening.group, opening.message, keepStepsOf,
+    newId(), audit.actor.name, audit.actor.door, audit.action, json(audit.details),
+  ]);
+  return INTAKE_COLUMNS.map((_, c) => rows.map((r) => r[c]));
+}
+
+const INSERT_STARTED = `with i as (
+    select * from unnest(${INTAKE_COLUMNS.map(([, type]) => `?::${type}[]`).join(', ')}) as t(${INTAKE_COLUMNS.map(([name]) => name).join(', ')})),
+  r as (
+    insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
+      payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
+      engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at, lease_owner, lease_token, started_at, trigger)
+    select id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
+      payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
+      engine, 1, created_at, updated_at, tags, max_parallel_steps, engine_version,
+      -- Leased at intake: claimable again only when the lease expires (its holder died); otherwise at once.
+      case when engine_version = 'v2' then now() + make_interval(secs => coalesce(lease_ms, 0) / 1000) end, expires_at, lease_owner, lease_token, started_at, trigger
+    from i
+    -- A taken id or engine run id (a replayed start) writes nothing for that run; the others go on.
+    on conflict do nothing
+    returning id),
+  opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message)
+    select i.id, 1, now(), i.line_level, i.line_source, i.line_group, i.line_message from r join i using (id)),
+  -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
+  kept as (insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, attempts)
+    select gen_random_uuid(), i.id, s.step_ref, s.kind, s.status, s.attempt, s.deps_completed, s.deps_required, s.output, null, s.started_at, s.finished_at, s.attempts
+    -- Lateral: one index lookup per retried run; a join would let the planner scan all of step_runs for every batch.
+    from r join i using (id) cross join lateral (select * from step_runs s where s.run_id = i.keep_steps_of and s.status = 'completed') s
+    where i.keep_steps_of is not null),
+  audit as (insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
+    select i.audit_id, now(), i.audit_actor, i.audit_door, i.audit_action, 'run', i.id, i.audit_details from r join i using (id))
+  -- A v2 run is claimable once committed; executors on other replicas are told after the commit
+  -- (Executor.runsCommitted): a NOTIFY in every intake would serialize the commits.
+  select id from r`;
+
 /** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
@@ -61,40 +125,26 @@ export class RunStore {
 
   /**
    * Records a run started by a request, its first log line and its audit record in one statement:
-   * every start comes here, so it is one round trip and no ORM.
+   * every start comes here, so it is one round trip and no ORM. Starts that arrive together are
+   * written together (one statement and one commit for the lot, see GroupCommit). False when the
+   * run's id or engine run id is taken (a replayed start): nothing is written then.
    */
-  async insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null, keepStepsOf: string | null = null,
-    lease: IntakeLease | null = null): Promise<void> {
-    const json = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));
+  insertStarted(run: Run, opening: NewLogLine, audit: AuditEntry, engineVersion: 'v2' | null = null, keepStepsOf: string | null = null,
+    lease: IntakeLease | null = null): Promise<boolean> {
     if (lease) {
       run.status = 'running';
       run.startedAt = new Date();
     }
-    await sql(this.orm,
-      `with r as (
-         insert into runs (id, engine_run_id, task_type, requested_task_type, flow_path, category, execution_mode, repository_identifier, status,
-           payload, result, definition, triggered_by, requested_by, work_item_ref, callback, parent_run_id, rerun_of_execution_id, rerun_type, schedule_path,
-           engine, log_seq, created_at, updated_at, tags, max_parallel_steps, engine_version, wake_at, expires_at, lease_owner, lease_token, started_at, trigger)
-         values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, ?, ?, ?::jsonb, ?::jsonb, ?, ?, ?, ?, ?, 1, ?, ?, ?::jsonb, ?, ?::text,
-           -- Leased at intake: claimable again only when the lease expires (its holder died); otherwise at once.
-           case when ?::text = 'v2' then now() + make_interval(secs => coalesce(?::float8, 0) / 1000) end, ?, ?, ?::uuid, ?, ?::jsonb)
-         returning id),
-       opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message) select id, 1, now(), ?, ?, ?, ? from r),
-       -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
-       kept as (insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, attempts)
-         select gen_random_uuid(), r.id, s.step_ref, s.kind, s.status, s.attempt, s.deps_completed, s.deps_required, s.output, null, s.started_at, s.finished_at, s.attempts
-         from r, step_runs s where s.run_id = ?::uuid and s.status = 'completed')
-       -- A v2 run is claimable once committed; executors on other replicas are told after the commit
-       -- (Executor.runsCommitted): a NOTIFY in every intake would serialize the commits.
-       ${AUDIT_INSERT_SELECT} from r`,
-      [run.id, run.engineRunId, run.taskType, run.requestedTaskType ?? null, run.flowPath, run.category, run.executionMode, run.repositoryIdentifier, run.status,
-        json(run.payload), json(run.result ?? {}), json(run.definition), run.triggeredBy, run.requestedBy ?? null, json(run.workItemRef), json(run.callback), run.parentRunId ?? null,
-        run.rerunOfExecutionId ?? null, run.rerunType ?? null, run.schedulePath ?? null, run.engine, run.createdAt, run.updatedAt, json(run.tags ?? {}), run.maxParallelSteps ?? 0, engineVersion, engineVersion,
-        lease?.leaseMs ?? null, run.expiresAt ?? null, lease?.owner ?? null, lease?.token ?? null, run.startedAt ?? null, json(run.trigger),
-        opening.level, opening.source, opening.group, opening.message, keepStepsOf,
-        ...auditParams(audit, 'run')]);
-    run.logSeq = 1;
+    return this.intake.submit({ run, opening, audit, engineVersion, keepStepsOf, lease });
   }
+
+  private readonly intake = new GroupCommit<IntakeItem, boolean>(async (items) => {
+    // Two starts of one id (a replayed delivery racing itself) must each get their own answer.
+    if (items.length > 1 && new Set(items.map((i) => i.run.id)).size < items.length) throw new Error('one run id twice in a batch');
+    const rows = await sql<{ id: string }>(this.orm, INSERT_STARTED, intakeColumns(items), 'runs.insert-started');
+    const inserted = new Set(rows.map((r) => r.id));
+    return items.map((i) => inserted.has(i.run.id));
+  }, { maxBatch: 64, maxInFlight: 4 });
 
   async findById(id: string, withDefinition = false): Promise<Run | null> {
     if (!isUuid(id)) return null;
