@@ -12,12 +12,13 @@ import { INCIDENTS } from './incidents.js';
 import { JIRA } from './jira.js';
 import { UTILITIES } from './utilities.js';
 import { SAAS_PLUGINS } from './saas.js';
+import { emailSmtp } from './email.js';
 import { PLUGIN_CATEGORIES, type Plugin } from './plugin.js';
 
 /** Every step kind Flowgate runs. A kind is added here and nowhere else. */
 export const PLUGINS: readonly Plugin[] = [
   utilLog, utilSleep, notifyThread, flowApproval, flowWaitForEvent, flowSubflow, flowFail, ...BRANCHING, httpRequest, ...PROTOCOLS, ...TRANSFORMS, ...DATA_TRANSFORMS, ...UTILITIES, ...KV_PLUGINS, ...INCIDENTS, ...JIRA,
-  ...SAAS_PLUGINS,
+  ...SAAS_PLUGINS, emailSmtp,
 ];
 
 const byName = new Map<string, Plugin>();

@@ -85,3 +85,82 @@ test('roles: members list, only owners change; schedules are audited', async () 
   const audit = await server.services.audit.list({ targetType: 'schedule', targetId: NAME });
   expect(audit.map((a) => a.action)).toEqual(expect.arrayContaining(['schedule.paused', 'schedule.resumed', 'schedule.updated']));
 });
+
+describe('GET /api/v1/schedules', () => {
+  let triggerName: string;
+  let namespace: string;
+  let scoped: string;
+
+  beforeAll(async () => {
+    await createProject(server, 'sched/other');
+    const weekly = { name: 'weekly-ticker', flowType: 'ticker', cron: '0 6 * * 1', timezone: 'Europe/Paris', repositoryIdentifier: 'sched/app', payload: { note: 'weekly' } };
+    expect((await server.call('POST', '/api/v1/schedules', weekly)).status).toBe(201);
+    expect((await server.call('POST', '/api/v1/schedules', { ...weekly, name: 'other-ticker', repositoryIdentifier: 'sched/other' })).status).toBe(201);
+    // A cron trigger of a flow document: its schedule is `trigger-<id>`, in the document's project.
+    namespace = (await server.call('GET', '/api/v1/projects/sched/app')).body.namespace;
+    const flow = await server.call('POST', '/api/v1/flows', { yamlContent: `name: doc-tick\nnamespace: ${namespace}\ntasks:\n  - { name: say, type: util.log, properties: { message: tick } }\n` });
+    expect(flow.status).toBe(201);
+    const trigger = await server.call('POST', '/api/v1/triggers', { flowId: flow.body.id, type: 'cron', name: 'nightly', cron: '0 2 * * *', timezone: 'Europe/Berlin' });
+    expect(trigger.status).toBe(201);
+    triggerName = `trigger-${trigger.body.id}`;
+    scoped = await createToken(server, { name: 'other-member', role: 'member', projects: ['sched/other'] });
+  });
+
+  test('lists project, manifest and cron-trigger schedules, by name, as the service presents them', async () => {
+    const r = await server.call('GET', '/api/v1/schedules');
+    expect(r.status).toBe(200);
+    const names = r.body.schedules.map((x: any) => x.name);
+    expect(names).toEqual([...names].sort());
+    expect(names).toEqual(expect.arrayContaining([NAME, 'weekly-ticker', 'other-ticker', triggerName]));
+    const weekly = r.body.schedules.find((x: any) => x.name === 'weekly-ticker');
+    expect(weekly).toMatchObject({ flowType: 'ticker', repositoryIdentifier: 'sched/app', expression: '0 6 * * 1', timezone: 'Europe/Paris', enabled: true, source: 'api', lastRun: null, payload: { note: 'weekly' } });
+    expect(Date.parse(weekly.nextFireAt)).toBeGreaterThan(Date.now());
+    expect(r.body.schedules.find((x: any) => x.name === triggerName)).toMatchObject({ flowType: `${namespace}:doc-tick`, repositoryIdentifier: 'sched/app', expression: '0 2 * * *', timezone: 'Europe/Berlin', enabled: true, source: 'trigger' });
+    const mine = (await server.call('GET', '/api/v1/schedules?repositoryIdentifier=sched/other')).body.schedules.map((x: any) => x.name);
+    expect(mine).toContain('other-ticker');
+    expect(mine).not.toContain('weekly-ticker');
+    expect(mine).not.toContain(triggerName);
+  });
+
+  test('one schedule by name; unknown → 404', async () => {
+    const r = await server.call('GET', `/api/v1/schedules/${triggerName}`);
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ name: triggerName, source: 'trigger', repositoryIdentifier: 'sched/app', expression: '0 2 * * *' });
+    expect((await server.call('GET', '/api/v1/schedules/weekly-ticker')).body).toMatchObject({ name: 'weekly-ticker', enabled: true });
+    const missing = await server.call('GET', '/api/v1/schedules/no-such-schedule');
+    expect(missing.status).toBe(404);
+    expect(missing.body).toMatchObject({ code: 'not_found', error: 'Cron schedule no-such-schedule not found' });
+  });
+
+  test('a project-scoped token sees only its projects\' schedules: another project\'s is 404, filtering by it 403', async () => {
+    const listed = await server.call('GET', '/api/v1/schedules', undefined, scoped);
+    expect(listed.status).toBe(200);
+    const names = listed.body.schedules.map((x: any) => x.name);
+    expect(names).toContain('other-ticker');
+    for (const hidden of ['weekly-ticker', NAME, triggerName]) expect(names).not.toContain(hidden);
+    expect(listed.body.schedules.every((x: any) => x.repositoryIdentifier === null || x.repositoryIdentifier === 'sched/other')).toBe(true);
+    expect((await server.call('GET', '/api/v1/schedules/other-ticker', undefined, scoped)).status).toBe(200);
+    for (const hidden of ['weekly-ticker', triggerName]) {
+      const r = await server.call('GET', `/api/v1/schedules/${hidden}`, undefined, scoped);
+      expect(r.status).toBe(404);
+      expect(r.body.error).toBe(`Cron schedule ${hidden} not found`);
+    }
+    expect((await server.call('GET', '/api/v1/schedules?repositoryIdentifier=sched/app', undefined, scoped)).status).toBe(403);
+  });
+
+  test('read roles: viewers list, applications do not, no token is 401', async () => {
+    const viewer = await createToken(server, { name: 'sched-viewer', role: 'viewer' });
+    const app = await createToken(server, { name: 'sched-app', role: 'application' });
+    expect((await server.call('GET', '/api/v1/schedules', undefined, viewer)).status).toBe(200);
+    expect((await server.call('GET', `/api/v1/schedules/${NAME}`, undefined, viewer)).status).toBe(200);
+    expect((await server.call('GET', '/api/v1/schedules', undefined, app)).status).toBe(403);
+    expect((await server.call('GET', '/api/v1/schedules', undefined, null)).status).toBe(401);
+  });
+
+  test('both routes are documented in /openapi.json', async () => {
+    const doc = (await server.call('GET', '/openapi.json', undefined, null)).body;
+    expect(Object.keys(doc.paths['/api/v1/schedules']).sort()).toEqual(['get', 'post']);
+    expect(Object.keys(doc.paths['/api/v1/schedules/{name}']).sort()).toEqual(['delete', 'get']);
+    expect(doc.paths['/api/v1/schedules'].get.parameters.map((p: any) => p.name)).toEqual(['repositoryIdentifier']);
+  });
+});
