@@ -9,6 +9,7 @@ import { CicdDispatchers } from './core/cicd/dispatcher.js';
 import { WebhookDispatcher } from './core/cicd/webhook-dispatcher.js';
 import { GithubActionsDispatcher } from './core/cicd/github-actions-dispatcher.js';
 import { AzurePipelinesDispatcher } from './core/cicd/azure-pipelines-dispatcher.js';
+import { PipelineRuns } from './core/cicd/pipeline-runs.js';
 import { GithubClient } from './doors/github/client.js';
 import { doorClients } from './doors/clients.js';
 import { IdentityDirectory } from './core/identity/directory.js';
@@ -30,6 +31,7 @@ import { FlowRunRecords } from './core/runs/flow-run-records.js';
 import { FlowDocuments } from './core/flows/flow-documents.js';
 import { KvStore } from './core/kv/kv-store.js';
 import { RunLocks } from './core/locks/run-locks.js';
+import { FlowLocks } from './core/locks/flow-locks.js';
 import { ScheduleService } from './core/schedules/schedule-service.js';
 import { TriggerService } from './core/triggers/trigger-service.js';
 import { WebhookReceiver } from './core/triggers/webhook-receiver.js';
@@ -149,11 +151,16 @@ export function createServices(input: {
         if (run.definition.steps.some((s) => s.type === 'approval')) {
           approvals.closeForRuns([run.id], 'stale', SYSTEM).catch((err) => log.warn({ runId: run.id, err: (err as Error).message }, 'approvals of an ended run not closed'));
         }
+        // Pipelines its end left running (`cicd.run` steps, its own or its child flows') are asked to stop.
+        if (run.children.length || run.definition.steps.some((s) => s.type === 'cicd.run')) {
+          cicd.stopAbandoned(run.id).catch((err) => log.warn({ runId: run.id, err: (err as Error).message }, 'pipelines of an ended run not asked to stop'));
+        }
       },
     },
   ) : undefined;
   executor?.setExtras({
-    approvals, kv, doors: doorClients(config, log), incidentApis: config.incidentApis,
+    approvals, kv, flowLocks: new FlowLocks(orm), doors: doorClients(config, log), incidentApis: config.incidentApis,
+    pipelines: new PipelineRuns({ store, cicd, dispatchers, credentials: config.credentials }),
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });

@@ -25,6 +25,7 @@ import { Migration20261130220000 } from './migrations/Migration20261130220000.js
 import { Migration20261130230000 } from './migrations/Migration20261130230000.js';
 import { Migration20261130240000 } from './migrations/Migration20261130240000.js';
 import { Migration20261130250000 } from './migrations/Migration20261130250000.js';
+import { Migration20261130260000 } from './migrations/Migration20261130260000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -52,6 +53,7 @@ const migrationsList = [
   { name: 'Migration20261130230000', class: Migration20261130230000 },
   { name: 'Migration20261130240000', class: Migration20261130240000 },
   { name: 'Migration20261130250000', class: Migration20261130250000 },
+  { name: 'Migration20261130260000', class: Migration20261130260000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -4,7 +4,7 @@ import { LOG_CHANNEL, type NewLogLine } from '../core/logs/run-logs.js';
 import { newId } from '../core/ids.js';
 import { sqlList } from '../db/sql.js';
 import { runNotEnded } from './run-fence.js';
-import { TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
+import { PARENT_ENDED, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const MAX_MESSAGE = 16_000;
@@ -89,7 +89,8 @@ const CHILD_ENDS = `exists (select 1 from input c where c.parent = r.id and c.st
  * matches and the run has not ended (a cancel, or another executor that took over an expired
  * lease, makes the write a no-op for that run); its step rows, counted log lines, audit record,
  * new child runs and taken events hang off the runs that passed the fence. A terminal step row
- * is never moved. A run that ends wakes its parent and cancels its unfinished descendants.
+ * is never moved. A run that ends wakes its parent, cancels its unfinished descendants and
+ * releases its project locks, waking the runs waiting for them.
  */
 const FLUSH = `with input as (
     select * from jsonb_to_recordset($1::jsonb) as t(id uuid, token uuid, seen bigint, nlines int, lines jsonb, steps jsonb,
@@ -168,18 +169,24 @@ const FLUSH = `with input as (
       select ch.id from runs ch join fenced f on ch.parent_run_id = f.id where f.ended
       union all select ch.id from runs ch join t on ch.parent_run_id = t.id)
     select id from t),
+  -- The run's project locks (flow.lock) end with it; the runs parked on them are woken below.
+  unlocked as (
+    delete from flow_locks l using fenced f where f.ended and l.run_id = f.id
+    returning l.repository_identifier, l.lock_key),
   woken as (
     update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
-    from (select distinct parent_run_id from fenced where ended and parent_run_id is not null) f
+    from (select parent_run_id from fenced where ended and parent_run_id is not null
+      union select s.run_id from unlocked u join step_runs s on s.status = 'waiting' and s.waiting_for = 'lock:' || u.lock_key
+        join runs w on w.id = s.run_id and w.repository_identifier = u.repository_identifier) f
     where p.id = f.parent_run_id and p.engine_version = 'v2' and ${runNotEnded('p')}
       and not exists (select 1 from fenced x where x.id = p.id) and not exists (select 1 from subtree t where t.id = p.id)
     returning p.id),
   orphaned as (
-    update runs ch set status = 'cancelled', error = 'cancelled: its parent run ended', finished_at = now(), updated_at = now(), wake_at = null
+    update runs ch set status = 'cancelled', error = ${sqlList([PARENT_ENDED])}, finished_at = now(), updated_at = now(), wake_at = null
     from subtree t where ch.id = t.id and ${runNotEnded('ch')} and not exists (select 1 from fenced x where x.id = ch.id)
     returning ch.id),
   orphan_steps as (
-    update step_runs s set status = 'cancelled', finished_at = now(), error = 'cancelled: its parent run ended'
+    update step_runs s set status = 'cancelled', finished_at = now(), error = ${sqlList([PARENT_ENDED])}
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
   select f.id, f.hold, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
     (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told,

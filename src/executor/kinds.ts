@@ -47,10 +47,14 @@ export interface KindExtras {
   requestedBy: string;
   /** The key-value store (the `kv.*` plugins, in the run's own namespace). */
   kv: import('../core/kv/kv-store.js').KvStore;
+  /** Project locks (`flow.lock`). */
+  flowLocks: import('../core/locks/flow-locks.js').FlowLocks;
   /** Where the incident plugins send (`pagerduty.event`, `opsgenie.alert`). */
   incidentApis: import('../config.js').Config['incidentApis'];
   /** The configured doors' API clients (the `slack.*`, `github.*` and `azure_devops.*` plugins). */
   doors: import('../doors/clients.js').DoorClients;
+  /** The pipelines of `cicd.run` steps: cicd-mode child runs, dispatched and cancelled as cicd runs are. */
+  pipelines: import('../core/cicd/pipeline-runs.js').PipelineRuns;
   /** Validates a child run against the registry and its project (`RunService.prepare`). */
   prepareRun(input: import('../core/runs/run-service.js').StartRunInput): Promise<import('../db/entities/run.js').Run>;
 }

@@ -3,6 +3,8 @@ import { utilLog, utilSleep, notifyThread } from './core.js';
 import { flowApproval, flowSubflow, flowWaitForEvent } from './flow.js';
 import { httpRequest } from './http.js';
 import { flowFail } from './flow-fail.js';
+import { cicdRun } from './cicd.js';
+import { flowLock } from './flow-lock.js';
 import { TRANSFORMS } from './transforms.js';
 import { DATA_TRANSFORMS } from './data-transforms.js';
 import { KV_PLUGINS } from './kv.js';
@@ -17,7 +19,7 @@ import { PLUGIN_CATEGORIES, type Plugin } from './plugin.js';
 
 /** Every step kind Flowgate runs. A kind is added here and nowhere else. */
 export const PLUGINS: readonly Plugin[] = [
-  utilLog, utilSleep, notifyThread, flowApproval, flowWaitForEvent, flowSubflow, flowFail, ...BRANCHING, httpRequest, ...PROTOCOLS, ...TRANSFORMS, ...DATA_TRANSFORMS, ...UTILITIES, ...KV_PLUGINS, ...INCIDENTS, ...JIRA,
+  utilLog, utilSleep, notifyThread, flowApproval, flowWaitForEvent, flowSubflow, flowFail, cicdRun, flowLock, ...BRANCHING, httpRequest, ...PROTOCOLS, ...TRANSFORMS, ...DATA_TRANSFORMS, ...UTILITIES, ...KV_PLUGINS, ...INCIDENTS, ...JIRA,
   ...SAAS_PLUGINS, emailSmtp,
 ];
 

@@ -340,6 +340,50 @@ export class CicdService {
     return [run.id];
   }
 
+  /**
+   * `RunStore.cancelRuns` for runs that may include cicd runs (the pipelines of `cicd.run` steps):
+   * those are cancelled after the others, so a parent woken by its pipeline's end finds itself
+   * cancelled. Their parent is going: each is cancelled, then its pipeline asked to cancel (unlike
+   * `cancel`, a pipeline that cannot be reached is only logged on its run).
+   */
+  async cancelRuns(runIds: string[], reason: string, actor: Actor, note?: { runId: string; line: NewLogLine }): Promise<string[]> {
+    const pipelines = await this.d.cicdStore.openAmong(runIds);
+    const cancelled = await this.d.store.cancelRuns(runIds.filter((id) => !pipelines.includes(id)), reason, note);
+    for (const id of pipelines) {
+      // Whoever ends it asks its pipeline (a queued one's dispatch, if it lands, does): the end of
+      // its parent run may end it at the same moment, and its pipeline is asked once.
+      if (!(await this.d.cicdStore.cancelIfQueued(id, reason))) {
+        if (!(await this.d.store.cancelRuns([id], reason)).length) continue;
+        const run = await this.d.store.findById(id, true);
+        if (run) await this.askToCancel(run);
+      }
+      await this.finished(id, 'cancelled', actor, reason);
+      cancelled.push(id);
+    }
+    return cancelled;
+  }
+
+  /**
+   * Asks the pipelines under a run (`cicd.run` steps, in it or in its child flows) that its end
+   * cancelled to stop: the executor ends a run's descendants with it in one statement, without
+   * their providers.
+   */
+  async stopAbandoned(runId: string): Promise<void> {
+    for (const id of await this.d.cicdStore.abandonedUnder(runId)) {
+      const run = await this.d.store.findById(id, true);
+      if (run) await this.askToCancel(run);
+    }
+  }
+
+  private async askToCancel(run: Run): Promise<void> {
+    try {
+      await this.cancelPipeline(run);
+      await this.log(run.id, { level: 'info', message: 'The CI/CD pipeline was asked to cancel' });
+    } catch (err) {
+      await this.log(run.id, { level: 'error', message: `Cancelling the CI/CD pipeline failed: ${messageOf(err)}` });
+    }
+  }
+
   private async cancelPipeline(run: Run): Promise<void> {
     const target = run.definition?.cicd;
     const dispatcher = target && this.d.dispatchers.for(target.provider);
@@ -356,6 +400,8 @@ export class CicdService {
     await this.log(runId, { level: status === 'completed' || status === 'partial' ? 'info' : status === 'cancelled' ? 'warn' : 'error', message: `Run ${status}${error ? `: ${error}` : ''}` });
     await this.d.audit.record(actor, `run.${status}`, 'run', runId, { ...details, ...(error ? { error } : {}) });
     this.options.runFinished(status);
+    // A run waiting on it (a `cicd.run` step) looks at once.
+    await this.d.store.wakeParentsOf([runId]);
     if (!announce) return;
     const run = await this.d.store.findById(runId);
     try {

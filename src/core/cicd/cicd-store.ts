@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sqlList } from '../../db/sql.js';
+import { sql, sqlList } from '../../db/sql.js';
 import { capOutput } from '../runs/run-store.js';
-import { isTerminalRun, TERMINAL_RUN_STATUSES, type RunStatus } from '../status.js';
+import { isTerminalRun, PARENT_ENDED, TERMINAL_RUN_STATUSES, type RunStatus } from '../status.js';
 import { deepMerge } from '../runs/deep-merge.js';
 
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
@@ -130,6 +130,23 @@ export class CicdStore {
     const rows = await this.orm.em.fork().getConnection().execute<{ id: string }[]>(
       `select id from runs where repository_identifier = ? and cicd_run_id = ? and id <> ? limit 1`, [repositoryIdentifier, cicdRunId, exceptRunId]);
     return rows[0]?.id ?? null;
+  }
+
+  /** The unfinished cicd runs among `runIds`. */
+  async openAmong(runIds: string[]): Promise<string[]> {
+    if (!runIds.length) return [];
+    const rows = await sql<{ id: string }>(this.orm,
+      `select id from runs where id = any(?::uuid[]) and execution_mode = 'cicd' and status not in (${TERMINAL_SQL})`, [runIds]);
+    return rows.map((r) => r.id);
+  }
+
+  /** The cicd runs under a run (at any depth) that its end cancelled after they were dispatched (`started_at` is set by the dispatch). */
+  async abandonedUnder(runId: string): Promise<string[]> {
+    const rows = await sql<{ id: string }>(this.orm,
+      `with recursive tree(id) as (select id from runs where parent_run_id = ? union all select r.id from runs r join tree t on r.parent_run_id = t.id)
+       select r.id from runs r join tree t on t.id = r.id
+       where r.execution_mode = 'cicd' and r.status = 'cancelled' and r.error = ? and r.started_at is not null`, [runId, PARENT_ENDED]);
+    return rows.map((r) => r.id);
   }
 
   /** Cancels a run that was not handed to its pipeline yet (still queued). */

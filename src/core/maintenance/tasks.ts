@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { Config } from '../../config.js';
 import type { CicdService } from '../cicd/cicd-service.js';
 import type { KvStore } from '../kv/kv-store.js';
+import { FlowLocks } from '../locks/flow-locks.js';
 import type { TriggerService } from '../triggers/trigger-service.js';
 import { Retention } from './retention.js';
 import type { SweepTask } from './sweeper.js';
@@ -48,12 +49,20 @@ export const webhookBookkeepingSweep = (triggers: Pick<TriggerService, 'prune'>)
   },
 });
 
-/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention, expired keys, webhook bookkeeping. */
+/** Deletes project locks whose run has ended without its executor's end releasing them (a cancel). */
+export const flowLocksSweep = (locks: FlowLocks): SweepTask => ({
+  name: 'flow-locks',
+  async run() {
+    await locks.releaseEnded();
+  },
+});
+
+/** The sweep's housekeeping: held CI/CD reports, stalled deliveries, retention, expired keys, webhook bookkeeping, ended runs' locks. */
 export function maintenanceTasks(
   s: { orm: MikroORM; cicd: CicdService; log: Logger; kv: KvStore; triggers: Pick<TriggerService, 'prune'>; config: Pick<Config, 'retentionDays' | 'auditRetentionDays'> },
   retakeDeliveries: () => Promise<number>,
   forgetWorkflows: (engineRunIds: string[]) => Promise<void>,
 ): SweepTask[] {
   const retention = new Retention(s.orm, { retentionDays: s.config.retentionDays, auditRetentionDays: s.config.auditRetentionDays, forgetWorkflows });
-  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log), kvExpirySweep(s.kv), webhookBookkeepingSweep(s.triggers)];
+  return [heldReportsSweep(s.cicd), stalledDeliveriesSweep(retakeDeliveries), retentionSweep(retention, s.log), kvExpirySweep(s.kv), webhookBookkeepingSweep(s.triggers), flowLocksSweep(new FlowLocks(s.orm))];
 }

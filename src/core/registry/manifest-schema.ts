@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { pluginFor, unknownPluginMessage } from '../../plugins/catalogue.js';
+import { cicdTargetSchema } from './cicd-target.js';
 
 export const CATEGORIES = [
   'access', 'environment', 'release', 'package', 'pool', 'testing', 'build', 'repository', 'scheduled', 'cascade', 'other',
@@ -70,13 +71,7 @@ export const stepSchema = z.strictObject({
 });
 export type StepDefinition = z.infer<typeof stepSchema>;
 
-export const cicdTargetSchema = z.strictObject({
-  provider: z.enum(['webhook', 'github-actions', 'azure-pipelines']),
-  workflow: z.string().optional(),
-  pipeline: z.union([z.string(), z.number()]).optional(),
-  url: z.string().optional(),
-  ref: z.string().optional(),
-});
+export { cicdTargetSchema };
 
 export const scheduleSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes (at most 63)'),

@@ -213,7 +213,8 @@ export class RunService {
    * Cancels a run and everything it started, if `who` may (`controlRefusal`: the same rule for
    * REST and every door). A refusal changes nothing and is audited. The run's thread hears of it
    * as of any other end: its approvals' messages through their `changed` effects, its callback
-   * through one durable `run.finished` notice (a cicd run's through its own end).
+   * through one durable `run.finished` notice (a cicd run's through its own end). The pipelines
+   * under it (`cicd.run` steps) are asked to cancel through their providers.
    */
   async cancel(run: Run, who: RunRequester): Promise<string[]> {
     await this.requireControl(run, who, 'cancel');
@@ -223,7 +224,7 @@ export class RunService {
     if (this.executor && (await this.store.requestCancel(run.id, `cancelled by ${actor.name}`, { actor, action: 'run.cancel_requested' }))) return this.cancelCompensating(run, actor);
     const ids = await this.store.subtreeIds(run.id);
     if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
-    const cancelled = await this.store.cancelRuns(ids, `cancelled by ${actor.name}`, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
+    const cancelled = await this.cicd.cancelRuns(ids, `cancelled by ${actor.name}`, actor, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
     if (this.executor) {
       // A v2 parent waiting on this run (a flow step) must see it end; an executor working on it stops starting steps.
       await this.store.wakeParentsOf(cancelled);
@@ -242,7 +243,7 @@ export class RunService {
    */
   private async cancelCompensating(run: Run, actor: Actor): Promise<string[]> {
     const below = (await this.store.subtreeIds(run.id)).filter((id) => id !== run.id);
-    const cancelled = await this.store.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`);
+    const cancelled = await this.cicd.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`, actor);
     await this.approvals.closeForRuns([run.id, ...cancelled], 'cancelled', actor);
     // Who asked was recorded with the request; the executor records the run's end (`run.cancelled`) once it has compensated.
     await this.executor!.hold(run.id);
@@ -258,7 +259,7 @@ export class RunService {
     const cancelled: string[] = [];
     for (const child of children) {
       if (child.engine === 'flowgate') await this.engine.cancelRun(child.engineRunId);
-      const ids = await this.store.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`);
+      const ids = await this.cicd.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`, actor);
       await this.approvals.closeForRuns(ids, 'cancelled', actor);
       cancelled.push(...ids);
       if (ids.includes(child.id)) await this.announceEnd(child);
@@ -318,7 +319,7 @@ export class RunService {
   /** Cancels runs (with their descendants) that a control action made pointless: a skipped step's children. */
   async cancelRunsFor(ids: string[], actor: Actor, reason: string): Promise<string[]> {
     const all = [...new Set((await Promise.all(ids.map((id) => this.store.subtreeIds(id)))).flat())];
-    const cancelled = await this.store.cancelRuns(all, `cancelled: ${reason}`);
+    const cancelled = await this.cicd.cancelRuns(all, `cancelled: ${reason}`, actor);
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     return cancelled;
   }

@@ -98,11 +98,12 @@ const INSERT_STARTED = `with i as (
     returning id),
   opening as (insert into log_lines (run_id, seq, at, level, source, log_group, message)
     select i.id, 1, now(), i.line_level, i.line_source, i.line_group, i.line_message from r join i using (id)),
-  -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them).
+  -- A run retry keeps the completed steps of the run it retries (in this statement: claimable only with them),
+  -- except its project locks: the retry takes them again before the steps after them run.
   kept as (insert into step_runs (id, run_id, step_ref, kind, status, attempt, deps_completed, deps_required, output, error, started_at, finished_at, attempts)
     select gen_random_uuid(), i.id, s.step_ref, s.kind, s.status, s.attempt, s.deps_completed, s.deps_required, s.output, null, s.started_at, s.finished_at, s.attempts
     -- Lateral: one index lookup per retried run; a join would let the planner scan all of step_runs for every batch.
-    from r join i using (id) cross join lateral (select * from step_runs s where s.run_id = i.keep_steps_of and s.status = 'completed') s
+    from r join i using (id) cross join lateral (select * from step_runs s where s.run_id = i.keep_steps_of and s.status = 'completed' and s.kind <> 'flow.lock') s
     where i.keep_steps_of is not null),
   audit as (insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
     select i.audit_id, now(), i.audit_actor, i.audit_door, i.audit_action, 'run', i.id, i.audit_details from r join i using (id))
