@@ -145,7 +145,7 @@ export class RunStore {
     const rows = await sql<{ id: string }>(this.orm, INSERT_STARTED, intakeColumns(items), 'runs.insert-started');
     const inserted = new Set(rows.map((r) => r.id));
     return items.map((i) => inserted.has(i.run.id));
-  }, { maxBatch: 64, maxInFlight: 4 });
+  }, { maxBatch: 64, maxInFlight: 2 });
 
   async findById(id: string, withDefinition = false): Promise<Run | null> {
     if (!isUuid(id)) return null;
