@@ -23,8 +23,9 @@ export async function startRunForPerson(s: Services, input: {
 }): Promise<Outcome<Run>> {
   const def = s.registry.find(input.flowType);
   if (!def) {
-    const close = suggest(input.flowType, s.registry.list().map((d) => d.id));
-    return { ok: false, text: `Unknown flow type "${input.flowType}".${close.length ? ` Did you mean ${close.map((c) => `\`${c}\``).join(', ')}?` : ''} Known: ${s.registry.list().map((d) => d.id).join(', ')}.` };
+    const known = s.registry.listFor([input.repositoryIdentifier]).map((d) => d.id);
+    const close = suggest(input.flowType, known);
+    return { ok: false, text: `Unknown flow type "${input.flowType}".${close.length ? ` Did you mean ${close.map((c) => `\`${c}\``).join(', ')}?` : ''} Known: ${known.join(', ')}.` };
   }
   const { params, problems } = coerceParams(def, input.params);
   if (problems.length) return { ok: false, text: `Invalid parameters for ${def.id}:\n${problems.join('\n')}\n\nParameters of ${def.id}:\n${describeParameters(def)}` };

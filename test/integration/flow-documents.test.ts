@@ -204,3 +204,30 @@ describe('flow documents', () => {
     expect(server.services.registry.find('production:elsewhere')).toBeUndefined();
   });
 });
+
+describe('flow documents in the other listings', () => {
+  test('sfp /types, /types/status and /types/{id} show a document only to callers of its project; a start elsewhere lists only what runs there', async () => {
+    const r = await create(FLOW('listed'));
+    expect(r.status).toBe(201);
+    const prodOnly = await createToken(server, { name: 'prod-only', role: 'member', projects: ['acme/prod'] });
+    const appOnly = await createToken(server, { name: 'app-only', role: 'member', projects: ['acme/app'] });
+    const ids = async (token?: string) => (await server.call('GET', '/sfp/api/flows/types', undefined, token)).body.taskTypes.map((t: { id: string }) => t.id);
+    expect(await ids()).toContain('production:listed');
+    expect(await ids(prodOnly)).toContain('production:listed');
+    const seenByApp = await ids(appOnly);
+    expect(seenByApp).not.toContain('production:listed');
+    // Manifest flow types are everyone's.
+    expect(seenByApp).toEqual(expect.arrayContaining(server.services.registry.manifests().map((d) => d.id)));
+
+    const status = async (project: string) => (await server.call('GET', `/sfp/api/flows/types/status?repositoryIdentifier=${project}`)).body.flowTypes.map((t: { id: string }) => t.id);
+    expect(await status('acme/prod')).toContain('production:listed');
+    expect(await status('acme/app')).not.toContain('production:listed');
+
+    expect((await server.call('GET', '/sfp/api/flows/types/production:listed', undefined, prodOnly)).status).toBe(200);
+    expect((await server.call('GET', '/sfp/api/flows/types/production:listed', undefined, appOnly)).status).toBe(404);
+
+    const elsewhere = await server.call('POST', '/sfp/api/flows/run', { payload: { id: 'nope', repositoryIdentifier: 'acme/app' } });
+    expect(elsewhere.status).toBe(400);
+    expect(JSON.stringify(elsewhere.body)).not.toContain('production:');
+  });
+});

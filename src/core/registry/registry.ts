@@ -16,6 +16,15 @@ export class FlowRegistry {
     return [...this.byId.values(), ...this.documents.values()];
   }
 
+  /**
+   * The flow types that can run in these projects (null: all): the manifest files and the
+   * projects' own flow documents. What callers of one project are shown (listings, help, "did you
+   * mean"): another project's documents neither run there nor are its business.
+   */
+  listFor(projects: readonly string[] | null): FlowDefinition[] {
+    return this.list().filter((d) => !d.document || projects === null || projects.includes(d.document.repositoryIdentifier));
+  }
+
   /** The manifest files' flow types only (read-only in the workflow platform API). */
   manifests(): FlowDefinition[] {
     return [...this.byId.values()];

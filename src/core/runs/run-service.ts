@@ -88,7 +88,7 @@ export class RunService {
     if (!project)
       throw badRequest(`Unknown project ${input.repositoryIdentifier}`, [{ field: 'payload.repositoryIdentifier', message: `project "${input.repositoryIdentifier}" is not registered`, location: 'body' }]);
     if (!this.registry.find(requested)) {
-      const known = this.registry.list().map((d) => d.id).join(', ');
+      const known = this.registry.listFor([project.repositoryIdentifier]).map((d) => d.id).join(', ');
       throw badRequest(`Unknown flow type "${requested}"`, [{ field: 'payload.id', message: `unknown flow type "${requested}" (known: ${known})`, location: 'body' }]);
     }
     const disabled = new Set(project.settings.disabledFlowTypes ?? []);

@@ -32,7 +32,7 @@ export async function answerComment(s: Services, e: CommentEvent, parsed: Exclud
   const c = parsed.command;
   switch (c.name) {
     case 'help':
-      return { text: renderHelp(s.registry.list().map((d) => ({ id: d.id, description: d.description }))) };
+      return { text: renderHelp(s.registry.listFor([e.repositoryIdentifier]).map((d) => ({ id: d.id, description: d.description }))) };
     case 'run':
       return run(s, e, c, deliveryId);
     case 'approve':

@@ -1,3 +1,4 @@
+import { notFound } from '../../errors.js';
 import { actorOf, requireProjectAccess } from '../../core/identity/principal.js';
 import type { FlowDefinition } from '../../core/registry/manifest-schema.js';
 import type { Services } from '../../container.js';
@@ -24,8 +25,8 @@ export function typeRoutes(s: Services) {
     route({
       method: 'get', path: '/types', roles: READ_ROLES, summary: 'List available flow types',
       responses: { 200: 'List of available flow types' },
-      async handler() {
-        const taskTypes = s.registry.list().map(presentFlowType);
+      async handler({ principal }) {
+        const taskTypes = s.registry.listFor(principal.projects).map(presentFlowType);
         return { body: { taskTypes, count: taskTypes.length } };
       },
     }),
@@ -37,7 +38,7 @@ export function typeRoutes(s: Services) {
         requireProjectAccess(principal, query.repositoryIdentifier);
         const project = await s.projects.get(query.repositoryIdentifier);
         const disabled = new Set(project.settings.disabledFlowTypes ?? []);
-        const flowTypes = s.registry.list().map((d) => ({
+        const flowTypes = s.registry.listFor([project.repositoryIdentifier]).map((d) => ({
           id: d.id, name: d.name, enabled: !disabled.has(d.id),
           ...(project.settings.overrides?.[d.id] ? { overrideFlowTypeId: project.settings.overrides[d.id] } : {}),
         }));
@@ -48,8 +49,10 @@ export function typeRoutes(s: Services) {
       method: 'get', path: '/types/{taskTypeId}', roles: READ_ROLES, params: typeParams,
       summary: 'Get flow type information',
       responses: { 200: 'Flow type information', 404: 'Flow type not found' },
-      async handler({ params }) {
-        return { body: presentFlowType(s.registry.get(params.taskTypeId)) };
+      async handler({ principal, params }) {
+        const def = s.registry.listFor(principal.projects).find((d) => d.id === params.taskTypeId);
+        if (!def) throw notFound(`Flow type "${params.taskTypeId}" not found`);
+        return { body: presentFlowType(def) };
       },
     }),
     ...(['enable', 'disable'] as const).map((verb) => route({
