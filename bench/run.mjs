@@ -430,6 +430,7 @@ function intakeRows(load, reference) {
       + ` (${round((load.cpu.server + load.cpu.postgres + load.cpu.load) / INTAKE_SECONDS, 2)} of ${os.cpus().length} cores busy)`, '', '', ''],
     ['… PostgreSQL\'s by process', Object.entries(load.cpu.postgresByKind ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round((v * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' · '), '', '', ''],
     ['Runs completed', `${round(load.completedPerS)} runs/s (${load.completed} runs, all done ${round(load.drainS)} s after the intake)`, '', '', '≥ 1000 runs/s'],
+    ...(ONLY_INTAKE ? [['Server memory (RSS) peak under the intake', `${round(load.peakRss)} MB`, '', '', '≤ 300 MB']] : []),
     // Statements are counted only with --intake (pg_stat_statements is loaded for that run alone).
     ...(Number.isFinite(load.statementsPerRun) ? [['Statements per completed run (pg_stat_statements calls, all databases, intake included)', `${round(load.statementsPerRun, 2)}`, '', '', '≤ 2–3']] : []),
     ...(Number.isFinite(load.executorPerRun) && ENGINE === 'v2' ? [['… of which the v2 executor (claim, flush, heartbeat)', `${round(load.executorPerRun, 2)}`, '', '', '']] : []),
