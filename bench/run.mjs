@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks | --auth] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -23,6 +23,7 @@ const ONLY_INTAKE = process.argv.includes('--intake');
 const ONLY_APPROVALS = process.argv.includes('--approvals');
 const ONLY_SHAPES = process.argv.includes('--shapes');
 const ONLY_WEBHOOKS = process.argv.includes('--webhooks');
+const ONLY_AUTH = process.argv.includes('--auth');
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
@@ -33,6 +34,8 @@ const APPROVALS = 100;
 const APPROVALS_PER_S = Number(process.env.BENCH_APPROVALS_PER_S ?? 50);
 const TOKEN = 'bench-admin-token-0123456789';
 const H = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+// Accounts are on in every bench server (the login measurement needs them).
+const JWT_SECRET = 'bench-jwt-secret-0123456789abcdef-0123456789';
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : NaN; };
@@ -51,7 +54,7 @@ async function startServer(dataDir, pgPort, extraEnv = {}) {
   const t0 = Date.now();
   const child = spawn(process.execPath, [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], {
     cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8', FLOWGATE_ENGINE: ENGINE, ...extraEnv },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', FLOWGATE_DATA_DIR: dataDir, FLOWGATE_EMBEDDED_PG_PORT: String(pgPort), FLOWGATE_ADMIN_TOKEN: TOKEN, FLOWGATE_MANIFESTS_DIR: path.join(ROOT, 'test/fixtures/flows'), LOG_LEVEL: 'warn', FLOWGATE_EXECUTOR_ID: 'bench', FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8', FLOWGATE_ENGINE: ENGINE, FLOWGATE_JWT_SECRET: JWT_SECRET, ...extraEnv },
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
@@ -499,6 +502,45 @@ const webhookRows = (w, reference) => [
     reference ? `${round(reference)} INSERT commits/s` : '', reference ? `${round(w.perS / reference, 3)}×` : '', ''],
 ];
 
+/**
+ * What an account costs: `POST /auth/login` (scrypt, a session row), then `GET /api/v1/flows` with
+ * its JWT (signature, one session read) against the same request with a Flowgate token, interleaved.
+ */
+async function authCost(server) {
+  const password = 'bench password 0123456789';
+  const reg = await call(server.url, 'POST', '/auth/register', { username: 'bench.admin', password, role: 'admin' });
+  if (reg.status !== 201) throw new Error(`registering the bench account: ${reg.status} ${await reg.text()}`);
+  const logins = [];
+  let jwt;
+  for (let i = 0; i < (QUICK ? 20 : 50); i++) {
+    const t = performance.now();
+    const r = await call(server.url, 'POST', '/auth/login', { username: 'bench.admin', password }, { 'content-type': 'application/json' });
+    logins.push(performance.now() - t);
+    if (r.status !== 200) throw new Error(`login: ${r.status} ${await r.text()}`);
+    jwt = (await r.json()).token;
+  }
+  const withJwt = [];
+  const withToken = [];
+  const headersJwt = { authorization: `Bearer ${jwt}` };
+  for (let i = 0; i < (QUICK ? 300 : 2_000); i++) {
+    for (const [lat, headers] of [[withJwt, headersJwt], [withToken, H]]) {
+      const t = performance.now();
+      const r = await call(server.url, 'GET', '/api/v1/flows', undefined, headers);
+      await r.text();
+      lat.push(performance.now() - t);
+      if (r.status !== 200) throw new Error(`GET /api/v1/flows: ${r.status}`);
+    }
+  }
+  const p = (xs) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
+  return { login: p(logins), jwt: p(withJwt), token: p(withToken), n: withJwt.length };
+}
+
+const authRows = (a) => [
+  [`Login (POST /auth/login, scrypt N=2^15, ${QUICK ? 20 : 50} sequential)`, `p50 ${round(a.login.p50)} ms · p99 ${round(a.login.p99)} ms`, '', '', ''],
+  [`GET /api/v1/flows with a JWT (${a.n} sequential)`, `p50 ${round(a.jwt.p50, 2)} ms · p99 ${round(a.jwt.p99, 2)} ms`,
+    `with a Flowgate token: p50 ${round(a.token.p50, 2)} ms · p99 ${round(a.token.p99, 2)} ms`, `${round(a.jwt.p50 / a.token.p50, 2)}×`, ''],
+];
+
 async function measure(dataDir, pgPort) {
   if (ONLY_DOORS) {
     const door = await doors(dataDir, pgPort);
@@ -513,6 +555,13 @@ async function measure(dataDir, pgPort) {
   const idleRss = rssMb(server.child.pid);
   await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'] });
 
+  if (ONLY_AUTH) {
+    const auth = await authCost(server);
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of authRows(auth)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   if (ONLY_SHAPES) {
     const shapes = [await shape(server, 'ten-steps', QUICK ? 300 : 1_000, 10), await shape(server, 'fan-out-50', QUICK ? 40 : 150, 52)];
     await stopServer(server);
@@ -554,19 +603,21 @@ async function measure(dataDir, pgPort) {
   const appr = await approvals(server);
   const hooks = await webhookIntake(server);
   const list = await listing(server);
+  const auth = await authCost(server);
   await stopServer(server);
   server = await startServer(dataDir, pgPort);
   const warmStartMs = server.readyMs;
   await stopServer(server);
   const door = await doors(dataDir, pgPort);
 
-  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, idleRss, coldStartMs, warmStartMs, ...door };
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, auth, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ...intakeRows(load, reference),
     ...drainRows(drain),
     ...approvalRows(appr),
     ...webhookRows(hooks, reference),
+    ...authRows(auth),
     ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
     ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { allowListProblems, splitAllowList } from './core/net/outbound-policy.js';
+import { readEncryptionKeys, type EncryptionKeys } from './core/credentials/encryption-keys.js';
 
 /** Credentials referenced by flows as `credentials.NAME` come from `FLOWGATE_CREDENTIAL_NAME`. */
 const CREDENTIAL_PREFIX = 'FLOWGATE_CREDENTIAL_';
@@ -42,7 +43,23 @@ const envSchema = z.object({
   /** How long an Engine v2 claim holds a run without a heartbeat: a dead replica's runs move on after this. */
   FLOWGATE_LEASE_MS: z.coerce.number().int().min(1000, 'at least 1000 ms').max(600_000, 'at most 600000 ms').default(30_000),
   FLOWGATE_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(90),
+  /** Signs account JWTs (HS256); without it the /auth routes answer 503. */
+  FLOWGATE_JWT_SECRET: z.string().refine((v) => Buffer.byteLength(v) >= 32, 'must be at least 32 bytes').optional(),
+  /** The secret before a rotation: its tokens still verify, none are signed with it. */
+  FLOWGATE_JWT_SECRET_PREVIOUS: z.string().refine((v) => Buffer.byteLength(v) >= 32, 'must be at least 32 bytes').optional(),
+  FLOWGATE_JWT_TTL: z.string().transform((v, ctx) => {
+    const seconds = durationSeconds(v);
+    if (seconds === undefined || seconds < 300 || seconds > 7 * 86_400) {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration such as 30m, 12h or 7d, from 5m to 7d' });
+      return z.NEVER;
+    }
+    return seconds;
+  }).default(12 * 3600),
   FLOWGATE_AUDIT_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(365),
+  /** Seals stored credentials (AES-256-GCM): 32 bytes as 64 hex or base64; unset, the credential routes answer 503. */
+  FLOWGATE_ENCRYPTION_KEY: z.string().optional(),
+  /** Comma-separated earlier keys: they still decrypt rows until the sweep (or `credentials rotate-key`) re-encrypts them. */
+  FLOWGATE_ENCRYPTION_KEYS_PREVIOUS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   // Slack door
   SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, 'must be a Slack bot token (xoxb-…)').optional(),
@@ -72,6 +89,12 @@ const envSchema = z.object({
 
 type Env = z.infer<typeof envSchema>;
 
+/** `90s`, `30m`, `12h`, `7d` → seconds. */
+function durationSeconds(v: string): number | undefined {
+  const m = /^(\d+)([smhd])$/.exec(v.trim());
+  return m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'] : undefined;
+}
+
 /**
  * A door is on when all its required settings are present, off when none are; a partial set is
  * a configuration error naming what is missing (a door never runs half-verified).
@@ -89,6 +112,8 @@ function doorSettings<T>(env: Env, door: string, required: (keyof Env)[], build:
 
 export interface SlackSettings { botToken: string; signingSecret: string; apiUrl: string; command: string }
 export interface GithubSettings { appId: string; privateKey: string; webhookSecrets: string[]; apiUrl: string }
+/** Account sessions: JWTs signed with `secret`; `previousSecret` still verifies while rotating. */
+export interface JwtSettings { secret: string; previousSecret?: string; ttlSeconds: number }
 export interface AzureDevOpsSettings { orgUrl: string; token: string; hookUsername: string; hookPassword: string; approvedState: string; rejectedState: string }
 
 export interface Config {
@@ -136,9 +161,13 @@ export interface Config {
   auditRetentionDays: number;
   logLevel: z.infer<typeof envSchema>['LOG_LEVEL'];
   credentials: Record<string, string>;
+  /** The keys of stored credentials; absent: credential storage is off. */
+  encryption?: EncryptionKeys;
   slack?: SlackSettings;
   github?: GithubSettings;
   azureDevOps?: AzureDevOpsSettings;
+  /** Set with FLOWGATE_JWT_SECRET: accounts may log in (the /auth routes). */
+  jwt?: JwtSettings;
 }
 
 export class ConfigError extends Error {
@@ -177,6 +206,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     orgUrl: e.AZURE_DEVOPS_ORG_URL!.replace(/\/$/, ''), token: e.AZURE_DEVOPS_TOKEN!, hookUsername: e.AZURE_DEVOPS_HOOK_USERNAME!, hookPassword: e.AZURE_DEVOPS_HOOK_PASSWORD!,
     approvedState: e.AZURE_DEVOPS_APPROVED_STATE, rejectedState: e.AZURE_DEVOPS_REJECTED_STATE,
   }), problems);
+  if (e.FLOWGATE_JWT_SECRET_PREVIOUS && !e.FLOWGATE_JWT_SECRET) problems.push('FLOWGATE_JWT_SECRET_PREVIOUS: set only beside FLOWGATE_JWT_SECRET (the secret now in use)');
+  const encryption = readEncryptionKeys(e);
+  problems.push(...encryption.problems);
   if (problems.length) throw new ConfigError(problems);
   const credentials: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
@@ -210,9 +242,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     auditRetentionDays: e.FLOWGATE_AUDIT_RETENTION_DAYS,
     logLevel: e.LOG_LEVEL,
     credentials,
+    encryption: encryption.keys,
     slack,
     github,
     azureDevOps,
+    jwt: e.FLOWGATE_JWT_SECRET ? { secret: e.FLOWGATE_JWT_SECRET, previousSecret: e.FLOWGATE_JWT_SECRET_PREVIOUS, ttlSeconds: e.FLOWGATE_JWT_TTL } : undefined,
   };
 }
 

@@ -14,6 +14,10 @@ import { GithubClient } from './doors/github/client.js';
 import { doorClients } from './doors/clients.js';
 import { IdentityDirectory } from './core/identity/directory.js';
 import { TokenService } from './core/identity/tokens.js';
+import { AccountService } from './core/identity/accounts.js';
+import { JwtCodec } from './core/identity/jwt.js';
+import { LoginService } from './core/identity/login.js';
+import { SessionService } from './core/identity/sessions.js';
 import { RunLogs } from './core/logs/run-logs.js';
 import { Notifier } from './core/notify/notifier.js';
 import { guardedFetch } from './core/net/guarded-fetch.js';
@@ -47,6 +51,8 @@ import { Executor } from './executor/executor.js';
 import { ControlStore } from './executor/control-store.js';
 import { signalRunVia } from './executor/signal.js';
 import { NoticeOutbox } from './core/notify/outbox.js';
+import { credentialServices } from './core/credentials/credentials.js';
+import type { CredentialService } from './core/credentials/credential-service.js';
 import { noticeDelivery } from './core/notify/notice-delivery.js';
 
 export interface Services {
@@ -83,14 +89,21 @@ export interface Services {
   webhooks: WebhookReceiver;
   /** The key-value store (per namespace). */
   kv: KvStore;
+  /** Stored credentials (write-only values; off without FLOWGATE_ENCRYPTION_KEY). */
+  credentials: CredentialService;
   locks: RunLocks;
   launcher: RunLauncher;
   /** The v2 executor, when FLOWGATE_ENGINE=v2 carries flow runs. */
   executor?: Executor;
   /** Delivers the notices of v2 runs' threads (on every process, whatever the engine). */
   outbox: NoticeOutbox;
+  /** Accounts and their logins (the /auth routes): only with FLOWGATE_JWT_SECRET. */
+  accounts?: AccountService;
+  logins?: LoginService;
   /** Keeps the token and project caches right across replicas (LISTEN flowgate_cache). */
   cacheInvalidation: CacheInvalidation;
+  /** Set when a graceful stop begins: /readyz answers 503 from then on, so balancers stop sending. */
+  lifecycle: { draining: boolean };
 }
 
 /** The one place where Flowgate's services are constructed and wired. */
@@ -107,6 +120,8 @@ export function createServices(input: {
   const audit = new AuditLog(orm);
   const registry = new FlowRegistry(input.definitions);
   const kv = new KvStore(orm);
+  const credentials = credentialServices(orm, config, audit, (source) => metrics.credentialResolutions.inc({ source }));
+  const stepCredentials = (repo: string, input: unknown) => credentials.resolver.forStep(repo, input);
   // Token and project reads are cached only while this listener is connected (see core/cache).
   const cacheInvalidation = new CacheInvalidation(input.databaseUrl, log);
   const cached = { invalidation: cacheInvalidation, ttlMs: config.cacheTtlMs };
@@ -128,6 +143,10 @@ export function createServices(input: {
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });
   const tokens = new TokenService(orm, audit, cached);
+  // Accounts' JWTs are bearers on every route beside Flowgate tokens (TokenService tells them apart).
+  const accounts = config.jwt ? new AccountService(orm, audit, new SessionService(orm, new JwtCodec(config.jwt))) : undefined;
+  if (accounts) tokens.acceptSessions(accounts.sessions);
+  const logins = accounts && new LoginService(orm, accounts, audit, (result) => metrics.logins.inc({ result }));
   // CI/CD providers: `webhook`; `github-actions` when the GitHub door is configured; a provider without one answers "not configured".
   const dispatchers = new CicdDispatchers([
     new WebhookDispatcher({ secret: config.webhookSecret, defaultUrl: config.cicdWebhookUrl, flowgateUrl: config.publicUrl }, outboundFetch),
@@ -142,7 +161,7 @@ export function createServices(input: {
   const executor = config.engine === 'v2' && input.databaseUrl ? new Executor(
     { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: config.leaseMs, pollMs: 1_000, maxFlush: 200 },
     {
-      notifier, outboundFetch, credentials: config.credentials, log, findProject: (repo) => projects.find(repo),
+      notifier, outboundFetch, credentials: config.credentials, stepCredentials, log, findProject: (repo) => projects.find(repo),
       noticed: () => outbox.kick(),
       runEnded: (run, status) => {
         metrics.runsFinished.inc({ status });
@@ -167,7 +186,7 @@ export function createServices(input: {
   const runs = new RunService(store, registry, projects, engine, launcher, audit, approvals, { runStarted: (t) => metrics.runsStarted.inc({ task_type: t }) }, cicd, cicdEngine, executor);
   const triggers = new TriggerService(orm, dbosSchedules, registry, audit, log);
   const engineDeps: EngineDeps = {
-    store, runs, logs, projects, notifier, approvals, audit, triggers, credentials: config.credentials, outboundFetch,
+    store, runs, logs, projects, notifier, approvals, audit, triggers, credentials: config.credentials, stepCredentials, outboundFetch,
     runFinished: (runId, status) => { metrics.runsFinished.inc({ status }); launcher.release(runId); },
     runParked: (runId) => launcher.release(runId),
   };
@@ -183,7 +202,9 @@ export function createServices(input: {
     triggers,
     webhooks: new WebhookReceiver(triggers.store, runs, projects, audit),
     kv,
+    credentials: credentials.service,
     locks: new RunLocks(orm, audit),
-    cicd, launcher, executor, outbox, cacheInvalidation,
+    lifecycle: { draining: false },
+    cicd, launcher, executor, outbox, cacheInvalidation, accounts, logins,
   };
 }

@@ -49,6 +49,9 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
   services.tokens.start();
   // Flow documents are flow types like the manifests: in the registry before anything starts a run.
   await services.flowDocuments.start();
+  // An env variable added later wins over a stored credential of its name: said once, at start.
+  const shadowed = await services.credentials.shadowedByEnv();
+  if (shadowed.length) log.warn({ credentials: shadowed }, 'stored credentials hidden by FLOWGATE_CREDENTIAL_<NAME> variables of the same name (the variables win)');
   setInboundDeps(orm, log);
   const { doors, off } = createDoors(services);
   for (const door of doors) if (door.destination) services.notifier.register(door.destination);
@@ -81,6 +84,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
 
   let stopping: Promise<void> | undefined;
   const stop = () => (stopping ??= (async () => {
+    services.lifecycle.draining = true;
     // First: a server does not finish closing while upgraded connections stay open (they hear 1001 and resume elsewhere).
     await logStreams.close();
     await new Promise<void>((resolve) => {

@@ -13,6 +13,9 @@ Commands:
       List API tokens: id, name, role, email, projects, created, last used (never secrets).
   token revoke <id>
       Revoke (delete) an API token.
+  credentials rotate-key
+      Re-encrypt stored credentials under FLOWGATE_ENCRYPTION_KEY (those under a key in
+      FLOWGATE_ENCRYPTION_KEYS_PREVIOUS); prints counts, never values.
   run <flowType> --repo <owner/repo> [key=value ...] [--wait] [--json]
       Start a flow on a project; values are converted to the flow's parameter types
       (lists: a,b or a JSON list). With --wait, follow it until it has finished
@@ -31,7 +34,7 @@ Commands:
   help
       Show this help.
 
-The token commands use the server's database: DATABASE_URL, or else the embedded PostgreSQL
+The token and credentials commands use the server's database: DATABASE_URL, or else the embedded PostgreSQL
 in FLOWGATE_DATA_DIR (default .flowgate) on FLOWGATE_EMBEDDED_PG_PORT.
 The other commands use the server's API: FLOWGATE_URL (default http://127.0.0.1:8080)
 with the API token in FLOWGATE_TOKEN.
@@ -42,6 +45,7 @@ export type Command =
   | { kind: 'token.create'; input: NewToken }
   | { kind: 'token.list' }
   | { kind: 'token.revoke'; id: string }
+  | { kind: 'credentials.rotate-key' }
   | { kind: 'logs'; runId: string; follow: boolean }
   | { kind: 'run'; flowType: string; repo: string; params: Record<string, string>; wait: boolean; json: boolean }
   | { kind: 'status'; runId: string; json: boolean }
@@ -124,6 +128,13 @@ export function parseCommand(argv: string[]): Command {
     const { values, positionals } = parse('cancel', argv.slice(1), helpOnly);
     if (values.help) return { kind: 'help' };
     return { kind: 'cancel', runId: oneId('cancel', 'run id', positionals) };
+  }
+  if (group === 'credentials') {
+    if (action !== 'rotate-key') throw new UsageError(action === undefined ? '"credentials" needs a subcommand: rotate-key' : `unknown subcommand "credentials ${action}"`);
+    const { values, positionals } = parse('credentials rotate-key', rest, helpOnly);
+    if (values.help) return { kind: 'help' };
+    noPositionals('credentials rotate-key', positionals);
+    return { kind: 'credentials.rotate-key' };
   }
   if (group !== 'token') throw new UsageError(`unknown command "${group}"`);
   if (action === undefined) throw new UsageError('"token" needs a subcommand: create, list or revoke');

@@ -25,6 +25,20 @@ async function main(argv: string[]): Promise<number> {
   const settings = loadDatabaseSettings(process.env);
   // Loaded only when needed: usage errors and help answer without the ORM's start-up cost.
   const [{ openDatabase }, { TokenCommands }] = await Promise.all([import('./database.js'), import('./token-commands.js')]);
+  if (command.kind === 'credentials.rotate-key') {
+    const { readEncryptionKeys } = await import('../core/credentials/encryption-keys.js');
+    const { keys, problems } = readEncryptionKeys(process.env);
+    if (!keys) throw new ConfigError(problems.length ? problems : ['FLOWGATE_ENCRYPTION_KEY: required: the key to re-encrypt credentials under']);
+    const db = await openDatabase(settings);
+    try {
+      const { rotateKeyCommand } = await import('./credential-commands.js');
+      const { output, ok } = await rotateKeyCommand(db.orm, keys);
+      process.stdout.write(output);
+      return ok ? 0 : 1;
+    } finally {
+      await db.close();
+    }
+  }
   const db = await openDatabase(settings);
   try {
     const tokens = new TokenCommands(db.orm);

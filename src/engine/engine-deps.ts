@@ -19,6 +19,8 @@ export interface EngineDeps {
   /** Cron triggers: what a `trigger-<id>` schedule's firing starts (read from the trigger then). */
   triggers: Pick<TriggerService, 'cronFiring'>;
   credentials: Record<string, string>;
+  /** The credentials a step runs with (env and the stored ones its input names), decrypted when it runs. */
+  stepCredentials?(repositoryIdentifier: string, stepInput: unknown): Promise<Record<string, string>>;
   /** fetch for addresses a flow or payload chose: checked against FLOWGATE_OUTBOUND_ALLOW (core/net). */
   outboundFetch: typeof fetch;
   runFinished(runId: string, status: string): void;

@@ -13,11 +13,17 @@ import type { LeasedRun } from './claim.js';
 import type { NewChildRun, RunFlush, StepAttemptEntry, StepWrite } from './flush.js';
 import { Park, type KindExtras } from './kinds.js';
 import { pluginFor } from '../plugins/catalogue.js';
+import { CredentialUnavailable } from '../core/credentials/keyring.js';
 
 export interface WorkDeps {
   notifier: Notifier;
   outboundFetch: typeof fetch;
   credentials: Record<string, string>;
+  /**
+   * The credentials a step runs with (env and the stored ones its input names), decrypted when it
+   * runs; without it, `credentials` alone.
+   */
+  stepCredentials?(repositoryIdentifier: string, stepInput: unknown): Promise<Record<string, string>>;
   project(repositoryIdentifier: string): Promise<Project | null>;
   extras: Omit<KindExtras, 'requestedBy'>;
   /** Writes what the run has so far without giving up its lease; false when the fence refused it. */
@@ -153,6 +159,20 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
     });
   };
 
+  // Stored values this claim has decrypted: later steps redact them too, as every step redacts the env's.
+  let decrypted: Record<string, string> = {};
+  /** Never kept: passed to the kind for this attempt only. A stored one that cannot be used fails the step for good. */
+  const credentialsOf = async (step: StepDefinition): Promise<Record<string, string>> => {
+    if (!d.stepCredentials) return d.credentials;
+    try {
+      decrypted = { ...decrypted, ...(await d.stepCredentials(run.repositoryIdentifier, step.with)) };
+      return decrypted;
+    } catch (err) {
+      if (err instanceof CredentialUnavailable) throw new StepFailure(err.message, false);
+      throw err;
+    }
+  };
+
   type Result = StepOutcome | { ref: string; parked: Park } | { ref: string; deferred: true };
   const execute = async (step: StepDefinition): Promise<Result> => {
     const lines: NewLogLine[] = [];
@@ -205,7 +225,7 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
         history.push({ attempt, status: 'running', error: null, startedAt: new Date().toISOString(), finishedAt: null });
         try {
           const output = await kind({
-            step, run, context: await context(), credentials: d.credentials, notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
+            step, run, context: await context(), credentials: await credentialsOf(step), notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
             prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy }, attempt,
             takeEvent: takeEvent(step.ref), children: run.children, startChildren: (rows) => pending.children.push(...rows),
             notice: (n) => pending.notices.push(n),

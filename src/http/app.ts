@@ -4,6 +4,7 @@ import Koa from 'koa';
 import type { Services } from '../container.js';
 import type { Door } from '../doors/door.js';
 import { SampledWarning } from '../observability/sampled-log.js';
+import { accountsDialect } from './accounts/index.js';
 import { apiDialect } from './api/index.js';
 import { flowRunsDialect } from './flow-runs/index.js';
 import { mountDialect } from './mount.js';
@@ -42,7 +43,7 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
   const app = new Koa();
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
   // flow-runs and the workflow platform before api: all live under /api/v1, whose fallthrough would answer first.
-  const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s)];
+  const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s), accountsDialect(s)];
   let openapi: unknown;
   const router = new Router();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));

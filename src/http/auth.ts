@@ -2,12 +2,15 @@ import type { Context } from 'koa';
 import type { TokenService } from '../core/identity/tokens.js';
 import type { Principal } from '../core/identity/principal.js';
 import { requireRole } from '../core/identity/principal.js';
-import type { Role } from '../db/entities/api-token.js';
+import type { AccessRole } from '../core/identity/platform-roles.js';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
 import type { RouteSpec } from './route.js';
 
-/** Resolves the bearer token to a principal and checks the route's roles. Fails closed. */
-export async function authenticate(ctx: Context, tokens: TokenService, roles: readonly Role[]): Promise<Principal> {
+/**
+ * Resolves the bearer (a Flowgate token or an account's JWT: TokenService tells them apart) to a
+ * principal and checks the route's roles. Fails closed.
+ */
+export async function authenticate(ctx: Context, tokens: TokenService, roles: readonly AccessRole[]): Promise<Principal> {
   const header = ctx.get('authorization');
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) {

@@ -3,10 +3,10 @@ import { AppError, badRequest } from '../errors.js';
 
 const LIMIT = 1024 * 1024;
 
-/** A request body over the limit its reader was given (the caller answers 413 or 400 in its own words). */
+/** A request body (or a part of it with its own limit) over its limit (the caller answers 413 or 400 in its own words). */
 export class BodyTooLarge extends AppError {
-  constructor(readonly limit: number) {
-    super('bad_request', `Request body larger than ${limit} bytes`);
+  constructor(readonly limit: number, message = `Request body larger than ${limit} bytes`) {
+    super('bad_request', message);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Context } from 'koa';
 import type { z } from 'zod';
-import type { Role } from '../db/entities/api-token.js';
+import type { AccessRole } from '../core/identity/platform-roles.js';
 import type { AppError } from '../errors.js';
 import type { Principal } from '../core/identity/principal.js';
 
@@ -31,8 +31,8 @@ export interface RouteSpec<P = any, Q = any, B = any> {
   path: string;
   summary: string;
   description?: string;
-  /** Roles allowed; `public` routes need no token. */
-  roles: readonly Role[] | 'public';
+  /** Roles allowed (core roles, or platform roles such as `editor`: see core/identity/platform-roles.ts); `public` routes need no token. */
+  roles: readonly AccessRole[] | 'public';
   /**
    * Also admit a per-execution token (CI/CD runs), for its own run only: the route must have an
    * `{id}` path parameter, which must equal the token's run id (checked in http/auth.ts). The token's

@@ -30,6 +30,18 @@ export class Metrics {
     labelNames: ['result'] as const, registers: [this.registry],
   });
 
+  /** Credentials steps resolved, by where each came from (env, global, namespace); never by name. */
+  readonly credentialResolutions = new client.Counter({
+    name: 'flowgate_credential_resolutions_total',
+    help: 'Credentials resolved for running steps, by source (env, global, namespace)',
+    labelNames: ['source'] as const, registers: [this.registry],
+  });
+
+  /** Logins by result (success, failure, throttled): failures are counted, never audited; no label names a user. */
+  readonly logins = new client.Counter({
+    name: 'flowgate_logins_total', help: 'POST /auth/login by result (success, failure, throttled)', labelNames: ['result'] as const, registers: [this.registry],
+  });
+
   readonly logStreams = new client.Gauge({
     name: 'flowgate_log_streams', help: 'Execution log streams (WebSocket) open on this process', registers: [this.registry],
   });

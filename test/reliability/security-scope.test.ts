@@ -169,6 +169,9 @@ describe('viewer', () => {
 
   test('every GET of every dialect admits a viewer; every POST, PUT, PATCH and DELETE refuses it', async () => {
     const READING_POSTS = new Set(['post /api/v1/flows/validate']);
+    // The audit trail spans every namespace: unscoped admins only.
+    // (So are the accounts; `/auth/me` is an account's own, not a token's.)
+    const ADMIN_READS = new Set(['get /api/v1/audit', 'get /auth/users', 'get /auth/users/{username}', 'get /auth/me']);
     const doc = (await server.call('GET', '/openapi.json', undefined, null)).body;
     const fill = (p: string) => p.replace(/\{repositoryIdentifier\}/g, 'acme/app').replace(/\{email\}/g, 'dev@acme.io').replace(/\{[^}]+\}/g, 'x');
     let reads = 0;
@@ -178,13 +181,17 @@ describe('viewer', () => {
         // A public route (the webhook: its key is the credential) answers whatever token is sent.
         if (ops[method].security?.length === 0) {
           const r = await server.call(method.toUpperCase(), fill(path), {}, tokens.auditor);
-          expect({ method, path, refused: [401, 403].includes(r.status) }).toEqual({ method, path, refused: false });
+          // Registering is public in the route table (a request without a token learns how to make the first admin) and admits admins only.
+          if (`${method} ${path}` === 'post /auth/register') expect({ method, path, status: r.status }).toEqual({ method, path, status: 403 });
+          else expect({ method, path, refused: [401, 403].includes(r.status) }).toEqual({ method, path, refused: false });
           continue;
         }
         // The unscoped viewer: a GET may be 400/404 for the made-up parameters, never 401/403.
         const r = await server.call(method.toUpperCase(), fill(path), method === 'get' ? undefined : {}, tokens.auditor);
         // A POST that only checks what it is sent (a flow document) is a read.
-        if (method === 'get' || READING_POSTS.has(`${method} ${path}`)) {
+        if (ADMIN_READS.has(`${method} ${path}`)) {
+          expect({ method, path, status: r.status }).toEqual({ method, path, status: 403 });
+        } else if (method === 'get' || READING_POSTS.has(`${method} ${path}`)) {
           reads++;
           expect({ method, path, refused: [401, 403].includes(r.status) }).toEqual({ method, path, refused: false });
         } else {

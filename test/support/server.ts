@@ -19,7 +19,7 @@ export interface TestServer extends RunningServer {
  * Flowgate in this test process on a fresh database: real PostgreSQL, real engine, real HTTP.
  * (The engine is a per-process singleton: one server per test file.)
  */
-export async function startTestServer(opts: { flows?: string; env?: Record<string, string> } = {}): Promise<TestServer> {
+export async function startTestServer(opts: { flows?: string; env?: Record<string, string | undefined> } = {}): Promise<TestServer> {
   const databaseUrl = await freshDatabaseUrl(path.basename(expect.getState().testPath ?? 'test', '.test.ts'));
   const config = loadConfig({
     DATABASE_URL: databaseUrl,
@@ -32,6 +32,9 @@ export async function startTestServer(opts: { flows?: string; env?: Record<strin
     LOG_LEVEL: 'silent',
     // Tests call recorders on loopback.
     FLOWGATE_OUTBOUND_ALLOW: '127.0.0.0/8',
+    // Accounts and stored credentials are on, as in a configured deployment (a test turns one off with `undefined`).
+    FLOWGATE_JWT_SECRET: 'test-jwt-secret-0123456789abcdef0123456789',
+    FLOWGATE_ENCRYPTION_KEY: '5e'.repeat(32),
     ...opts.env,
   });
   const running = await startServer(config, pino({ level: 'silent' }));

@@ -9,6 +9,7 @@ import { AuditLog, type Actor } from '../audit/audit-log.js';
 import { newId } from '../ids.js';
 import { mayManageToken, mintRefusal } from './authority.js';
 import { PersonScope } from './person-scope.js';
+import { looksLikeJwt } from './jwt.js';
 import { actorOf, isUnscopedOwner, type Principal } from './principal.js';
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
@@ -46,8 +47,14 @@ export interface TokenCacheOptions {
   ttlMs: number;
 }
 
+/** Resolves an account's JWT (see sessions.ts). */
+export interface SessionAuthenticator {
+  authenticate(jwt: string): Promise<Principal | undefined>;
+}
+
 export class TokenService {
   private readonly people: PersonScope;
+  private sessions?: SessionAuthenticator;
   private readonly cache?: TtlCache<KnownToken>;
   private readonly invalidation?: CacheInvalidation;
   /** Uses not yet written to `last_used_at`: token id → when. */
@@ -60,6 +67,11 @@ export class TokenService {
     this.invalidation = cache?.invalidation;
     // Execution tokens are never kept: each check reads the row, so caching cannot outlive their run.
     if (cache) this.cache = new TtlCache(cache.invalidation, { kind: 'token', ttlMs: cache.ttlMs, idOf: (t) => t.principal.tokenId, keep: (t) => !t.principal.runId });
+  }
+
+  /** From now on a bearer shaped like a JWT is an account's session: every route of every dialect takes both. */
+  acceptSessions(sessions: SessionAuthenticator): void {
+    this.sessions = sessions;
   }
 
   /** Starts writing recorded uses in batches. */
@@ -104,7 +116,8 @@ export class TokenService {
   async createBy(issuer: Principal, input: NewToken, door = 'rest'): Promise<{ token: ApiToken; secret: string }> {
     const refusal = mintRefusal(issuer, input) ?? (await this.emailRefusal(issuer, input.email));
     if (refusal) throw forbidden(refusal);
-    return this.create({ ...input, createdBy: issuer.tokenId }, actorOf(issuer, door));
+    // An account's session is no token: what it creates has no creator token (an unscoped owner manages it).
+    return this.create({ ...input, createdBy: issuer.accountId ? null : issuer.tokenId }, actorOf(issuer, door));
   }
 
   /** A token acts as its email (approvals): only an unscoped owner names anyone, an owner a person of its projects, others themselves. */
@@ -136,6 +149,10 @@ export class TokenService {
    * change elsewhere may go unseen), an uncached one a plain SQL read.
    */
   async authenticate(secret: string): Promise<Principal | undefined> {
+    if (this.sessions && looksLikeJwt(secret)) {
+      const account = await this.sessions.authenticate(secret);
+      if (account) return account;
+    }
     const tokenHash = hash(secret);
     const token = this.cache ? await this.cache.get(tokenHash, () => this.read(tokenHash)) : await this.read(tokenHash);
     if (!token) return undefined;

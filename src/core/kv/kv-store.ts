@@ -24,8 +24,11 @@ export class KvRefusal extends Error {
   }
 }
 
-interface Row { key: string; value: unknown; created_at: Date; updated_at: Date; expires_at: Date | null }
-const toEntry = (r: Row): KvEntry => ({ key: r.key, value: r.value, createdAt: r.created_at, updatedAt: r.updated_at, expiresAt: r.expires_at });
+// The pool hands timestamps over as text: made Dates here.
+type Stamp = Date | string;
+interface Row { key: string; value: unknown; created_at: Stamp; updated_at: Stamp; expires_at: Stamp | null }
+const date = (v: Stamp) => new Date(v);
+const toEntry = (r: Row): KvEntry => ({ key: r.key, value: r.value, createdAt: date(r.created_at), updatedAt: date(r.updated_at), expiresAt: r.expires_at === null ? null : date(r.expires_at) });
 const LIVE = '(expires_at is null or expires_at > now())';
 
 /**
@@ -81,12 +84,12 @@ export class KvStore {
 
   /** Live keys by name, from after `after`, at most `limit`. */
   async list(project: string, opts: { prefix?: string; after?: string; limit: number }): Promise<(Omit<KvEntry, 'value' | 'createdAt'> & { sizeBytes: number })[]> {
-    const rows = await sql<{ key: string; updated_at: Date; expires_at: Date | null; size: number }>(this.orm,
+    const rows = await sql<{ key: string; updated_at: Stamp; expires_at: Stamp | null; size: number }>(this.orm,
       `select key, updated_at, expires_at, octet_length(value::text) as size from kv_entries
        where repository_identifier = ? and ${LIVE} and (?::text is null or starts_with(key, ?::text)) and (?::text is null or key collate "C" > ?::text)
        order by key collate "C" limit ?`,
       [project, opts.prefix ?? null, opts.prefix ?? null, opts.after ?? null, opts.after ?? null, opts.limit]);
-    return rows.map((r) => ({ key: r.key, updatedAt: r.updated_at, expiresAt: r.expires_at, sizeBytes: r.size }));
+    return rows.map((r) => ({ key: r.key, updatedAt: date(r.updated_at), expiresAt: r.expires_at === null ? null : date(r.expires_at), sizeBytes: Number(r.size) }));
   }
 
   /** Removes expired entries (the sweep); returns how many. */

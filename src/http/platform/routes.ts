@@ -10,8 +10,11 @@ export function mountPlatform(router: Router, s: Services, openapi: () => unknow
       withTimeout(s.orm.em.getConnection().execute('select 1'), 2_000, 'checking the database').then(() => true, () => false),
       s.engine.isReady(),
     ]);
-    ctx.status = database && engine ? 200 : 503;
-    ctx.body = { status: database && engine ? 'ready' : 'not ready', checks: { database: database ? 'ok' : 'failing', engine: engine ? 'ok' : 'failing' } };
+    // Draining (a graceful stop began): the checks may still pass, but new work belongs elsewhere.
+    const { draining } = s.lifecycle;
+    const ready = database && engine && !draining;
+    ctx.status = ready ? 200 : 503;
+    ctx.body = { status: ready ? 'ready' : 'not ready', checks: { database: database ? 'ok' : 'failing', engine: engine ? 'ok' : 'failing' }, ...(draining ? { draining: true } : {}) };
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = s.metrics.registry.contentType;

@@ -8,6 +8,8 @@ import { READ_ROLES } from '../../core/identity/roles.js';
 import { manifestSource } from '../../core/registry/load-manifests.js';
 import type { FlowDefinition } from '../../core/registry/manifest-schema.js';
 import { startedByOf } from '../../core/runs/run-permissions.js';
+import { credentialNames } from '../../core/credentials/credential-resolver.js';
+import type { Project } from '../../db/entities/project.js';
 import { AppError, badRequest, invalidContent, notFound } from '../../errors.js';
 import { BodyTooLarge, readBody, readRaw } from '../body.js';
 import { route } from '../route.js';
@@ -31,6 +33,18 @@ const idParams = z.object({ id: z.string().min(1).max(200) });
 const revParams = z.object({ id: z.string().min(1).max(200), rev: z.coerce.number().int().min(1) });
 
 const iso = (d: Date | string) => new Date(d).toISOString();
+
+/**
+ * Warnings for credentials a task names that nothing sets for this namespace now (an environment
+ * variable, a global credential or one of the namespace): a warning, not an error, since a
+ * document may be written before its credential — the task fails `credential X not found` if it
+ * is still missing when it runs.
+ */
+async function unresolvableCredentials(s: Services, steps: FlowDefinition['steps'], project: Project) {
+  const known = await s.credentials.knownNames(project.repositoryIdentifier);
+  return steps.flatMap((step, i) => credentialNames(step.with).filter((n) => !known.has(n))
+    .map((n) => ({ path: `tasks[${i}].properties`, message: `credential ${n} is not set for namespace ${project.namespace} (FLOWGATE_CREDENTIAL_${n}, a global credential or one of the namespace)` })));
+}
 
 function presentDocument(d: FlowDocument) {
   return {
@@ -82,11 +96,13 @@ export function flowRoutes(s: Services) {
         const errors = [...c.errors];
         const ns = body.namespace ?? c.namespace;
         if (body.namespace && c.namespace && body.namespace !== c.namespace) errors.push({ path: 'namespace', message: `the body says ${body.namespace}, the YAML ${c.namespace}` });
-        else if (ns) {
+        const warnings = [...c.warnings];
+        if (ns && !(body.namespace && c.namespace && body.namespace !== c.namespace)) {
           const project = await s.projects.byNamespace(ns);
           if (!project || !canAccessProject(principal, project.repositoryIdentifier)) errors.push({ path: 'namespace', message: `no namespace ${ns}` });
+          else warnings.push(...await unresolvableCredentials(s, c.definition?.steps ?? [], project));
         }
-        return { body: { valid: errors.length === 0, errors, warnings: c.warnings } };
+        return { body: { valid: errors.length === 0, errors, warnings } };
       },
     }),
     route({

@@ -1,8 +1,12 @@
 import type { Services } from '../../container.js';
 import type { Dialect, RouteSpec } from '../route.js';
+import { approvalRoutes } from './approvals-routes.js';
+import { auditRoutes } from './audit-routes.js';
 import { platformEnvelope, platformStatus } from './envelope.js';
+import { credentialRoutes } from './credentials-routes.js';
 import { executionRoutes } from './executions-routes.js';
 import { flowRoutes } from './flows-routes.js';
+import { kvRoutes } from './kv-routes.js';
 import { pluginRoutes } from './plugins-routes.js';
 import { triggerRoutes } from './triggers-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
@@ -17,5 +21,5 @@ export function workflowPlatformDialect(s: Services): Dialect {
 }
 
 function workflowPlatformRoutes(s: Services): RouteSpec[] {
-  return [...flowRoutes(s), ...pluginRoutes(s), ...executionRoutes(s), ...triggerRoutes(s), ...webhookRoutes(s)];
+  return [...flowRoutes(s), ...pluginRoutes(s), ...executionRoutes(s), ...triggerRoutes(s), ...credentialRoutes(s), ...webhookRoutes(s), ...kvRoutes(s), ...approvalRoutes(s), ...auditRoutes(s)];
 }

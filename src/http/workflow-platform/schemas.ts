@@ -15,7 +15,7 @@ const wordList = <W extends string>(words: readonly W[]) => z.union([z.string(),
     return items as W[];
   });
 
-const since = z.string().max(64).transform((v, ctx): Date => {
+export const since = z.string().max(64).transform((v, ctx): Date => {
   const at = parseSince(v);
   if (!at) {
     ctx.addIssue({ code: 'custom', message: 'RFC 3339 (2026-03-25T10:00:00Z) or a duration ago (30m, 24h, 7d)' });
@@ -24,7 +24,20 @@ const since = z.string().max(64).transform((v, ctx): Date => {
   return at;
 });
 
-const count = (min: number, max: number, fallback: number) =>
+/** Text PostgreSQL can hold: no NUL (neither `text` nor `jsonb` takes one). */
+export const storable = z.string().regex(/^[^\u0000]*$/, 'must not contain NUL characters');
+
+/** Whether a JSON value holds a NUL in any string or key (jsonb refuses it). */
+export function holdsNul(value: unknown): boolean {
+  let found = false;
+  JSON.stringify(value, (k, v) => {
+    if (k.includes('\u0000') || (typeof v === 'string' && v.includes('\u0000'))) found = true;
+    return v;
+  });
+  return found;
+}
+
+export const count = (min: number, max: number, fallback: number) =>
   z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(min, `at least ${min}`).max(max, `at most ${max}`).default(fallback);
 
 export const listQuery = z.strictObject({
