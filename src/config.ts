@@ -25,6 +25,8 @@ const envSchema = z.object({
   FLOWGATE_EXECUTOR_ID: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').optional(),
   FLOWGATE_MANIFESTS_DIR: z.string().min(1).default('manifests/flows'),
   FLOWGATE_PUBLIC_URL: z.url().optional(),
+  /** Behind a reverse proxy: the client's address is X-Forwarded-For's (login throttling counts per address). */
+  FLOWGATE_TRUST_PROXY: z.enum(['true', 'false'], { error: 'true or false' }).default('false'),
   FLOWGATE_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   FLOWGATE_CICD_WEBHOOK_URL: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
   /** Comma-separated CIDRs, addresses and host names that flows, payloads and callers may reach although not public. */
@@ -138,6 +140,8 @@ export interface Config {
   cicdWebhookUrl?: string;
   /** Non-public CIDRs, addresses and host names outbound requests chosen by flows and callers may reach. */
   outboundAllow: string[];
+  /** The client address of a request is X-Forwarded-For's (FLOWGATE_TRUST_PROXY). */
+  trustProxy: boolean;
   /** Where the incident plugins send: PagerDuty's Events API v2 and Opsgenie's API. */
   incidentApis: { pagerdutyEventsUrl: string; opsgenieApiUrl: string };
   /** How long a CI/CD run's per-execution token is valid. */
@@ -229,6 +233,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     webhookSecret: e.FLOWGATE_WEBHOOK_SECRET,
     cicdWebhookUrl: e.FLOWGATE_CICD_WEBHOOK_URL,
     outboundAllow: e.FLOWGATE_OUTBOUND_ALLOW ?? [],
+    trustProxy: e.FLOWGATE_TRUST_PROXY === 'true',
     incidentApis: { pagerdutyEventsUrl: e.PAGERDUTY_EVENTS_URL, opsgenieApiUrl: e.OPSGENIE_API_URL.replace(/\/+$/, '') },
     executionTokenTtlHours: e.FLOWGATE_EXECUTION_TOKEN_TTL_HOURS,
     shutdownTimeoutMs: e.FLOWGATE_SHUTDOWN_TIMEOUT_MS,

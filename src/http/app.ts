@@ -40,7 +40,8 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
 
 /** Builds the HTTP application (it does not listen). */
 export function createApp(s: Services, doors: Door[] = []): Koa {
-  const app = new Koa();
+  // Behind a proxy every request would come from the proxy's address: one login throttle for everyone.
+  const app = new Koa({ proxy: s.config.trustProxy });
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
   // flow-runs and the workflow platform before api: all live under /api/v1, whose fallthrough would answer first.
   const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s), accountsDialect(s)];

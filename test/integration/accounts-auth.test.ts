@@ -157,6 +157,15 @@ describe('login', () => {
     await clearFailures();
     expect((await login('root')).status).toBe(200);
   });
+
+  test('without FLOWGATE_TRUST_PROXY a client cannot spread its failures over made-up X-Forwarded-For addresses', async () => {
+    const forged = (i: number) => fetch(`${server.url}/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': `203.0.113.${i}` }, body: JSON.stringify({ username: `ghost-${i}`, password: 'wrong password!' }),
+    });
+    for (let i = 0; i < 20; i++) expect((await forged(i)).status).toBe(401);
+    expect((await forged(99)).status).toBe(429);
+    await clearFailures();
+  });
 });
 
 describe('sessions', () => {
