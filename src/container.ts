@@ -155,7 +155,8 @@ export function createServices(input: {
   ]);
   const cicd = new CicdService(
     { dispatchers, store, cicdStore: new CicdStore(orm), tokens, logs, audit, notifier, engine: cicdEngine },
-    { credentials: config.credentials, publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
+    { credentials: config.credentials, credentialsFor: (repo, target) => credentials.resolver.forStep(repo, target),
+      publicUrl: config.publicUrl, tokenTtlHours: config.executionTokenTtlHours, runFinished: (status) => metrics.runsFinished.inc({ status }) },
   );
   setCicdDeps({ cicd });
   const executor = config.engine === 'v2' && input.databaseUrl ? new Executor(
@@ -179,7 +180,7 @@ export function createServices(input: {
   ) : undefined;
   executor?.setExtras({
     approvals, kv, flowLocks: new FlowLocks(orm), doors: doorClients(config, log), incidentApis: config.incidentApis,
-    pipelines: new PipelineRuns({ store, cicd, dispatchers, credentials: config.credentials }),
+    pipelines: new PipelineRuns({ store, cicd }),
     // `runs` is built just below; children are prepared only once the executor runs.
     prepareRun: (input) => runs.prepare(input),
   });

@@ -114,6 +114,16 @@ describe('webhook provider', () => {
     expect(JSON.stringify(lines)).not.toContain(token);
   });
 
+  test('a URL naming a stored credential is resolved from the store when the job is sent, and never kept', async () => {
+    const stored = await server.call('POST', '/api/v1/credentials', { name: 'STORED_HOOK', value: `${ci.url}/stored`, type: 'url' });
+    expect(stored.status).toBe(201);
+    const { id, child, job, token } = await dispatched('webhook-stored-hook');
+    expect(job.path).toBe('/stored/pipelines');
+    expect((await server.services.store.findById(child.id, true))?.definition.cicd).toMatchObject({ url: '{{ credentials.STORED_HOOK }}/pipelines' });
+    expect((await report(child.id, { status: 'completed', result: { artifact: 'app.zip' } }, token)).status).toBe(200);
+    expect((await waitForRun(server, id)).status).toBe('Completed');
+  });
+
   test('a failure report fails the step and the run with the pipeline\'s reason', async () => {
     const { id, child, token } = await dispatched('webhook-pipeline');
     expect((await report(child.id, { status: 'failed', result: { stage: 'test' } }, token)).status).toBe(200);

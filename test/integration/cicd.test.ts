@@ -175,7 +175,7 @@ describe('dispatch', () => {
       { credentials: {}, publicUrl: 'http://flowgate', tokenTtlHours: 24, runFinished: () => undefined },
     );
     let refused: unknown;
-    try { unsigned.requireDispatchable(server.services.registry.get('cicd-webhook')); } catch (err) { refused = err; }
+    try { await unsigned.requireDispatchable(server.services.registry.get('cicd-webhook'), 'acme/app'); } catch (err) { refused = err; }
     expect(refused).toBeInstanceOf(AppError);
     expect((refused as AppError).status).toBe(400);
     expect((refused as AppError).message).toMatch(/FLOWGATE_WEBHOOK_SECRET is not configured/);

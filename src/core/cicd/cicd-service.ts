@@ -40,6 +40,11 @@ export interface CicdDeps {
 
 export interface CicdOptions {
   credentials: Record<string, string>;
+  /**
+   * The credentials a target's templates name, for a run of this project: the environment's,
+   * then the stored ones (global, the project's), as a step resolves them. Without it: the environment's.
+   */
+  credentialsFor?(repositoryIdentifier: string, target: CicdTarget): Promise<Record<string, string>>;
   /** FLOWGATE_PUBLIC_URL: pipelines report to `<publicUrl>/sfp/api/flows/executions/<id>/status`. */
   publicUrl: string;
   tokenTtlHours: number;
@@ -67,15 +72,31 @@ export type AttemptOutcome =
 export class CicdService {
   constructor(private readonly d: CicdDeps, private readonly options: CicdOptions) {}
 
-  /** Refuses (400) a cicd flow type this server cannot dispatch: no dispatcher for its provider, or not configured. */
-  requireDispatchable(def: FlowDefinition): void {
+  /** The credentials a dispatch to `target` uses (its `url` may name stored ones); a missing one is the caller's problem. */
+  async credentialsOf(repositoryIdentifier: string, target: CicdTarget): Promise<Record<string, string>> {
+    return this.options.credentialsFor ? this.options.credentialsFor(repositoryIdentifier, target) : this.options.credentials;
+  }
+
+  /** Why this server cannot dispatch to the target for a run of this project, or undefined. */
+  async dispatchProblem(repositoryIdentifier: string, target: CicdTarget): Promise<string | undefined> {
+    const dispatcher = this.d.dispatchers.for(target.provider);
+    if (!dispatcher) return `no ${target.provider} dispatcher is configured on this server`;
+    try {
+      return dispatcher.problem(target, await this.credentialsOf(repositoryIdentifier, target));
+    } catch (err) {
+      return messageOf(err);
+    }
+  }
+
+  /** Refuses (400) a cicd flow type this server cannot dispatch for the project: no dispatcher for its provider, or not configured. */
+  async requireDispatchable(def: FlowDefinition, repositoryIdentifier: string): Promise<void> {
     const target = def.cicd;
     if (!target) throw badRequest(`Flow type "${def.id}" runs in cicd mode but has no cicd target`);
     const dispatcher = this.d.dispatchers.for(target.provider);
     if (!dispatcher)
       throw badRequest(`Flow type "${def.id}" runs in cicd mode on ${target.provider}; no ${target.provider} dispatcher is configured on this server`,
         [{ field: 'payload.id', message: `cicd flow type on ${target.provider}, which this server cannot dispatch to`, location: 'body' }]);
-    const problem = dispatcher.problem(target, this.options.credentials);
+    const problem = await this.dispatchProblem(repositoryIdentifier, target);
     if (problem)
       throw badRequest(`Flow type "${def.id}" cannot be dispatched to its ${target.provider} pipeline: ${problem}`,
         [{ field: 'payload.id', message: `cicd dispatch to ${target.provider} is not possible: ${problem}`, location: 'body' }]);
@@ -109,17 +130,23 @@ export class CicdService {
     const target = run.definition.cicd;
     const dispatcher = target && this.d.dispatchers.for(target.provider);
     if (!target || !dispatcher) return { state: 'failed', final: true, error: `no ${target?.provider ?? 'cicd'} dispatcher is configured on this server` };
+    let credentials: Record<string, string>;
+    try {
+      credentials = await this.credentialsOf(run.repositoryIdentifier, target);
+    } catch (err) {
+      return { state: 'failed', final: true, error: messageOf(err) };
+    }
     const token = await this.d.tokens.createForRun(run, this.options.tokenTtlHours, ENGINE);
     try {
       const answer = await dispatcher.dispatch({
         executionId: run.id, flowType: run.taskType, repositoryIdentifier: run.repositoryIdentifier, payload: run.payload,
         statusUrl: this.statusUrl(run.id), token: token.secret,
-      }, target, this.options.credentials);
+      }, target, credentials);
       return { state: 'dispatched', tokenId: token.id, ...answer };
     } catch (err) {
       // The pipeline did not take the run: its token must not outlive the attempt.
       await this.d.tokens.delete(token.id, ENGINE).catch(() => undefined);
-      return { state: 'failed', final: err instanceof DispatchRefused, error: redact(messageOf(err), this.options.credentials) };
+      return { state: 'failed', final: err instanceof DispatchRefused, error: redact(messageOf(err), credentials) };
     }
   }
 
@@ -388,10 +415,11 @@ export class CicdService {
     const target = run.definition?.cicd;
     const dispatcher = target && this.d.dispatchers.for(target.provider);
     if (!target || !dispatcher) throw new Error(`no ${target?.provider ?? 'cicd'} dispatcher is configured on this server`);
+    const credentials = await this.credentialsOf(run.repositoryIdentifier, target);
     try {
-      await dispatcher.cancel({ executionId: run.id, cicdRunId: run.cicdRunId ?? null }, target, this.options.credentials);
+      await dispatcher.cancel({ executionId: run.id, cicdRunId: run.cicdRunId ?? null }, target, credentials);
     } catch (err) {
-      throw new Error(redact(messageOf(err), this.options.credentials));
+      throw new Error(redact(messageOf(err), credentials));
     }
   }
 

@@ -3,7 +3,7 @@ import { SYSTEM } from '../audit/audit-log.js';
 import type { FlowDefinition } from '../registry/manifest-schema.js';
 import type { RunStore } from '../runs/run-store.js';
 import type { CicdService } from './cicd-service.js';
-import type { CicdDispatchers, CicdTarget } from './dispatcher.js';
+import type { CicdTarget } from './dispatcher.js';
 
 /** A `cicd.run` step's pipeline: a child run in cicd mode of the step's run. */
 export interface PipelineRunInput {
@@ -31,20 +31,13 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
  * as `flow.subflow` waits on its child.
  */
 export class PipelineRuns {
-  constructor(private readonly d: { store: RunStore; cicd: CicdService; dispatchers: CicdDispatchers; credentials: Record<string, string> }) {}
-
-  /** Why this server cannot dispatch to the target, or undefined. */
-  private problem(target: CicdTarget): string | undefined {
-    const dispatcher = this.d.dispatchers.for(target.provider);
-    if (!dispatcher) return `no ${target.provider} dispatcher is configured on this server`;
-    return dispatcher.problem(target, this.d.credentials);
-  }
+  constructor(private readonly d: { store: RunStore; cicd: CicdService }) {}
 
   /** Records the child run (once per id) and starts its dispatch (once per run: the dispatch workflow's id is the run's). */
   async start(input: PipelineRunInput): Promise<PipelineStart> {
     let run = await this.d.store.findById(input.id);
     if (!run) {
-      const problem = this.problem(input.target);
+      const problem = await this.d.cicd.dispatchProblem(input.parent.repositoryIdentifier, input.target);
       if (problem) return { refused: `cannot dispatch to ${input.target.provider}: ${problem}` };
       const child = childRun(input);
       // False when an earlier claim of the same step recorded it meanwhile: read back below either way.

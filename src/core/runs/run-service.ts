@@ -101,7 +101,7 @@ export class RunService {
       throw badRequest(`Flow type "${def.id}" is a flow of namespace ${def.document.namespace}: it runs only in that namespace's project`, [{ field: 'payload.id', message: `runs only in project ${def.document.repositoryIdentifier}`, location: 'body' }]);
     if (disabled.has(target)) throw badRequest(`Flow type "${target}" (override of "${requested}") is disabled for project ${project.repositoryIdentifier}`);
     if (def.executionMode === 'cicd') {
-      this.cicd.requireDispatchable(def);
+      await this.cicd.requireDispatchable(def, project.repositoryIdentifier);
       if (!options.dispatchCicd)
         throw badRequest(`Flow type "${def.id}" runs in cicd mode: it is dispatched to its pipeline only when started on its own (POST /run), not as a child flow or from a schedule`, [{ field: 'payload.id', message: 'a cicd flow type can only be started on its own', location: 'body' }]);
     }
