@@ -83,6 +83,38 @@ export const githubCommitStatus = plugin({
   },
 });
 
+const deploymentInput = z.strictObject({
+  ref: z.string().min(1).max(255), environment: z.string().min(1).max(255).default('production'), description: z.string().max(140).optional(),
+  payload: z.record(z.string(), z.unknown()).optional(), requiredContexts: z.array(z.string().min(1)).max(50).optional(), productionEnvironment: z.boolean().optional(),
+});
+export const githubDeployment = plugin({
+  id: 'github.deployment', name: 'GitHub deployment', category: 'saas',
+  description: 'Records a deployment of `ref` (a branch, tag or SHA) to `environment` (default `production`) in the execution\'s project repository, so it shows on the pull request and the environment; no required status checks unless `requiredContexts` names them, no auto-merge. The app needs `deployments: write`. Output: `{id, url}` — `github.deployment_status` reports on it.',
+  input: deploymentInput, output: z.object({ id: z.number(), url: z.string() }), requires: REQUIRES, effectful: true,
+  run: async (c) => {
+    const i = inputOf(c, deploymentInput);
+    const d = await onProjectRepo(c, (gh, repo) => gh.createDeployment(repo, i));
+    c.note('info', `Deployment ${d.id} of ${i.ref} to ${i.environment}`);
+    return d;
+  },
+});
+
+const deploymentStatusInput = z.strictObject({
+  deployment: z.number().int().positive(), state: z.enum(['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success']),
+  description: z.string().max(140).optional(), environmentUrl: z.url({ protocol: /^https?$/ }).optional(), logUrl: z.url({ protocol: /^https?$/ }).optional(),
+});
+export const githubDeploymentStatus = plugin({
+  id: 'github.deployment_status', name: 'GitHub deployment status', category: 'saas',
+  description: 'Reports on a deployment of the execution\'s project repository (`github.deployment`\'s `id`): `state` (`in_progress`, `success`, `failure`, `error`, `inactive`, `queued`, `pending`) with the environment\'s and the log\'s links. Output: `{id}`.',
+  input: deploymentStatusInput, output: z.object({ id: z.number() }), requires: REQUIRES, effectful: true,
+  run: async (c) => {
+    const i = inputOf(c, deploymentStatusInput);
+    const s = await onProjectRepo(c, (gh, repo) => gh.deploymentStatus(repo, i));
+    c.note('info', `Deployment ${i.deployment} is ${i.state}`);
+    return s;
+  },
+});
+
 const dispatchInput = z.strictObject({
   workflow: z.string().min(1).max(255), ref: z.string().min(1).max(255).optional(),
   inputs: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
@@ -101,4 +133,4 @@ export const githubDispatch = plugin({
   },
 });
 
-export const GITHUB_PLUGINS = [githubComment, githubIssue, githubLabels, githubCommitStatus, githubDispatch];
+export const GITHUB_PLUGINS = [githubComment, githubIssue, githubLabels, githubCommitStatus, githubDeployment, githubDeploymentStatus, githubDispatch];

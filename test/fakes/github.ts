@@ -13,6 +13,7 @@ export interface FakeComment { id: number; repo: string; issueNumber: number; bo
 export interface FakeReaction { repo: string; commentId: number; content: string }
 export interface FakeIssue { repo: string; number: number; title: string; body: string | null; labels: string[] }
 export interface FakeStatus { id: number; repo: string; sha: string; state: string; context: string; targetUrl: string | null; description: string | null }
+export interface FakeDeployment { id: number; repo: string; ref: string; environment: string; description: string | null; payload: unknown; statuses: { id: number; state: string; environmentUrl: string | null; logUrl: string | null; description: string | null }[] }
 export interface FakeDispatch { repo: string; workflow: string; ref: string; inputs: Record<string, string>; runId: number; displayTitle: string }
 /** An Actions run as `GET /repos/{o}/{r}/actions/runs/{id}` shows it; a dispatch creates one, `in_progress`. */
 export interface FakeWorkflowRun {
@@ -42,6 +43,7 @@ export class FakeGithub {
   /** Issues opened through the API (or `addIssue`), by `repo#number`; labels are kept on them. */
   readonly issues = new Map<string, FakeIssue>();
   readonly statuses: FakeStatus[] = [];
+  readonly deployments: FakeDeployment[] = [];
   readonly tokensIssued: { installationId: number; token: string }[] = [];
   /** Installation of the app per repository; repositories not listed are not installed (404). */
   readonly installations = new Map<string, number>();
@@ -181,6 +183,20 @@ export class FakeGithub {
         issue.labels = issue.labels.filter((l) => l !== name);
         return { status: 200, body: issue.labels.map(labelOf) };
       }
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/deployments$/.exec(path)) && r.method === 'POST') {
+      if (typeof r.json?.ref !== 'string' || !r.json.ref) return { status: 422, body: { message: 'Validation Failed' } };
+      const d: FakeDeployment = { id: this.nextId++, repo: m[1], ref: r.json.ref, environment: r.json.environment ?? 'production', description: r.json.description ?? null, payload: r.json.payload ?? {}, statuses: [] };
+      this.deployments.push(d);
+      return { status: 201, body: { id: d.id, url: `${this.url}/repos/${m[1]}/deployments/${d.id}`, ref: d.ref, environment: d.environment, description: d.description, payload: d.payload } };
+    }
+    if ((m = /^\/repos\/([^/]+\/[^/]+)\/deployments\/(\d+)\/statuses$/.exec(path)) && r.method === 'POST') {
+      const d = this.deployments.find((x) => x.repo === m![1] && x.id === Number(m![2]));
+      if (!d) return { status: 404, body: { message: 'Not Found' } };
+      if (!['error', 'failure', 'inactive', 'in_progress', 'queued', 'pending', 'success'].includes(r.json?.state)) return { status: 422, body: { message: 'Validation Failed' } };
+      const status = { id: this.nextId++, state: r.json.state as string, environmentUrl: r.json.environment_url ?? null, logUrl: r.json.log_url ?? null, description: r.json.description ?? null };
+      d.statuses.push(status);
+      return { status: 201, body: { id: status.id, state: status.state, environment_url: status.environmentUrl, log_url: status.logUrl, description: status.description } };
     }
     if ((m = /^\/repos\/([^/]+\/[^/]+)\/statuses\/([0-9a-f]{40})$/i.exec(path)) && r.method === 'POST') {
       if (!['error', 'failure', 'pending', 'success'].includes(r.json?.state)) return { status: 422, body: { message: 'Validation Failed' } };

@@ -82,10 +82,10 @@ async function failed(flow: string, payload: Record<string, unknown> = {}) {
 }
 
 describe('the catalogue', () => {
-  test('11 plugins in the saas category, each needing its door (available here: all three doors are on)', async () => {
+  test('13 plugins in the saas category, each needing its door (available here: all three doors are on)', async () => {
     expect(SAAS_PLUGINS.map((p) => p.id)).toEqual([
       'slack.message', 'slack.update', 'slack.user',
-      'github.comment', 'github.issue', 'github.labels', 'github.commit_status', 'github.dispatch',
+      'github.comment', 'github.issue', 'github.labels', 'github.commit_status', 'github.deployment', 'github.deployment_status', 'github.dispatch',
       'azure_devops.comment', 'azure_devops.work_item', 'azure_devops.pipeline',
     ]);
     const listed = (await server.call('GET', '/api/v1/plugins?category=saas')).body as any[];
@@ -130,7 +130,7 @@ describe('Slack', () => {
 });
 
 describe('GitHub', () => {
-  test('an issue with a label, a comment on it, labels changed, a commit status, a workflow dispatch: on the execution\'s repository', async () => {
+  test('an issue with a label, a comment on it, labels changed, a commit status, a deployment and its status, a workflow dispatch: on the execution\'s repository', async () => {
     const { id, out } = await completed('github', { version: '1.5' });
     const number = out.opened.number as number;
     expect(out.opened).toEqual({ number, url: `https://github.example/acme/app/issues/${number}` });
@@ -147,6 +147,11 @@ describe('GitHub', () => {
       targetUrl: `https://flowgate.example/runs/${id}`, description: 'Deployed',
     });
     expect(out.status).toEqual({ id: status.id });
+    // A deployment to staging, then its status, with the links.
+    const deployment = github.deployments.at(-1)!;
+    expect(deployment).toMatchObject({ repo: 'acme/app', ref: 'v1.5', environment: 'staging', description: 'Deploy 1.5', payload: { run: id } });
+    expect(out.deployed).toEqual({ id: deployment.id, url: expect.stringContaining(`/repos/acme/app/deployments/${deployment.id}`) });
+    expect(deployment.statuses).toEqual([{ id: (out.reported as { id: number }).id, state: 'success', environmentUrl: 'https://staging.acme.io', logUrl: `https://flowgate.example/runs/${id}`, description: null }]);
     // No ref: the repository's default branch; inputs as text.
     expect(github.dispatches.at(-1)).toMatchObject({ repo: 'acme/app', workflow: 'deploy.yml', ref: 'main', inputs: { version: '1.5', dryRun: 'false' } });
     expect(out.dispatched).toEqual({});

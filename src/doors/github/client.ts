@@ -131,6 +131,32 @@ export class GithubClient {
     });
   }
 
+  /**
+   * A deployment of `ref` to `environment` (GitHub records it and shows it on the pull request and
+   * the environment); `autoMerge` off and no required contexts unless asked: Flowgate's approval is the gate.
+   */
+  async createDeployment(repositoryIdentifier: string, d: { ref: string; environment: string; description?: string; payload?: Record<string, unknown>; requiredContexts?: string[]; productionEnvironment?: boolean }): Promise<{ id: number; url: string }> {
+    return this.act(repositoryIdentifier, `creating a deployment of ${d.ref} to ${d.environment} on ${repositoryIdentifier}`, async (octokit, { owner, repo }) => {
+      const { data } = await octokit.rest.repos.createDeployment({
+        owner, repo, ref: d.ref, environment: d.environment, description: d.description, payload: d.payload ?? {}, auto_merge: false,
+        required_contexts: d.requiredContexts ?? [], production_environment: d.productionEnvironment,
+      });
+      // 202 is GitHub's answer when it merged the default branch first instead of deploying: not asked for (auto_merge off).
+      if (!('id' in data)) throw new Error(`GitHub did not create the deployment: ${(data as { message?: string }).message ?? 'no id returned'}`);
+      return { id: data.id, url: data.url };
+    });
+  }
+
+  /** A status of a deployment (`in_progress`, `success`, `failure`…), with the environment's and the log's links. */
+  async deploymentStatus(repositoryIdentifier: string, s: { deployment: number; state: 'error' | 'failure' | 'inactive' | 'in_progress' | 'queued' | 'pending' | 'success'; description?: string; environmentUrl?: string; logUrl?: string }): Promise<{ id: number }> {
+    return this.act(repositoryIdentifier, `setting deployment ${s.deployment} of ${repositoryIdentifier} to ${s.state}`, async (octokit, { owner, repo }) => {
+      const { data } = await octokit.rest.repos.createDeploymentStatus({
+        owner, repo, deployment_id: s.deployment, state: s.state, description: s.description, environment_url: s.environmentUrl, log_url: s.logUrl,
+      });
+      return { id: data.id };
+    });
+  }
+
   /** A `workflow_dispatch` of a workflow file (or id) on `ref`, the repository's default branch without one. */
   async dispatchWorkflow(repositoryIdentifier: string, workflow: string, ref: string | undefined, inputs: Record<string, string>): Promise<{ ref: string }> {
     return this.act(repositoryIdentifier, `dispatching workflow ${workflow} of ${repositoryIdentifier}`, async (octokit, { owner, repo }) => {
