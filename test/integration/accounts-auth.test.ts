@@ -169,6 +169,13 @@ describe('login', () => {
 });
 
 describe('sessions', () => {
+  test('refusals name an account as an account', async () => {
+    const token = await account('scoped.ed', 'editor', { namespaces: ['acme.app'] });
+    const r = await server.call('GET', '/sfp/api/flows/types/status?repositoryIdentifier=other/app', undefined, token);
+    expect(r.status).toBe(403);
+    expect(r.body.message).toBe('Account "scoped.ed" is not allowed to access project other/app');
+  });
+
   test('logout ends the session (204); a Flowgate token has none', async () => {
     const token = await account('leo', 'viewer');
     const other = (await login('leo')).body.token;

@@ -1,5 +1,5 @@
 import type { Role } from '../../db/entities/api-token.js';
-import { isUnscopedOwner, type Principal } from './principal.js';
+import { callerLabel, isUnscopedOwner, type Principal } from './principal.js';
 import { roleAtMost } from './roles.js';
 
 const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
@@ -10,7 +10,7 @@ const article = (word: string) => (/^[aeiou]/.test(word) ? 'an' : 'a');
  * token cannot create an unscoped one (omitted projects mean every project).
  */
 export function mintRefusal(issuer: Principal, wanted: { role: Role; projects?: string[] | null }): string | undefined {
-  const who = `Token "${issuer.name}" (${issuer.role})`;
+  const who = `${callerLabel(issuer)} (${issuer.role})`;
   if (!roleAtMost(wanted.role, issuer.role))
     return `${who} may not create ${article(wanted.role)} ${wanted.role} token: a token creates only tokens of a role at most its own (owner > member > application > viewer)`;
   // Application tokens reach routes members may not (internal registration, flow type toggles).

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from '../../db/sql.js';
 import { forbidden } from '../../errors.js';
-import { isUnscopedOwner, type Principal } from './principal.js';
+import { callerLabel, isUnscopedOwner, type Principal } from './principal.js';
 
 /**
  * Whose identity a token may act on. The doors resolve people through the identity directory (and
@@ -31,7 +31,7 @@ export class PersonScope {
   /** Why `p` may not change `email`'s identity links, or undefined. */
   async manageRefusal(p: Principal, email: string): Promise<string | undefined> {
     if (isUnscopedOwner(p)) return undefined;
-    if (p.role !== 'owner') return `Token "${p.name}" (${p.role}) may not change identities: owners only`;
+    if (p.role !== 'owner') return `${callerLabel(p)} (${p.role}) may not change identities: owners only`;
     const own = p.projects ?? [];
     const theirs = await this.projectsOf(email);
     const outside = theirs.filter((r) => !own.includes(r));

@@ -25,6 +25,9 @@ export interface Principal {
   namespaces?: string[] | null;
 }
 
+/** How refusals name the caller: `Account "ana"` for an account's JWT, `Token "ci"` for a Flowgate token. */
+export const callerLabel = (p: Pick<Principal, 'name' | 'accountId'>): string => `${p.accountId ? 'Account' : 'Token'} "${p.name}"`;
+
 /** The caller's platform role: an account's own, a token's by its core role. */
 export const platformRoleOf = (p: Principal): PlatformRole => p.platformRole ?? PLATFORM_ROLE_OF_TOKEN[p.role];
 
@@ -44,7 +47,7 @@ export function canAccessProject(p: Principal, repositoryIdentifier: string): bo
 
 export function requireProjectAccess(p: Principal, repositoryIdentifier: string): void {
   if (!canAccessProject(p, repositoryIdentifier))
-    throw forbidden(`Token "${p.name}" is not allowed to access project ${repositoryIdentifier}`);
+    throw forbidden(`${callerLabel(p)} is not allowed to access project ${repositoryIdentifier}`);
 }
 
 export const actorOf = (p: Principal, door = 'rest') => ({ name: p.email ?? `${p.accountId ? 'user' : 'token'}:${p.name}`, door });

@@ -10,7 +10,7 @@ import { newId } from '../ids.js';
 import { mayManageToken, mintRefusal } from './authority.js';
 import { PersonScope } from './person-scope.js';
 import { looksLikeJwt } from './jwt.js';
-import { actorOf, isUnscopedOwner, type Principal } from './principal.js';
+import { actorOf, callerLabel, isUnscopedOwner, type Principal } from './principal.js';
 
 const hash = (secret: string) => createHash('sha256').update(secret).digest('hex');
 const LAST_USED_GRANULARITY_MS = 60_000;
@@ -123,7 +123,7 @@ export class TokenService {
   /** A token acts as its email (approvals): only an unscoped owner names anyone, an owner a person of its projects, others themselves. */
   private async emailRefusal(issuer: Principal, email: string | null | undefined): Promise<string | undefined> {
     if (!email || isUnscopedOwner(issuer) || email.toLowerCase() === issuer.email) return undefined;
-    if (issuer.role !== 'owner') return `Token "${issuer.name}" (${issuer.role}) may create tokens only for its own email (${issuer.email ?? 'none'})`;
+    if (issuer.role !== 'owner') return `${callerLabel(issuer)} (${issuer.role}) may create tokens only for its own email (${issuer.email ?? 'none'})`;
     return this.people.manageRefusal(issuer, email);
   }
 
@@ -198,7 +198,7 @@ export class TokenService {
     if (!removed.length) {
       const existing = by ? await this.orm.em.fork().findOne(ApiToken, { id }) : null;
       if (existing && by && !mayManageToken(by, existing))
-        throw forbidden(`Token "${by.name}" may revoke only tokens it created, and itself; only an unscoped owner revokes others`);
+        throw forbidden(`${callerLabel(by)} may revoke only tokens it created, and itself; only an unscoped owner revokes others`);
       throw notFound(`Token ${id} not found`);
     }
     this.pendingUse.delete(id);

@@ -1,6 +1,6 @@
 import type { Run } from '../../db/entities/run.js';
 import type { Actor } from '../audit/audit-log.js';
-import { actorOf, canAccessProject, type Principal } from '../identity/principal.js';
+import { actorOf, callerLabel, canAccessProject, type Principal } from '../identity/principal.js';
 
 /**
  * Who asks to cancel or rerun a run: a person a door resolved to an email, or an API token.
@@ -39,14 +39,14 @@ export function controlRefusal(run: Pick<Run, 'repositoryIdentifier' | 'triggere
   const rule = `only its project's owners and members, the person who started it, or the token that started it can ${verb} a run`;
   if ('principal' in who) {
     const p = who.principal;
-    if (p.runId) return `Token "${p.name}" is an execution token and may not ${verb} runs`;
-    if (p.role === 'viewer') return `Token "${p.name}" may only read`;
-    if (!canAccessProject(p, run.repositoryIdentifier)) return `Token "${p.name}" is not allowed to access project ${run.repositoryIdentifier}`;
+    if (p.runId) return `${callerLabel(p)} is an execution token and may not ${verb} runs`;
+    if (p.role === 'viewer') return `${callerLabel(p)} may only read`;
+    if (!canAccessProject(p, run.repositoryIdentifier)) return `${callerLabel(p)} is not allowed to access project ${run.repositoryIdentifier}`;
     if (p.role === 'owner') return undefined;
     if (starters.includes(startedByOf(p).toLowerCase())) return undefined;
     const email = p.email?.toLowerCase();
     if (email && (owners.includes(email) || members.includes(email))) return undefined;
-    return `Token "${p.name}"${email ? ` (${email})` : ''} may not ${verb} run of ${run.repositoryIdentifier} started by ${run.triggeredBy}: ${rule}`;
+    return `${callerLabel(p)}${email ? ` (${email})` : ''} may not ${verb} run of ${run.repositoryIdentifier} started by ${run.triggeredBy}: ${rule}`;
   }
   const email = who.person.email.toLowerCase();
   if (owners.includes(email) || members.includes(email) || starters.includes(email)) return undefined;

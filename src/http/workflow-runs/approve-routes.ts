@@ -1,4 +1,5 @@
 import type { Services } from '../../container.js';
+import { callerLabel } from '../../core/identity/principal.js';
 import { TERMINAL_STEP_STATUSES } from '../../core/status.js';
 import { AppError, badRequest, notFound, unauthenticated } from '../../errors.js';
 import { route } from '../route.js';
@@ -23,7 +24,7 @@ export function approveRoutes(s: Services) {
         503: 'Flow engine unavailable',
       },
       async handler({ principal, params }) {
-        if (!principal.email) throw unauthenticated(`Token "${principal.name}" is not bound to a person (no email); approvals are decided by a person`);
+        if (!principal.email) throw unauthenticated(`${callerLabel(principal)} is not bound to a person (no email); approvals are decided by a person`);
         const run = await visibleRun(s, params.workflowRunID, principal);
         const ref = params.stepRef;
         const step = (await s.store.steps(run.id)).find((x) => x.stepRef === ref);
