@@ -1,5 +1,5 @@
 import { Recorder } from '../support/recorder.js';
-import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { acmePeople, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 // The flow-runs API over the real server: the same runs every other API and door sees.
 let server: TestServer;
@@ -15,16 +15,7 @@ const FIELDS = ['id', 'flowId', 'flowType', 'args', 'phase', 'startTime', 'endTi
 beforeAll(async () => {
   await target.start();
   server = await startTestServer();
-  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'] });
-  await createProject(server, 'acme/other', { owners: ['owner@acme.io'] });
-  await createProject(server, 'acme/paging', { owners: ['owner@acme.io'] });
-  t.owner = await createToken(server, { name: 'owner', role: 'owner', email: 'owner@acme.io' });
-  t.second = await createToken(server, { name: 'second', role: 'member', email: 'second@acme.io' });
-  t.dev = await createToken(server, { name: 'dev', role: 'member', email: 'dev@acme.io' });
-  t.devApp = await createToken(server, { name: 'dev-app-only', role: 'member', email: 'dev@acme.io', projects: ['acme/app'] });
-  t.outsider = await createToken(server, { name: 'outsider', role: 'member', email: 'outsider@acme.io' });
-  t.viewer = await createToken(server, { name: 'dashboard', role: 'viewer', projects: ['acme/app'] });
-  t.other = await createToken(server, { name: 'other', role: 'member', email: 'owner@acme.io', projects: ['acme/other'] });
+  Object.assign(t, await acmePeople(server));
   t.recorder = await createToken(server, { name: 'recorder', role: 'application', projects: ['acme/app'] });
   t.paging = await createToken(server, { name: 'paging', role: 'viewer', projects: ['acme/paging'] });
 });

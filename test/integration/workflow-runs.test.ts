@@ -1,6 +1,6 @@
 import type { Run } from '../../src/db/entities/run.js';
 import { Recorder } from '../support/recorder.js';
-import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { acmePeople, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 // The workflow-runs API over the real server: the same runs, steps and approvals as the sfp API.
 let server: TestServer;
@@ -18,17 +18,8 @@ const STEP_FIELDS = ['id', 'workflow_run_id', 'workflow_step_id', 'step_ref', 'j
 beforeAll(async () => {
   await target.start();
   server = await startTestServer();
-  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'] });
-  await createProject(server, 'acme/other', { owners: ['owner@acme.io'] });
-  await createProject(server, 'acme/paging', { owners: ['owner@acme.io'] });
-  t.owner = await createToken(server, { name: 'owner', role: 'owner', email: 'owner@acme.io' });
-  t.second = await createToken(server, { name: 'second', role: 'member', email: 'second@acme.io' });
-  t.dev = await createToken(server, { name: 'dev', role: 'member', email: 'dev@acme.io' });
-  t.devScoped = await createToken(server, { name: 'dev-app-only', role: 'member', email: 'dev@acme.io', projects: ['acme/app'] });
-  t.outsider = await createToken(server, { name: 'outsider', role: 'member', email: 'outsider@acme.io' });
+  Object.assign(t, await acmePeople(server));
   t.noEmail = await createToken(server, { name: 'no-email', role: 'member' });
-  t.viewer = await createToken(server, { name: 'dashboard', role: 'viewer', projects: ['acme/app'] });
-  t.otherProject = await createToken(server, { name: 'other', role: 'member', email: 'owner@acme.io', projects: ['acme/other'] });
 });
 afterAll(async () => {
   await server?.stop();
@@ -81,7 +72,7 @@ describe('GET /v1/workflow-runs', () => {
   });
 
   test('a project the token may not access is not found; a viewer reads', async () => {
-    expectError(await server.call('GET', `${WR}?project_id=acme/app`, undefined, t.otherProject), 404, 'not_found');
+    expectError(await server.call('GET', `${WR}?project_id=acme/app`, undefined, t.other), 404, 'not_found');
     const r = await server.call('GET', `${WR}?project_id=acme/app`, undefined, t.viewer);
     expect(r.status).toBe(200);
     expect(Array.isArray(r.body)).toBe(true);
@@ -193,11 +184,11 @@ describe('GET /v1/workflow-runs/{id} and /steps', () => {
 
   test('another project\'s run, an unknown run and an unknown route are 404 in this envelope', async () => {
     const id = await startSfp('parallel', { target: target.url });
-    expectError(await server.call('GET', `${WR}/${id}`, undefined, t.otherProject), 404, 'not_found');
-    expectError(await server.call('GET', `${WR}/${id}/steps`, undefined, t.otherProject), 404, 'not_found');
+    expectError(await server.call('GET', `${WR}/${id}`, undefined, t.other), 404, 'not_found');
+    expectError(await server.call('GET', `${WR}/${id}/steps`, undefined, t.other), 404, 'not_found');
     expectError(await server.call('GET', `${WR}/00000000-0000-0000-0000-000000000000`), 404, 'not_found');
     expectError(await server.call('POST', `${WR}/${id}/nope`), 404, 'not_found');
-    expectError(await server.call('POST', `${WR}/${id}/pause`, undefined, t.otherProject), 404, 'not_found');
+    expectError(await server.call('POST', `${WR}/${id}/pause`, undefined, t.other), 404, 'not_found');
   });
 });
 
@@ -206,7 +197,7 @@ describe('DELETE /v1/workflow-runs/{id}', () => {
     const id = await waiting();
     const viewer = await server.call('DELETE', `${WR}/${id}`, undefined, t.viewer);
     expectError(viewer, 403, 'forbidden');
-    expectError(await server.call('DELETE', `${WR}/${id}`, undefined, t.otherProject), 404, 'not_found');
+    expectError(await server.call('DELETE', `${WR}/${id}`, undefined, t.other), 404, 'not_found');
     expectError(await server.call('DELETE', `${WR}/${id}`, undefined, t.outsider), 403, 'forbidden');
     expect((await server.call('GET', `${WR}/${id}`)).body.status).toBe('running');
 
@@ -237,7 +228,7 @@ describe('POST /v1/workflow-runs/bulk-cancel', () => {
       return r.body.id as string;
     })();
     const unknown = '00000000-0000-0000-0000-000000000000';
-    const r = await server.call('POST', `${WR}/bulk-cancel`, { workflow_run_ids: [a, b, a, done, unknown, hidden] }, t.devScoped);
+    const r = await server.call('POST', `${WR}/bulk-cancel`, { workflow_run_ids: [a, b, a, done, unknown, hidden] }, t.devApp);
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ canceled: 2, failed: 3, workflow_run_ids: [a, b] });
     expect(r.body.results).toEqual([
@@ -288,7 +279,7 @@ describe('POST /v1/workflow-runs/{id}/steps/{ref}/approve', () => {
     const routeRefusals = await server.services.audit.list({ targetType: 'route', targetId: 'POST /v1/workflow-runs/:workflowRunID/steps/:stepRef/approve' });
     expect(routeRefusals.map((e) => [e.actor, (e.details as { status: number }).status])).toContainEqual(['token:no-email', 401]);
     expectError(await approve(id, t.viewer), 403, 'forbidden');
-    expectError(await approve(id, t.otherProject), 404, 'not_found');
+    expectError(await approve(id, t.other), 404, 'not_found');
     expectError(await approve(id, t.second, 'nope'), 404, 'not_found');
     const notStarted = await approve(id, t.second, 'call');
     expectError(notStarted, 400, 'bad_request');

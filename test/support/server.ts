@@ -90,6 +90,26 @@ export async function createToken(server: Pick<TestServer, 'call'>, body: Record
   return r.body.token as string;
 }
 
+/**
+ * The people of the run-API tests: projects acme/app (owners owner and second, member dev),
+ * acme/other and acme/paging, and a token each — `devApp` limited to acme/app, `other` (the owner's
+ * email) limited to acme/other, `viewer` a viewer of acme/app, `outsider` in no project.
+ */
+export async function acmePeople(server: Pick<TestServer, 'call'>): Promise<Record<'owner' | 'second' | 'dev' | 'devApp' | 'outsider' | 'viewer' | 'other', string>> {
+  await createProject(server, 'acme/app', { owners: ['owner@acme.io', 'second@acme.io'], members: ['dev@acme.io'] });
+  await createProject(server, 'acme/other', { owners: ['owner@acme.io'] });
+  await createProject(server, 'acme/paging', { owners: ['owner@acme.io'] });
+  return {
+    owner: await createToken(server, { name: 'owner', role: 'owner', email: 'owner@acme.io' }),
+    second: await createToken(server, { name: 'second', role: 'member', email: 'second@acme.io' }),
+    dev: await createToken(server, { name: 'dev', role: 'member', email: 'dev@acme.io' }),
+    devApp: await createToken(server, { name: 'dev-app-only', role: 'member', email: 'dev@acme.io', projects: ['acme/app'] }),
+    outsider: await createToken(server, { name: 'outsider', role: 'member', email: 'outsider@acme.io' }),
+    viewer: await createToken(server, { name: 'dashboard', role: 'viewer', projects: ['acme/app'] }),
+    other: await createToken(server, { name: 'other', role: 'member', email: 'owner@acme.io', projects: ['acme/other'] }),
+  };
+}
+
 /** Starts a flow over the sfp API (on `acme/app` unless the payload says otherwise) and returns the run id. */
 export async function startRun(server: Pick<TestServer, 'call'>, flowType: string, payload: Record<string, unknown> = {}, callback?: unknown): Promise<string> {
   const r = await server.call('POST', '/sfp/api/flows/run', { payload: { id: flowType, repositoryIdentifier: 'acme/app', ...payload }, ...(callback ? { callback } : {}) });

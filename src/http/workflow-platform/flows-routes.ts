@@ -95,9 +95,9 @@ export function flowRoutes(s: Services) {
         const c = s.flowDocuments.check(body.yamlContent);
         const errors = [...c.errors];
         const ns = body.namespace ?? c.namespace;
-        if (body.namespace && c.namespace && body.namespace !== c.namespace) errors.push({ path: 'namespace', message: `the body says ${body.namespace}, the YAML ${c.namespace}` });
         const warnings = [...c.warnings];
-        if (ns && !(body.namespace && c.namespace && body.namespace !== c.namespace)) {
+        if (body.namespace && c.namespace && body.namespace !== c.namespace) errors.push({ path: 'namespace', message: `the body says ${body.namespace}, the YAML ${c.namespace}` });
+        else if (ns) {
           const project = await s.projects.byNamespace(ns);
           if (!project || !canAccessProject(principal, project.repositoryIdentifier)) errors.push({ path: 'namespace', message: `no namespace ${ns}` });
           else warnings.push(...await unresolvableCredentials(s, c.definition?.steps ?? [], project));
