@@ -18,6 +18,10 @@ import { AccountService } from './core/identity/accounts.js';
 import { JwtCodec } from './core/identity/jwt.js';
 import { LoginService } from './core/identity/login.js';
 import { SessionService } from './core/identity/sessions.js';
+import { ConsoleSessions } from './core/identity/console-sessions.js';
+import { LoginLinks } from './core/identity/login-links.js';
+import { EventStreams } from './console/sse.js';
+import { PersonScope } from './core/identity/person-scope.js';
 import { RunLogs } from './core/logs/run-logs.js';
 import { Notifier } from './core/notify/notifier.js';
 import { guardedFetch } from './core/net/guarded-fetch.js';
@@ -100,6 +104,11 @@ export interface Services {
   /** Accounts and their logins (the /auth routes): only with FLOWGATE_JWT_SECRET. */
   accounts?: AccountService;
   logins?: LoginService;
+  /** The web console's sign-in: its sessions, and the one-time links chat bots send. */
+  consoleSessions: ConsoleSessions;
+  loginLinks: LoginLinks;
+  /** The console's open event streams (a stopping server ends them first). */
+  consoleStreams: EventStreams;
   /** Keeps the token and project caches right across replicas (LISTEN flowgate_cache). */
   cacheInvalidation: CacheInvalidation;
   /** Set when a graceful stop begins: /readyz answers 503 from then on, so balancers stop sending. */
@@ -206,6 +215,9 @@ export function createServices(input: {
     credentials: credentials.service,
     locks: new RunLocks(orm, audit),
     lifecycle: { draining: false },
+    consoleSessions: new ConsoleSessions(orm, new PersonScope(orm), audit),
+    loginLinks: new LoginLinks(orm, audit),
+    consoleStreams: new EventStreams(),
     cicd, launcher, executor, outbox, cacheInvalidation, accounts, logins,
   };
 }

@@ -87,6 +87,7 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     services.lifecycle.draining = true;
     // First: a server does not finish closing while upgraded connections stay open (they hear 1001 and resume elsewhere).
     await logStreams.close();
+    services.consoleStreams.closeAll();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => { server.closeAllConnections(); resolve(); }, config.shutdownTimeoutMs);
       server.close(() => { clearTimeout(timer); resolve(); });

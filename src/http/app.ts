@@ -7,6 +7,7 @@ import { SampledWarning } from '../observability/sampled-log.js';
 import { accountsDialect } from './accounts/index.js';
 import { apiDialect } from './api/index.js';
 import { flowRunsDialect } from './flow-runs/index.js';
+import { mountConsole } from '../console/index.js';
 import { mountDialect } from './mount.js';
 import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
@@ -50,6 +51,7 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));
   for (const d of dialects) mountDialect(router, d, s.tokens, s.log);
   for (const door of doors) door.mount(router);
+  mountConsole(router, s);
 
   app.use(async (ctx, next) => {
     const reqId = ctx.get('x-request-id') || randomUUID();

@@ -73,7 +73,10 @@ export class AccountService {
     const revoke = change.password !== undefined || next.role !== current.role || !sameSet(next.namespaces, current.namespaces) || (next.disabled && !current.disabled);
     const [row] = await transaction(this.orm, async (q) => {
       await this.keepLastAdmin(q, current, isUnscopedAdmin(next));
-      if (revoke) await q('delete from auth_sessions where account_id = ?', [current.id]);
+      if (revoke) {
+        await q('delete from auth_sessions where account_id = ?', [current.id]);
+        await q('delete from console_sessions where account_id = ?', [current.id]);
+      }
       return this.unique(() => q<AccountRow>(`update accounts set role = ?, namespaces = ?, disabled = ?, password_hash = ?, email = ?, updated_at = now()
         where id = ? returning ${COLUMNS}`, [next.role, next.namespaces, next.disabled, passwordHash, change.email !== undefined ? change.email : current.email, current.id]));
     });

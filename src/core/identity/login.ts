@@ -30,13 +30,17 @@ export class LoginService {
     this.throttle = new LoginThrottle(orm);
   }
 
-  async login(username: string, password: string, ip: string) {
+  /**
+   * The account behind a username and password, checked and throttled; every way of signing in with
+   * a password (the /auth API, the console) comes through here.
+   */
+  async verify(username: string, password: string, ip: string, door = 'rest') {
     const name = username.toLowerCase();
     const throttled = await this.throttle.check(name, ip);
     if (throttled) {
       this.counted('throttled');
       for (const scope of throttled.firstTime)
-        await this.audit.record({ name: 'anonymous', door: 'rest' }, 'auth.throttled', scope, scope === 'username' ? name : ip, { ip, retryAfter: throttled.retryAfter });
+        await this.audit.record({ name: 'anonymous', door }, 'auth.throttled', scope, scope === 'username' ? name : ip, { ip, retryAfter: throttled.retryAfter });
       throw new LoginRefused(throttled.retryAfter);
     }
     const account = await this.accounts.find(name);
@@ -47,10 +51,15 @@ export class LoginService {
       throw new LoginRefused();
     }
     await this.throttle.succeeded(name);
-    const session = await this.accounts.sessions.open(account);
     await sql(this.orm, 'update accounts set last_login_at = now() where id = ?', [account.id]);
     this.counted('success');
-    await this.audit.record({ name: account.email ?? `user:${account.username}`, door: 'rest' }, 'auth.login', 'user', account.id, { username: account.username, ip });
+    await this.audit.record({ name: account.email ?? `user:${account.username}`, door }, 'auth.login', 'user', account.id, { username: account.username, ip });
+    return account;
+  }
+
+  async login(username: string, password: string, ip: string) {
+    const account = await this.verify(username, password, ip);
+    const session = await this.accounts.sessions.open(account);
     return {
       token: session.token, expiresAt: session.expiresAt.toISOString(),
       user: { id: account.id, username: account.username, role: account.role, email: account.email, namespaces: account.namespaces },
