@@ -43,6 +43,10 @@ async function auditRefusal(s: Services, ctx: Koa.Context): Promise<void> {
 export function createApp(s: Services, doors: Door[] = []): Koa {
   // Behind a proxy every request would come from the proxy's address: one login throttle for everyone.
   const app = new Koa({ proxy: s.config.trustProxy });
+  // A browser leaving a page ends its event stream mid-body: that is how streams end, not a failure.
+  app.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_STREAM_PREMATURE_CLOSE') s.log.error({ err }, 'HTTP response failed');
+  });
   const unauthenticated = new SampledWarning(s.log, 'unauthenticated requests refused (sampled: one line a minute)');
   // flow-runs and the workflow platform before api: all live under /api/v1, whose fallthrough would answer first.
   const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s), accountsDialect(s)];
