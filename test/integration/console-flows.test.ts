@@ -1,4 +1,4 @@
-import { ConsoleClient, textOf } from '../support/console.js';
+import { signedIn as signedInAs, textOf } from '../support/console.js';
 import { acmePeople, createProject, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -24,11 +24,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function signedIn(token: string): Promise<ConsoleClient> {
-  const c = new ConsoleClient(server.url);
-  await c.signInWithToken(token);
-  return c;
-}
+const signedIn = (token: string) => signedInAs(server.url, token);
 
 test('the catalogue lists flows with their parameters, and schedules with their state', async () => {
   const owner = await signedIn(people.owner);

@@ -1,4 +1,4 @@
-import { ConsoleClient, textOf } from '../support/console.js';
+import { ConsoleClient, signedIn as signedInAs, textOf } from '../support/console.js';
 import { acmePeople, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -12,11 +12,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function signedIn(token: string): Promise<ConsoleClient> {
-  const c = new ConsoleClient(server.url);
-  await c.signInWithToken(token);
-  return c;
-}
+const signedIn = (token: string) => signedInAs(server.url, token);
 
 /** Starts `gated-log` as `dev` (so dev is the requester) and returns the run and its approval id. */
 async function gatedRun(): Promise<{ runId: string; approvalId: string }> {

@@ -1,4 +1,4 @@
-import { ConsoleClient, textOf } from '../support/console.js';
+import { signedIn as signedInAs, textOf } from '../support/console.js';
 import { acmePeople, startRun, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -12,11 +12,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function signedIn(token: string): Promise<ConsoleClient> {
-  const c = new ConsoleClient(server.url);
-  await c.signInWithToken(token);
-  return c;
-}
+const signedIn = (token: string) => signedInAs(server.url, token);
 
 const runIdsOf = (html: string) => [...html.matchAll(/data-run="([^"]+)"/g)].map((m) => m[1]);
 

@@ -66,5 +66,12 @@ export class ConsoleClient {
   }
 }
 
+/** A client signed in with an API token (through the sign-in form, as a person would). */
+export async function signedIn(base: string, token: string): Promise<ConsoleClient> {
+  const c = new ConsoleClient(base);
+  await c.signInWithToken(token);
+  return c;
+}
+
 /** The text of an HTML fragment without tags, whitespace collapsed (for readable assertions). */
 export const textOf = (html: string) => html.replace(/<script[\s\S]*?<\/script>/g, '').replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/\s+/g, ' ').trim();
