@@ -1,5 +1,6 @@
 import type { Services } from '../container.js';
 import { approvalOrigins, listApprovals, type ApprovalOrigin } from '../core/approvals/approval-query.js';
+import { refusal } from '../core/approvals/approval-rules.js';
 import type { Approval } from '../db/entities/approval.js';
 import type { ConsoleIdentity } from '../core/identity/console-sessions.js';
 import { canAccessProject } from '../core/identity/principal.js';
@@ -44,7 +45,7 @@ export async function approvalCards(s: Services, approvals: Approval[], viewer: 
   }));
 }
 
-async function card(s: Services, a: Approval, origin: ApprovalOrigin | undefined, run: { payload: Record<string, unknown>; status: string } | undefined, deciders: string[], viewer: ConsoleIdentity): Promise<ApprovalCard> {
+function card(s: Services, a: Approval, origin: ApprovalOrigin | undefined, run: { payload: Record<string, unknown>; status: string } | undefined, deciders: string[], viewer: ConsoleIdentity): ApprovalCard {
   const approved = new Map<string, { email: string; door: string; at: string }>();
   for (const d of a.decisions) if (d.verdict === 'approve' && !approved.has(d.email)) approved.set(d.email, { email: d.email, door: d.door, at: d.at });
   const requester = a.requestedBy.toLowerCase();
@@ -56,9 +57,9 @@ async function card(s: Services, a: Approval, origin: ApprovalOrigin | undefined
   if (!live) why = a.status === 'pending' ? `This request expired at ${a.expiresAt.toISOString()}` : `This request is already ${a.status}`;
   else if (!viewer.person) why = `Token "${viewer.principal.name}" has no email, so it cannot decide approvals`;
   else {
-    // The same rule `decide` applies, asked before deciding (the decision asks it again under the row lock).
-    const refuseApprove = await s.approvals.refusalFor(a, viewer.person, 'approve');
-    const refuseReject = await s.approvals.refusalFor(a, viewer.person, 'reject');
+    // The same pure rule `decide` applies, over the deciders already read (the decision asks it again under the row lock).
+    const refuseApprove = refusal(a, viewer.person, 'approve', deciders);
+    const refuseReject = refusal(a, viewer.person, 'reject', deciders);
     canApprove = !refuseApprove && !approved.has(viewer.person.email.toLowerCase());
     canReject = !refuseReject;
     if (!canApprove && !canReject) why = refuseApprove ?? refuseReject;

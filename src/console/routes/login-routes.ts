@@ -18,6 +18,13 @@ export function mountLoginRoutes(router: Router, s: Services): void {
   const loginPage = (ctx: Context, next: unknown, status = 200, problem?: string) =>
     sendHtml(ctx, LoginPage({ csrf: loginCsrf(ctx), next: safeNext(next), passwords: !!s.logins, slack: !!s.config.slack, problem }), status);
 
+  /** Every way in ends the same: a session row, its cookie, and on to where the person was going. */
+  const signIn = async (ctx: Context, subject: Parameters<typeof s.consoleSessions.open>[0], door: string, who: string, next: unknown) => {
+    const session = await s.consoleSessions.open(subject, { door, ip: ctx.ip, who });
+    setSessionCookie(ctx, session.cookie, session.expiresAt);
+    redirectTo(ctx, safeNext(next));
+  };
+
   router.get('/console/login', open(s, async (ctx) => {
     if (ctx.state.consoleViewer) return redirectTo(ctx, safeNext(ctx.query.next));
     loginPage(ctx, ctx.query.next);
@@ -37,9 +44,7 @@ export function mountLoginRoutes(router: Router, s: Services): void {
       }
       throw err;
     }
-    const session = await s.consoleSessions.open({ kind: 'account', accountId: account.id }, { door: 'web', ip: ctx.ip, who: account.email ?? `user:${account.username}` });
-    setSessionCookie(ctx, session.cookie, session.expiresAt);
-    redirectTo(ctx, safeNext(form.next));
+    await signIn(ctx, { kind: 'account', accountId: account.id }, 'web', account.email ?? `user:${account.username}`, form.next);
   }));
 
   router.post('/console/login/token', open(s, async (ctx) => {
@@ -56,9 +61,7 @@ export function mountLoginRoutes(router: Router, s: Services): void {
     if (!principal || principal.accountId || principal.runId) {
       return loginPage(ctx, form.next, 401, 'That token is unknown, revoked, expired, or not a token a person may sign in with');
     }
-    const session = await s.consoleSessions.open({ kind: 'token', tokenId: principal.tokenId }, { door: 'web', ip: ctx.ip, who: principal.email ?? `token:${principal.name}` });
-    setSessionCookie(ctx, session.cookie, session.expiresAt);
-    redirectTo(ctx, safeNext(form.next));
+    await signIn(ctx, { kind: 'token', tokenId: principal.tokenId }, 'web', principal.email ?? `token:${principal.name}`, form.next);
   }));
 
   // The link only shows whose it is: scanners and unfurlers fetch it, so only the POST below spends it.
@@ -74,9 +77,7 @@ export function mountLoginRoutes(router: Router, s: Services): void {
     const form = parseFields(LinkForm, raw);
     const spent = await s.loginLinks.consume(form.link);
     if (!spent) return loginPage(ctx, form.next, 410, 'This sign-in link was used already or has expired; ask the bot for a new one with /flowgate login');
-    const session = await s.consoleSessions.open({ kind: 'person', email: spent.email }, { door: spent.door, ip: ctx.ip, who: spent.email });
-    setSessionCookie(ctx, session.cookie, session.expiresAt);
-    redirectTo(ctx, safeNext(form.next));
+    await signIn(ctx, { kind: 'person', email: spent.email }, spent.door, spent.email, form.next);
   }));
 
   router.post('/console/logout', action(s, async ({ ctx, viewer }) => {
