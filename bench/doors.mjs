@@ -56,11 +56,13 @@ export async function registerDoorProjects(url, headers) {
 
 /**
  * `runs` runs of `gated` started with `/flowgate run` in a channel, each waiting at its approval
- * request in the run's thread; then an owner clicks Approve on each, `concurrency` at a time (the
- * next click once a run has finished). From each click: the HTTP answer, the approval decided
- * (its row), the request's message updated (chat.update at the fake) and the run finished (its row).
+ * request in the run's thread; then an owner clicks Approve on each, `perS` clicks a second (as the
+ * REST approve measure; `BENCH_APPROVALS_PER_S`, 50 by default; 0 = as fast as `concurrency`
+ * allows) with at most `concurrency` in flight (a click is in flight until its run finished). From
+ * each click: the HTTP answer, the approval decided (its row), the request's message updated
+ * (chat.update at the fake) and the run finished (its row).
  */
-export async function slackApprovals(server, d, { runs, concurrency = 20 }) {
+export async function slackApprovals(server, d, { runs, concurrency = 20, perS = Number(process.env.BENCH_APPROVALS_PER_S ?? 50) }) {
   const { f, slack } = d;
   const sender = new f.SlackSender(server.url, SLACK_SECRET);
   const approveButton = (body) => (body.blocks ?? []).find((b) => b.type === 'actions')?.elements.find((e) => e.action_id === 'flowgate_approve');
@@ -88,9 +90,12 @@ export async function slackApprovals(server, d, { runs, concurrency = 20 }) {
     const watching = new Set();
     let clicking = true;
     let broken;
+    const t0 = Date.now();
+    let next = 0;
     const workers = Array.from({ length: concurrency }, async () => {
       while (queue.length) {
         const a = queue.shift();
+        if (perS > 0) await sleep(Math.max(0, t0 + (next++ * 1000) / perS - Date.now()));
         a.sentAt = Date.now();
         const t = performance.now();
         const r = await sender.interaction(f.buttonClick({ actionId: 'flowgate_approve', value: a.id, user: OWNER, channel: CHANNEL, message: { ts: a.ts, thread_ts: a.threadTs, blocks: a.blocks } }));
@@ -129,6 +134,8 @@ export async function slackApprovals(server, d, { runs, concurrency = 20 }) {
     const ok = all.filter((a) => !a.failed);
     return {
       runs,
+      perS,
+      clickedPerS: runs / ((Math.max(...all.map((a) => a.sentAt)) - t0 + 1) / 1000),
       ack: spread(all.map((a) => a.ack)),
       decided: spread(ok.map((a) => a.decidedAt - a.sentAt)),
       updated: spread(ok.flatMap((a) => { const c = updateOf(a); return c ? [c.at - a.sentAt] : []; })),

@@ -28,6 +28,7 @@ import { Migration20261130250000 } from './migrations/Migration20261130250000.js
 import { Migration20261130260000 } from './migrations/Migration20261130260000.js';
 import { Migration20261130270000 } from './migrations/Migration20261130270000.js';
 import { Migration20261130280000 } from './migrations/Migration20261130280000.js';
+import { Migration20261130290000 } from './migrations/Migration20261130290000.js';
 import { Migration20261130300000 } from './migrations/Migration20261130300000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
@@ -59,6 +60,7 @@ const migrationsList = [
   { name: 'Migration20261130260000', class: Migration20261130260000 },
   { name: 'Migration20261130270000', class: Migration20261130270000 },
   { name: 'Migration20261130280000', class: Migration20261130280000 },
+  { name: 'Migration20261130290000', class: Migration20261130290000 },
   { name: 'Migration20261130300000', class: Migration20261130300000 },
 ];
 

@@ -24,6 +24,7 @@ export class FakeSlack {
   readonly missingChannels = new Set<string>();
   url = '';
   private server?: http.Server;
+  private readonly holds: { method: string; where: (body: Record<string, any>) => boolean; seen: number; waiting: (() => void)[] }[] = [];
   private ts = 0;
   private views = 0;
 
@@ -34,10 +35,16 @@ export class FakeSlack {
       req.on('end', () => {
         const method = (req.url ?? '').replace(/^\/api\//, '').replace(/\?.*$/, '');
         const body = parse(Buffer.concat(chunks).toString('utf8'), req.headers['content-type'] ?? '');
-        const response = this.answer(method, body);
-        this.calls.push({ method, body, authorization: req.headers.authorization, response, at: Date.now() });
-        res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(response));
+        const respond = () => {
+          const response = this.answer(method, body);
+          this.calls.push({ method, body, authorization: req.headers.authorization, response, at: Date.now() });
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(response));
+        };
+        const held = this.holds.find((h) => h.method === method && h.where(body));
+        if (!held) return respond();
+        held.seen += 1;
+        held.waiting.push(respond);
       });
     });
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
@@ -48,6 +55,22 @@ export class FakeSlack {
   /** The SLACK_API_URL to give Flowgate. */
   get apiUrl(): string {
     return `${this.url}/api/`;
+  }
+
+  /**
+   * A Slack that hangs: calls to `method` matching `where` get no answer until `release()` (then
+   * each is answered, and later ones at once). `seen()` counts the calls held.
+   */
+  hold(method: string, where: (body: Record<string, any>) => boolean = () => true): { seen(): number; release(): void } {
+    const h = { method, where, seen: 0, waiting: [] as (() => void)[] };
+    this.holds.push(h);
+    return {
+      seen: () => h.seen,
+      release: () => {
+        this.holds.splice(this.holds.indexOf(h), 1);
+        for (const respond of h.waiting.splice(0)) respond();
+      },
+    };
   }
 
   user(id: string, email: string, name = email.split('@')[0], tz?: string): this {
@@ -76,6 +99,7 @@ export class FakeSlack {
   }
 
   async stop(): Promise<void> {
+    for (const h of this.holds.splice(0)) for (const respond of h.waiting.splice(0)) respond();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 

@@ -1,5 +1,5 @@
 import { WebClient } from '@slack/web-api';
-import { deliveryStatus } from '../../src/doors/inbound.js';
+import { deliveryStatus, retakeStalledDeliveries } from '../../src/doors/inbound.js';
 import { SlackPeople } from '../../src/doors/slack/people.js';
 import { buttonClick, FakeSlack, mentionEvent, SlackSender, viewSubmission, type SlackCall } from '../fakes/slack.js';
 import { Recorder } from '../support/recorder.js';
@@ -155,6 +155,23 @@ test('a double click and a Slack retry give one decision', async () => {
   expect(target.to('/double/after')).toHaveLength(1);
   const audit = await server.services.orm.em.fork().getConnection().execute(`select action from audit_events where target_id = ? and action like 'approval.%'`, [approvalId]);
   expect(audit.map((a: any) => a.action).sort()).toEqual(['approval.approved', 'approval.refused', 'approval.requested']);
+});
+
+test('a click processed again after it decided (a crash before it was marked done) decides nothing more and tells nobody', async () => {
+  const { card, request, runId, approvalId } = await gated('again');
+  expect((await slack.interaction(click('flowgate_approve', approvalId, 'U0OWNER', request, card, 'trigger.again.1'))).status).toBe(200);
+  expect((await waitForRun(server, runId)).status).toBe('Completed');
+  await eventually(async () => ((await deliveryStatus(server.services.orm, 'slack', 'action:trigger.again.1'))?.status === 'done' ? true : undefined));
+  // As a crash after the decision and before the delivery was marked done leaves it, past its lease.
+  await server.services.orm.em.fork().getConnection().execute(
+    `update inbound_deliveries set status = 'processing', updated_at = now() - interval '5 minutes' where door = 'slack' and delivery_id = 'action:trigger.again.1'`);
+  // Taken up by this sweep (or by the server's own, should it run meanwhile).
+  await retakeStalledDeliveries();
+  await eventually(async () => ((await deliveryStatus(server.services.orm, 'slack', 'action:trigger.again.1'))?.status === 'done' ? true : undefined));
+  expect(await deliveryStatus(server.services.orm, 'slack', 'action:trigger.again.1')).toEqual({ status: 'done', attempts: 2, error: null });
+  expect((await approvalOf(approvalId)).decisions).toEqual([expect.objectContaining({ email: 'owner@acme.io', verdict: 'approve', door: 'slack' })]);
+  expect(fake.to('chat.postEphemeral', (b) => b.user === 'U0OWNER' && b.thread_ts === card.response.ts)).toHaveLength(0);
+  expect(target.to('/again/after')).toHaveLength(1);
 });
 
 test('a retried event is processed once: one run, one card', async () => {

@@ -4,10 +4,12 @@ import type { StatusReport } from '../../core/cicd/cicd-store.js';
 import type { Callback, WorkItemRef } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
 import { cancelForPerson, decideForPerson, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
+import { step } from '../inbound.js';
 import { d, DOOR, READ } from './context.js';
 
-// Core calls: each runs in its own child workflow with a deterministic id, so the handler that
-// waits for it records one outcome, and a recovered or redelivered event gets that same outcome.
+// Core calls: each runs in a workflow of its own with a deterministic id (from what the event
+// acts on, not the event's id), so one comment or state change acts once, however many events
+// (a redelivery, a second service hook subscription) or attempts ask for it, and each gets that outcome.
 
 export type Act =
   | { kind: 'start'; key: string; flowType: string; params: Record<string, string>; repositoryIdentifier: string; person: Person; callback: Callback; workItemRef: WorkItemRef }
@@ -70,10 +72,10 @@ export async function act(id: string, a: Act): Promise<ActOutcome> {
   return handle.getResult();
 }
 
-// Writing back: replies are comments on the work item, each posted once (a checkpointed step).
+// Writing back: replies are comments on the work item, each posted once (a recorded step).
 
 export async function reply(project: string, workItemId: number, html: string): Promise<void> {
-  await DBOS.runStep(async () => { await d().client.addComment(project, workItemId, html); }, { name: 'reply', ...READ });
+  await step('reply', async () => { await d().client.addComment(project, workItemId, html); }, READ);
 }
 
 export function callbackFor(repositoryIdentifier: string, project: string, workItemId: number): Callback {

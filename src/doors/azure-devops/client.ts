@@ -6,7 +6,7 @@ import type { RunPipelineParameters } from 'azure-devops-node-api/interfaces/Pip
 import type { AzureDevOpsSettings } from '../../config.js';
 import { identityOf, type AdoIdentity } from './work-items.js';
 
-/** A work item (or one revision of it) as Flowgate uses it: plain data, safe to checkpoint. */
+/** A work item (or one revision of it) as Flowgate uses it: plain data, safe to record with a delivery. */
 export interface WorkItemData {
   id: number;
   rev: number;

@@ -1,4 +1,4 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
+import { step } from '../inbound.js';
 import type { Run } from '../../db/entities/run.js';
 import { isTerminalRun } from '../../core/status.js';
 import { approvalCount } from '../../core/approvals/approval-rules.js';
@@ -55,7 +55,7 @@ async function readComment(ev: Extract<HookEvent, { kind: 'workitem' }>): Promis
 
 /** Commands in a work-item comment. */
 export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>): Promise<void> {
-  const read = await DBOS.runStep(() => readComment(ev), { name: 'read', ...READ });
+  const read = await step('read', () => readComment(ev), READ);
   if (!read?.comment || read.own) return;
   const parsed = parseComment(htmlToText(read.comment.text));
   if (parsed.kind === 'ignore') return;
@@ -85,7 +85,7 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
     }
     case 'status':
     case 'approvals': {
-      const text = await DBOS.runStep(async () => {
+      const text = await step('status', async () => {
         const runs = await runsOf(candidates, id);
         const shown = cmd.name === 'status' && cmd.runId ? runs.filter((r) => r.id === cmd.runId) : runs.slice(0, 5);
         // The pending approvals (each, so one can be named), else the latest.
@@ -95,7 +95,7 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
         for (const a of pending.length ? pending : all.slice(0, 1))
           lines.push(`Approval ${a.id}: ${a.status}${a.status === 'pending' ? ` (${approvalCount(a)} of ${a.quorum} approvals, expires ${formatTime(a.expiresAt.toISOString())})` : a.resolvedBy ? ` by ${a.resolvedBy}` : ''}`);
         return lines.length ? lines.join('\n') : 'No Flowgate run or approval is linked to this work item.';
-      }, { name: 'status', ...READ });
+      }, READ);
       return reply(project, id, renderReply('status', text));
     }
     case 'cancel': {
@@ -120,8 +120,8 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
 
 /** The run a cancel, pause or resume in a work item means: the one named, else the item's unfinished run. */
 function runToControl(candidates: Parameters<typeof runsOf>[0], workItemId: number, named: string | undefined): Promise<string | null> {
-  return DBOS.runStep(async () => {
+  return step('find-run', async () => {
     const runs = await runsOf(candidates, workItemId);
     return (named ? runs.find((r) => r.id === named) : runs.find((r) => !isTerminalRun(r.status as Run['status'])))?.id ?? null;
-  }, { name: 'find-run', ...READ });
+  }, READ);
 }

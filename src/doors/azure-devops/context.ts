@@ -1,6 +1,7 @@
 import type { AzureDevOpsSettings } from '../../config.js';
 import type { Services } from '../../container.js';
 import type { AdoClient } from './client.js';
+import type { StepRetry } from '../inbound.js';
 
 export const DOOR = 'azure-devops';
 
@@ -14,4 +15,4 @@ export const d = (): Deps => {
 };
 
 /** Reads through the API retry on their own: a blip must not lose an event. */
-export const READ = { retriesAllowed: true, maxAttempts: 4, intervalSeconds: 1, backoffRate: 2 } as const;
+export const READ: StepRetry = { attempts: 4, intervalMs: 1000, backoff: 2 };

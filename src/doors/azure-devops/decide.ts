@@ -1,4 +1,4 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
+import { step } from '../inbound.js';
 import { approvalOfThread } from '../actions.js';
 import { act, reply } from './act.js';
 import { d, READ } from './context.js';
@@ -15,11 +15,11 @@ type Target = { kind: 'one'; id: string; status: string; repositoryIdentifier: s
  */
 export async function decide(project: string, workItemId: number, candidates: Candidate[], actor: PersonOrWhy, verdict: 'approve' | 'reject', reason: string | null,
   what: string, key: string, explainMissing: boolean, approvalId?: string): Promise<void> {
-  const target = await DBOS.runStep(async (): Promise<Target> => {
+  const target = await step('approval', async (): Promise<Target> => {
     const t = await approvalOfThread(d().s, threadOf(candidates, workItemId), approvalId, (id) => `/${verdict} ${id}${verdict === 'reject' ? ' <reason>' : ''}`);
     if (t.ok) return { kind: 'one', id: t.approval.id, status: t.approval.status, repositoryIdentifier: t.approval.repositoryIdentifier ?? '' };
     return t.why === 'none' ? { kind: 'none' } : { kind: 'explain', text: t.text };
-  }, { name: 'approval', ...READ });
+  }, READ);
   if (target.kind === 'explain') return reply(project, workItemId, renderReply(`${what} did nothing`, target.text));
   if (target.kind === 'none' || target.status !== 'pending') {
     if (explainMissing) await reply(project, workItemId, renderReply(`${what} did nothing`, target.kind === 'one' ? `The approval on this work item is already ${target.status}.` : 'No Flowgate approval is pending on this work item.'));
@@ -28,6 +28,6 @@ export async function decide(project: string, workItemId: number, candidates: Ca
   if (!actor.person) return reply(project, workItemId, renderRefusal(actor.uniqueName, what, actor.why!, true));
   const outcome = await act(`decide:${target.repositoryIdentifier}:${workItemId}:${key}`, { kind: 'decide', approvalId: target.id, person: actor.person, verdict, reason });
   if (outcome.ok) return; // the approval's own update (vote or decision) is commented by the destination
-  const stillPending = await DBOS.runStep(async () => (await d().s.approvals.get(target.id))?.status === 'pending', { name: 'still-pending', ...READ });
+  const stillPending = await step('still-pending', async () => (await d().s.approvals.get(target.id))?.status === 'pending', READ);
   await reply(project, workItemId, renderRefusal(actor.person.email, what, outcome.text, stillPending));
 }

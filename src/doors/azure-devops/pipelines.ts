@@ -1,4 +1,4 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
+import { step } from '../inbound.js';
 import { PIPELINE_PARAMETERS } from '../../core/cicd/azure-pipelines-dispatcher.js';
 import type { StatusReport } from '../../core/cicd/cicd-store.js';
 import { Run } from '../../db/entities/run.js';
@@ -11,7 +11,7 @@ import type { HookEvent } from './hooks.js';
 const REPORT_OF: Record<string, StatusReport['status']> = { succeeded: 'completed', failed: 'failed', canceled: 'cancelled' };
 
 export async function onPipelineRun(ev: Extract<HookEvent, { kind: 'pipeline-run' }>, deliveryId: string): Promise<void> {
-  const found = await DBOS.runStep(async () => {
+  const found = await step('read', async () => {
     const { client, s } = d();
     const pipelineRun = await client.pipelineRun(ev.project, ev.pipelineId, ev.runId);
     if (!pipelineRun) return null;
@@ -28,7 +28,7 @@ export async function onPipelineRun(ev: Extract<HookEvent, { kind: 'pipeline-run
     const status = pipelineRun.state === 'inProgress' ? 'running' : pipelineRun.state === 'completed' ? REPORT_OF[pipelineRun.result ?? ''] : undefined;
     if (!status || (status === 'running' && run.status !== 'queued')) return null;
     return { runId: run.id, report: { status, cicdRunId: String(pipelineRun.id), ...(pipelineRun.url ? { cicdRunUrl: pipelineRun.url } : {}) } as StatusReport };
-  }, { name: 'read', ...READ });
+  }, READ);
   if (!found) return;
   const outcome = await act(`report:${found.runId}:${ev.runId}:${found.report.status}`, { kind: 'report', runId: found.runId, report: found.report });
   if (!outcome.ok) d().s.log.info({ runId: found.runId, deliveryId, reason: outcome.text }, 'Azure Pipelines run state not applied');

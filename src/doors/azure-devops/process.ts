@@ -6,7 +6,7 @@ import { onWorkItemChange } from './work-item-events.js';
 export { DOOR, setAzureDevOpsDeps } from './context.js';
 
 /**
- * Processes one accepted service hook event (in workflow context, see `inbound.ts`). The door's
+ * Processes one accepted service hook event (see `inbound.ts`: I/O that must not repeat is a `step`). The door's
  * parts: `read.ts` (API and database reads), `act.ts` (core calls and replies), `decide.ts`,
  * `work-item-events.ts`, `comments.ts`, `pipelines.ts`.
  */

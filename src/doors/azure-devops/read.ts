@@ -7,7 +7,7 @@ import type { WorkItemData } from './client.js';
 import { d } from './context.js';
 import type { AdoIdentity } from './work-items.js';
 
-// Reading: everything acted on comes from the API (and the database), inside checkpointed steps.
+// Reading: everything acted on comes from the API (and the database), inside recorded steps (`inbound.ts`).
 
 export interface Candidate { repositoryIdentifier: string; workItemFlows?: WorkItemFlows }
 

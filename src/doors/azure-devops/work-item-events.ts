@@ -1,4 +1,4 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
+import { step } from '../inbound.js';
 import { act, callbackFor, reply, workItemRefFor } from './act.js';
 import type { WorkItemData } from './client.js';
 import { d, READ } from './context.js';
@@ -33,7 +33,7 @@ async function readChange(ev: Extract<HookEvent, { kind: 'workitem' }>): Promise
 
 /** workitem.created (type and tags) and workitem.updated (a new state, added tags). */
 export async function onWorkItemChange(ev: Extract<HookEvent, { kind: 'workitem' }>): Promise<void> {
-  const read = await DBOS.runStep(() => readChange(ev), { name: 'read', ...READ });
+  const read = await step('read', () => readChange(ev), READ);
   if (!read) return;
   const { revision, previous, candidates, actor } = read;
   const { settings } = d();

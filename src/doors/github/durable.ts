@@ -1,11 +1,9 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
+import { step as deliveryStep } from '../inbound.js';
 
 /** GitHub calls that may be repeated safely (a comment is posted once the step succeeds). */
-const RETRY = { retriesAllowed: true, maxAttempts: 3, intervalSeconds: 0.5, backoffRate: 2 } as const;
+const RETRY = { attempts: 3, intervalMs: 500, backoff: 2 } as const;
 
-/** A checkpointed step of a delivery: after a crash its recorded result is returned, not run again. */
+/** A recorded step of a delivery: processed again after a crash, its result is returned, not run again. */
 export function step<T>(name: string, fn: () => Promise<T>, retry = false): Promise<T> {
-  return DBOS.runStep(fn, { name, ...(retry ? RETRY : {}) });
+  return deliveryStep(name, fn, retry ? RETRY : undefined);
 }
-
-export { coreStep } from '../../engine/outside-workflow.js';

@@ -9,7 +9,7 @@ type IssuePayload = EmitterWebhookEvent<'issues.opened' | 'issues.labeled'>['pay
  */
 export const TRUSTED_ASSOCIATIONS = ['OWNER', 'MEMBER', 'COLLABORATOR'];
 
-/** The part of a delivery the door works with, kept small: it is the durable workflow's input. */
+/** The part of a delivery the door works with, kept small: it is kept with the delivery for processing. */
 interface Base {
   repositoryIdentifier: string;
   issueNumber: number;

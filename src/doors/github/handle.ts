@@ -4,17 +4,17 @@ import { parseComment, type Parsed } from '../commands.js';
 import { answerComment, type Reply } from './answer-comment.js';
 import { answerIssueRequest } from './answer-issue.js';
 import type { GithubClient } from './client.js';
-import { coreStep, step } from './durable.js';
+import { step } from './durable.js';
 import type { CommentEvent, InboundEvent, IssueRequest } from './events.js';
 import { refusalFor, type RepoPermissions } from './permission.js';
 import { renderReply } from './render.js';
 import { threadOf } from './thread.js';
 
 /**
- * Processes one accepted delivery, durably (in the delivery's workflow): every GitHub call and
- * every core call is a checkpointed step, so a recovered delivery neither posts twice nor acts
- * twice. A failure (GitHub unreachable after retries) fails the delivery; redelivering it from
- * GitHub processes it again, and the run it started, if any, is found again by its id.
+ * Processes one accepted delivery (`inbound.ts`): every GitHub call and every core call is a
+ * recorded step, so a delivery processed again after a crash neither posts twice nor acts twice.
+ * A failure (GitHub unreachable after retries) fails the delivery; redelivering it from GitHub
+ * processes it again, and the run it started, if any, is found again by its id.
  */
 export function inboundHandler(s: Services, gh: GithubClient, permissions: RepoPermissions, log: Logger) {
   return async (payload: unknown, deliveryId: string): Promise<void> => {
@@ -50,13 +50,13 @@ async function comment(s: Services, gh: GithubClient, permissions: RepoPermissio
       return false;
     }
   });
-  const reply = await coreStep('answer', async () => (await gate(s, permissions, e, parsed)) ?? answerComment(s, e, parsed, deliveryId));
+  const reply = await step('answer', async () => (await gate(s, permissions, e, parsed)) ?? answerComment(s, e, parsed, deliveryId));
   await step('reply', () => gh.comment(thread, reply.text), true);
   const reaction = reply.reaction;
   if (reaction) await step('react', () => gh.react(thread, e.commentId, reaction).then(() => true, () => false));
 }
 
 async function issueRequest(s: Services, gh: GithubClient, permissions: RepoPermissions, e: IssueRequest, requestKey: string): Promise<void> {
-  const text = await coreStep('answer', () => answerIssueRequest(s, permissions, e, requestKey));
+  const text = await step('answer', () => answerIssueRequest(s, permissions, e, requestKey));
   if (text) await step('reply', () => gh.comment(threadOf(e), text), true);
 }

@@ -1,5 +1,3 @@
-import { DBOS } from '@dbos-inc/dbos-sdk';
-import { coreStep } from '../../engine/outside-workflow.js';
 import type { Services } from '../../container.js';
 import type { Person, Verdict } from '../../core/approvals/approval-rules.js';
 import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
@@ -8,6 +6,7 @@ import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
 import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
 import { parseWords, type Command } from '../commands.js';
+import { deliveryAttempt, step } from '../inbound.js';
 import type { SlackChat } from './chat.js';
 import { decidableBy } from './deciders.js';
 import { flowRef, type SlackDestination } from './destination.js';
@@ -24,19 +23,17 @@ interface Deps { s: Services; chat: SlackChat; people: SlackPeople; destination:
 type Where = { channel: string; user: string; threadTs?: string };
 
 const DOOR = 'slack';
-/** A checkpointed step: after a crash its recorded result is returned, not run again. */
-const step = <T>(name: string, fn: () => Promise<T>) => DBOS.runStep(fn, { name });
-
 
 /**
- * Processes Slack deliveries after Slack has its answer, inside the inbound workflow: every
- * call to Slack or the core is a named step, so a recovered delivery neither posts, starts nor
- * decides twice (a run's id derives from the delivery id; a decision is taken once under the
- * approval's row lock).
+ * Processes Slack deliveries after Slack has its answer (`inbound.ts`): every call to Slack or
+ * the core that changes something is a named step, so a delivery processed again after a crash
+ * neither posts, starts nor decides twice (a run's id derives from the delivery id; a decision is
+ * taken once under the approval's row lock).
  */
 export function slackJobs(d: Deps) {
   const reply = (to: Where, text: string) => step('reply', () => d.chat.ephemeral(to.channel, to.user, text, to.threadTs));
-  const person = (user: string) => step('person', () => d.people.resolve(user));
+  // A read (cached): not recorded, since reading it again gives the same person.
+  const person = (user: string) => d.people.resolve(user);
 
   /** Where an approval was posted: the modal has no thread of its own, so its answers go there. */
   const threadOf = (approvalId: string) => step('where', async () => {
@@ -45,8 +42,14 @@ export function slackJobs(d: Deps) {
   });
 
   async function decide(to: Where | null, user: string, approvalId: string, who: Person | null, verdict: Verdict, reason: string | null) {
-    const outcome = who ? await coreStep('decide', () => decideForPerson(d.s, approvalId, who, verdict, reason, DOOR)) : { ok: false as const, text: SlackPeople.unknown(user) };
+    const outcome = who ? await step('decide', async () => {
+      const r = await decideForPerson(d.s, approvalId, who, verdict, reason, DOOR);
+      return r.ok ? { ok: true as const } : { ok: false as const, text: r.text };
+    }) : { ok: false as const, text: SlackPeople.unknown(user) };
     if (outcome.ok) return;
+    // Processed again after a crash that came between the decision and its record: this
+    // person's own decision is there, which is no refusal to tell them about.
+    if (who && deliveryAttempt() > 1 && (await d.s.approvals.get(approvalId))?.decisions.some((x) => x.email === who.email && x.verdict === verdict)) return;
     const where = to ?? await threadOf(approvalId);
     if (where) await reply({ ...where, user }, who ? esc(outcome.text) : outcome.text);
   }
@@ -62,7 +65,7 @@ export function slackJobs(d: Deps) {
     if (!checked.ok) return reply(to, checked.text);
     const flow = flowRef(d.s, checked.run.taskType);
     const cardTs = await step('card', () => d.chat.post(job.channel, runCard(checked.run, flow)));
-    const started = await coreStep('start', async () => {
+    const started = await step('start', async () => {
       const r = await startRunForPerson(d.s, { ...input, repositoryIdentifier: checked.repo, callback: { type: 'slack', slack: { channel: job.channel, threadTs: cardTs } } });
       return r.ok ? { ok: true as const } : { ok: false as const, text: r.text };
     });
@@ -95,7 +98,7 @@ export function slackJobs(d: Deps) {
           return found ? esc(describeRun(found)) : `No run ${esc(runId)}.`;
         }));
         const verb = c.name;
-        return reply(to, await coreStep(verb, async () => {
+        return reply(to, await step(verb, async () => {
           const found = await findRun(d.s, runId);
           if (!found) return `No run ${esc(runId)}.`;
           if (verb === 'cancel') return cancel(found, who);
