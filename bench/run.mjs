@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks | --auth] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks | --auth | --console] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { EmbeddedPostgres } from '../dist/db/embedded-postgres.js';
+import { consolePages, consoleRows } from './console.mjs';
 import { githubIntake, registerDoorProjects, slackApprovals, startDoorFakes } from './doors.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -24,6 +25,9 @@ const ONLY_APPROVALS = process.argv.includes('--approvals');
 const ONLY_SHAPES = process.argv.includes('--shapes');
 const ONLY_WEBHOOKS = process.argv.includes('--webhooks');
 const ONLY_AUTH = process.argv.includes('--auth');
+const ONLY_CONSOLE = process.argv.includes('--console');
+// The console pages: this many approvals pending in the inbox; each page fetched this many times.
+const CONSOLE = { pending: 10_000, samples: QUICK ? 20 : 60 };
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
 const PROFILE_DIR = process.argv.includes('--profile') ? path.join(os.tmpdir(), 'flowgate-bench-profiles') : null;
 const INTAKE_SECONDS = QUICK ? 5 : 20;
@@ -414,7 +418,7 @@ async function doors(dataDir, pgPort) {
 function doorRows({ slackApprovals: s, githubIntake: g }) {
   const spread = (x) => `p50 ${round(x.p50)} · p95 ${round(x.p95)} · p99 ${round(x.p99)} ms`;
   return [
-    ['Slack Approve click → HTTP ack (20 at a time)', spread(s.ack), '', '', ''],
+    [`Slack Approve click → HTTP ack (${round(s.clickedPerS)} clicks/s)`, spread(s.ack), '', '', ''],
     ['Slack Approve click → approval decided', spread(s.decided), '', '', ''],
     ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
     ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],
@@ -562,6 +566,13 @@ async function measure(dataDir, pgPort) {
     for (const r of authRows(auth)) console.log(`| ${r.join(' | ')} |`);
     return;
   }
+  if (ONLY_CONSOLE) {
+    const pages = await consolePages(server, H, CONSOLE);
+    await stopServer(server);
+    console.log(HEADER);
+    for (const r of consoleRows(pages, round)) console.log(`| ${r.join(' | ')} |`);
+    return;
+  }
   if (ONLY_SHAPES) {
     const shapes = [await shape(server, 'ten-steps', QUICK ? 300 : 1_000, 10), await shape(server, 'fan-out-50', QUICK ? 40 : 150, 52)];
     await stopServer(server);
@@ -604,13 +615,14 @@ async function measure(dataDir, pgPort) {
   const hooks = await webhookIntake(server);
   const list = await listing(server);
   const auth = await authCost(server);
+  const pages = await consolePages(server, H, CONSOLE);
   await stopServer(server);
   server = await startServer(dataDir, pgPort);
   const warmStartMs = server.readyMs;
   await stopServer(server);
   const door = await doors(dataDir, pgPort);
 
-  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, auth, idleRss, coldStartMs, warmStartMs, ...door };
+  const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, auth, pages, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));
   const rows = [
     ...intakeRows(load, reference),
@@ -618,6 +630,7 @@ async function measure(dataDir, pgPort) {
     ...approvalRows(appr),
     ...webhookRows(hooks, reference),
     ...authRows(auth),
+    ...consoleRows(pages, round),
     ...doorRows(door),
     ...list.out.map((l) => [`List runs: ${l.name} (${SEED_ROWS.toLocaleString('en')} runs)`, `p50 ${round(l.p50)} ms · p95 ${round(l.p95)} ms`, '', '', 'p95 ≤ 25 ms']),
     ['Listing plan uses a sequential scan', list.seqScan ? 'yes' : 'no', '', '', 'no'],

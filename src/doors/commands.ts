@@ -8,6 +8,7 @@ export type Command =
   | { name: 'approvals' }
   | { name: 'approve'; approvalId?: string }
   | { name: 'reject'; reason: string; approvalId?: string }
+  | { name: 'login' }
   | { name: 'help' };
 
 /** What a person can do to a run from a thread (besides deciding its approvals). */
@@ -26,8 +27,13 @@ export const HELP = [
   'pause [<runId>] / resume [<runId>]              pause a run (running steps finish, nothing new starts), resume it',
   'approvals                                       pending approvals you can decide',
   'approve [<id>] / reject [<id>] <reason>         decide this thread\'s approval (its id when several are pending)',
+  'login                                           a one-time link to sign in to the web console (sent privately)',
   'help                                            this text',
 ].join('\n');
+
+/** The answer to `login` where everyone reading the thread would see the link (an issue, a work item). */
+export const signInElsewhere = (publicUrl: string) =>
+  `A sign-in link posted here would let anyone who reads this thread in. Ask the Slack bot with \`/flowgate login\` (it answers by direct message), or sign in at ${publicUrl}/console/login with your Flowgate account or an API token.`;
 
 /** Splits on spaces, keeping "quoted values" (and key="quoted values") together. */
 export function tokenize(text: string): string[] | { error: string } {
@@ -87,7 +93,8 @@ export function parseWords(text: string): Parsed {
       if (rest.length > 1) return { kind: 'reply', text: `Usage: ${verb.toLowerCase()} [<runId>]` };
       return { kind: 'command', command: { name: verb.toLowerCase() as 'status' | RunVerb, ...(rest[0] ? { runId: rest[0] } : {}) } };
     case 'approvals':
-      return { kind: 'command', command: { name: 'approvals' } };
+    case 'login':
+      return { kind: 'command', command: { name: verb.toLowerCase() as 'approvals' | 'login' } };
     case 'approve':
       return { kind: 'command', command: { name: 'approve', ...approvalIdOf(rest) } };
     case 'reject': {

@@ -1,10 +1,11 @@
 import type { Browser, Page } from 'playwright-core';
 import { commentPayload, deliver, type FakeComment } from '../fakes/github.js';
+import { SlackSender } from '../fakes/slack.js';
 import { DOOR_SECRETS, startWithAllDoors, type AllDoors } from '../support/all-doors.js';
 import { createProject, createToken, eventually, waitForRun } from '../support/server.js';
 import { launchChromium, screenshot, seriousViolations } from './browser.js';
 
-// The console in Debian's Chromium: a person signs in with a one-time link, approves a request
+// The console in Debian's Chromium: a person signs in with a one-time link from the Slack bot, approves a request
 // raised from a GitHub comment, and the GitHub thread and the run follow.
 let doors: AllDoors;
 let browser: Browser;
@@ -35,12 +36,19 @@ async function approvalFromGithub(): Promise<{ issueNumber: number; runId: strin
   return { issueNumber, runId, approvalComment, approvalId: approval.id };
 }
 
-/** Opens a one-time sign-in link in a fresh browser context and confirms it. */
+/** `/flowgate login` in Slack, then the link from the bot's DM opened in a fresh browser context and confirmed. */
 async function signInWithLink(email: string): Promise<Page> {
-  const { secret } = await doors.server.services.loginLinks.issue(email, 'slack');
+  const user = `U0${email.split('@')[0].replace(/\W/g, '').toUpperCase()}`;
+  doors.slack.user(user, email);
+  const isLink = (b: Record<string, any>) => b.channel === doors.slack.dmOf(user) && /sign-in link/.test(b.text);
+  const before = doors.slack.to('chat.postMessage', isLink).length;
+  expect((await new SlackSender(doors.server.url, DOOR_SECRETS.slack).command('login', { user, channel: 'C0OPS' })).status).toBe(200);
+  const dm = await eventually(async () => doors.slack.to('chat.postMessage', isLink)[before], 20_000, 'the sign-in link DM');
+  // The link is on FLOWGATE_PUBLIC_URL; this test server listens on a port it chose, so the path is opened there.
+  const url = doors.server.url + new URL(/<(http[^|>]+)\|/.exec(dm.body.text)![1]).pathname;
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${doors.server.url}/console/login/link/${secret}`);
+  await page.goto(url);
   await page.getByRole('button', { name: `Continue as ${email}` }).click();
   await page.waitForURL(`${doors.server.url}/console`);
   return page;

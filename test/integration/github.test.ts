@@ -151,6 +151,12 @@ test('bad parameters and unknown flow types are explained; /flowgate help lists 
   expect((await posted(issue, /Unknown command/)).body).toBe('@octo-dev Unknown command "deploy". Comment `/flowgate help` for the commands.');
   await say(issue, 'octo-dev', '/flowgate help');
   expect((await posted(issue, /Flowgate commands/)).body).toContain('| `/reject [<approvalId>] <reason>` | reject it |');
+  // A sign-in link in a public thread would let every reader in: the answer says where to get one.
+  await say(issue, 'octo-dev', '/flowgate login');
+  const login = (await posted(issue, /sign-in link/)).body;
+  expect(login).toContain('`/flowgate login`');
+  expect(login).toMatch(/\/console\/login with your Flowgate account/);
+  expect(login).not.toMatch(/console\/login\/link/);
   expect(await threadRuns(issue)).toEqual([]);
 });
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { presentApproval } from '../../src/core/approvals/present-approval.js';
 import type { NoticeRun } from '../../src/core/notify/notice.js';
 import { Approval, type Decision } from '../../src/db/entities/approval.js';
-import { approvalMessage, approvalsList, helpText, rejectModal, runCard, runFinishedReply } from '../../src/doors/slack/messages.js';
+import { approvalMessage, approvalsList, helpText, rejectModal, runCard, runFinishedReply, signInLinkMessage } from '../../src/doors/slack/messages.js';
 
 // What users see in Slack, exactly: each builder's output is compared with a golden file in
 // test/golden/slack/. After an intended change, regenerate with UPDATE_GOLDEN=1 and review the diff.
@@ -90,4 +90,5 @@ describe('private replies', () => {
   ])));
   test('none to decide', () => expect(approvalsList([])).toEqual({ text: 'No pending approvals you can decide.' }));
   test('help', () => golden('help', { text: helpText('/flowgate') }));
+  test('the sign-in link, by DM', () => golden('sign-in-link', signInLinkMessage('https://flowgate.acme.io/console/login/link/abc', new Date('2026-11-23T09:10:00.000Z'))));
 });

@@ -2,6 +2,7 @@ import { WebClient } from '@slack/web-api';
 import { deliveryStatus, retakeStalledDeliveries } from '../../src/doors/inbound.js';
 import { SlackPeople } from '../../src/doors/slack/people.js';
 import { buttonClick, FakeSlack, mentionEvent, SlackSender, viewSubmission, type SlackCall } from '../fakes/slack.js';
+import { ConsoleClient, textOf } from '../support/console.js';
 import { Recorder } from '../support/recorder.js';
 import { createProject, createToken, eventually, startTestServer, waitForRun, type TestServer } from '../support/server.js';
 
@@ -314,4 +315,38 @@ test('clicks arriving together for one person share one users.info lookup', asyn
   expect(lookups()).toBe(1);
   await people.resolve('U0BURST');
   expect(lookups()).toBe(1);
+});
+
+test('/flowgate login: a one-time console link by DM to that person only; it signs them in once; the channel only hears that it was sent', async () => {
+  const ephemeralsBefore = fake.to('chat.postEphemeral').length;
+  expect((await slack.command('login', { user: 'U0OWNER', channel: CHANNEL })).status).toBe(200);
+  const dm = await fake.waitFor('chat.postMessage', (b) => b.channel === fake.dmOf('U0OWNER') && /sign-in link/.test(b.text));
+  expect(String(dm.body.unfurl_links)).toBe('false');
+  const url = /<(http[^|>]+)\|/.exec(dm.body.text)![1];
+  // Links are built on FLOWGATE_PUBLIC_URL (this test server's default, since it listens on a port of its own choosing).
+  expect(url.startsWith(`${server.services.config.publicUrl}/console/login/link/`)).toBe(true);
+  expect(new URL(url).pathname).toMatch(/^\/console\/login\/link\/[A-Za-z0-9_-]{43}$/);
+  const said = await eventually(async () => fake.to('chat.postEphemeral').slice(ephemeralsBefore).find((c) => c.body.user === 'U0OWNER'));
+  expect(said.body.channel).toBe(CHANNEL);
+  expect(said.body.text).toContain('by direct message');
+  // Nothing in the channel, the ephemeral answer or the delivery's record carries the secret.
+  const secret = url.split('/').at(-1)!;
+  expect(fake.to('chat.postMessage', (b) => b.channel === CHANNEL).some((c) => JSON.stringify(c.body).includes(secret))).toBe(false);
+  expect(said.body.text).not.toContain(secret);
+  const kept = await server.services.orm.em.fork().getConnection().execute(`select count(*)::int as n from inbound_deliveries where steps::text like ? or payload::text like ?`, [`%${secret}%`, `%${secret}%`]);
+  expect(kept[0].n).toBe(0);
+
+  const browser = new ConsoleClient(server.url);
+  const confirm = await browser.page(new URL(url).pathname);
+  expect(textOf(confirm.html)).toContain('Continue as owner@acme.io');
+  expect((await browser.post('/console/login/link', { link: secret })).status).toBe(303);
+  expect(textOf((await browser.page('/console')).html)).toContain('owner@acme.io');
+  expect((await new ConsoleClient(server.url).get(new URL(url).pathname)).status).toBe(410);
+});
+
+test('/flowgate login from someone Flowgate cannot identify sends no link', async () => {
+  const dmsBefore = fake.to('chat.postMessage', (b) => /sign-in link/.test(b.text ?? '')).length;
+  expect((await slack.command('login', { user: 'U0NOBODY', channel: CHANNEL })).status).toBe(200);
+  await eventually(async () => fake.to('chat.postEphemeral').find((c) => c.body.user === 'U0NOBODY'));
+  expect(fake.to('chat.postMessage', (b) => /sign-in link/.test(b.text ?? '')).length).toBe(dmsBefore);
 });

@@ -28,6 +28,8 @@ test('run with repo and parameters; errors are replies, not exceptions', () => {
   expect(parseWords('cancel')).toEqual({ kind: 'command', command: { name: 'cancel' } });
   expect(parseWords('reject')).toMatchObject({ kind: 'reply' });
   expect(parseWords('reject not now')).toEqual({ kind: 'command', command: { name: 'reject', reason: 'not now' } });
+  expect(parseWords('LOGIN')).toEqual({ kind: 'command', command: { name: 'login' } });
+  expect(parseComment('/flowgate login')).toEqual({ kind: 'command', command: { name: 'login' } });
 });
 
 test('comment commands must start a line; quotes and mid-line mentions are ignored', () => {

@@ -2,7 +2,7 @@ import { step } from '../inbound.js';
 import type { Run } from '../../db/entities/run.js';
 import { isTerminalRun } from '../../core/status.js';
 import { approvalCount } from '../../core/approvals/approval-rules.js';
-import { HELP, parseComment, type Command } from '../commands.js';
+import { HELP, parseComment, signInElsewhere, type Command } from '../commands.js';
 import { act, callbackFor, reply, workItemRefFor } from './act.js';
 import type { CommentData, WorkItemData } from './client.js';
 import { d, READ } from './context.js';
@@ -68,6 +68,8 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
   switch (cmd.name) {
     case 'help':
       return reply(project, id, renderReply('commands (start a line of a comment with /flowgate, or use /approve, /reject, /status, /cancel)', HELP));
+    case 'login':
+      return reply(project, id, renderReply('signing in to the web console', signInElsewhere(d().s.config.publicUrl)));
     case 'approve':
     case 'reject':
       return decide(project, id, candidates, actor, cmd.name, cmd.name === 'reject' ? cmd.reason : null, `the ${cmd.name} command`, `comment:${comment.id}`, true, cmd.approvalId);

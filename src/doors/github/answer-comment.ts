@@ -3,7 +3,7 @@ import { isTerminalRun } from '../../core/status.js';
 import type { Run } from '../../db/entities/run.js';
 import { approvalCount } from '../../core/approvals/approval-rules.js';
 import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
-import type { Command, Parsed, RunVerb } from '../commands.js';
+import { signInElsewhere, type Command, type Parsed, type RunVerb } from '../commands.js';
 import type { Reaction } from './client.js';
 import type { CommentEvent } from './events.js';
 import { renderHelp, renderReply, renderRunStarted, renderUnlinked } from './render.js';
@@ -45,6 +45,8 @@ export async function answerComment(s: Services, e: CommentEvent, parsed: Exclud
       return statusOrControl(s, e, c);
     case 'approvals':
       return approvals(s, e);
+    case 'login':
+      return { text: renderReply(e.login, lowerFirst(signInElsewhere(s.config.publicUrl))) };
   }
 }
 

@@ -165,6 +165,7 @@ export function renderHelp(flowTypes: { id: string; description?: string }[]): s
     '| `/status [<runId>]` | show the run of this thread |',
     '| `/cancel [<runId>]` | cancel it |',
     '| `/flowgate approvals` | pending approvals of this repository |',
+    '| `/flowgate login` | how to sign in to the web console (the link itself comes by Slack DM) |',
     '| `/flowgate help` | this text |',
     '',
     'Flow types:',

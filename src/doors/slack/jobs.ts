@@ -4,13 +4,14 @@ import type { ThreadRef } from '../../core/approvals/thread-lookup.js';
 import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
+import { LOGIN_LINK_TTL_MS } from '../../core/identity/login-links.js';
 import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
 import { parseWords, type Command } from '../commands.js';
 import { deliveryAttempt, step } from '../inbound.js';
 import type { SlackChat } from './chat.js';
 import { decidableBy } from './deciders.js';
 import { flowRef, type SlackDestination } from './destination.js';
-import { approvalsList, esc, helpText, runCard } from './messages.js';
+import { approvalsList, esc, helpText, runCard, signInLinkMessage } from './messages.js';
 import { SlackPeople } from './people.js';
 
 /** What a Slack delivery asks for, as stored for durable processing (never the raw request). */
@@ -110,6 +111,8 @@ export function slackJobs(d: Deps) {
         const text = await step('approvals', async () => approvalsList((await decidableBy(d.s, who)).map((a) => ({ approval: a, flow: flowRef(d.s, (a.context as Record<string, unknown>).taskType as string | undefined) }))).text);
         return reply(to, text);
       }
+      case 'login':
+        return reply(to, await signInLink(job.user, who));
       case 'approve':
       case 'reject': {
         if (!job.threadTs) return reply(to, `Use the Approve and Reject buttons on the request, or mention @Flowgate with \`${c.name}\` in its thread.`);
@@ -121,6 +124,25 @@ export function slackJobs(d: Deps) {
         return decide(to, job.user, found.id, who, c.name, c.name === 'reject' ? c.reason : null);
       }
     }
+  }
+
+  /**
+   * Sends a one-time console link by DM. One step, whose recorded result holds no secret: only
+   * the link's digest is kept, and processed again it would send a fresh link, never the old one.
+   */
+  function signInLink(user: string, who: Person): Promise<string> {
+    return step('login', async () => {
+      let link: { secret: string; expiresAt: Date };
+      try {
+        link = await d.s.loginLinks.issue(who.email, DOOR);
+      } catch (err) {
+        if (err instanceof AppError && err.code === 'rate_limited') return esc(err.message);
+        throw err;
+      }
+      const dm = await d.chat.openDirectMessage(user);
+      await d.chat.post(dm, signInLinkMessage(`${d.s.config.publicUrl}/console/login/link/${link.secret}`, link.expiresAt));
+      return `I sent you a sign-in link for the Flowgate console by direct message. It works once, within ${LOGIN_LINK_TTL_MS / 60_000} minutes.`;
+    });
   }
 
   /** Cancels for a person; the core tells the run's thread (card and result), as for a cancel from anywhere. */

@@ -176,4 +176,10 @@ export function approvalsList(items: { approval: ApprovalView; flow: FlowRef }[]
   return { text: `Pending approvals you can decide (${items.length}):\n${lines.join('\n')}` };
 }
 
+/** The DM with a one-time console link: it signs in whoever opens it, so it is sent to one person only. */
+export function signInLinkMessage(url: string, expiresAt: Date): SlackMessage {
+  const text = `Your sign-in link for the Flowgate console: <${url}|sign in to Flowgate>. It works once and expires ${slackDate(expiresAt.toISOString())}. If you did not ask for it, ignore it.`;
+  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text } }] };
+}
+
 export const helpText = (command: string) => `Flowgate commands (\`${command} …\` or mention @Flowgate):\n\`\`\`${esc(HELP)}\`\`\``;
