@@ -26,7 +26,8 @@ export interface ApprovalCard {
   why?: string;
 }
 
-const INBOX_LIMIT = 200;
+/** Cards per inbox section and page. */
+export const INBOX_PAGE = 200;
 
 /** The cards of several approvals, with their runs and deciders read in a few statements. */
 export async function approvalCards(s: Services, approvals: Approval[], viewer: ConsoleIdentity): Promise<ApprovalCard[]> {
@@ -71,25 +72,42 @@ function card(s: Services, a: Approval, origin: ApprovalOrigin | undefined, run:
   };
 }
 
-/**
- * The inbox: pending approvals the viewer may decide (wherever they were asked, whatever project),
- * then the other pending ones of the viewer's projects, which they may see but not decide.
- */
-export async function inbox(s: Services, viewer: ConsoleIdentity): Promise<{ mine: ApprovalCard[]; others: ApprovalCard[] }> {
-  const email = viewer.person?.email;
-  const [decidable, visible] = await Promise.all([
-    email ? listApprovals(s.orm, { projects: null, decidableBy: email, limit: INBOX_LIMIT }) : Promise.resolve([]),
-    listApprovals(s.orm, { projects: viewer.principal.projects, statuses: ['pending'], limit: INBOX_LIMIT }),
-  ]);
-  const mineIds = new Set(decidable.map((a) => a.id));
-  const cards = await approvalCards(s, [...decidable, ...visible.filter((a) => !mineIds.has(a.id))], viewer);
-  return { mine: cards.filter((c) => mineIds.has(c.approval.id)), others: cards.filter((c) => !mineIds.has(c.approval.id)) };
+/** Where a section of the inbox goes on: after this approval, in the listing's order. */
+export interface InboxCursor { requestedAt: Date; id: string }
+
+export interface InboxSection {
+  cards: ApprovalCard[];
+  /** Set when older approvals follow: the cursor of the next page. */
+  more: InboxCursor | null;
 }
 
-/** How many approvals wait on the viewer (the nav's badge). */
+/**
+ * The inbox: pending approvals the viewer may decide (wherever they were asked, whatever project),
+ * then the other pending ones of the viewer's projects, which they may see but not decide. Each
+ * section shows the newest `INBOX_PAGE` and pages on by keyset, so a flood of requests still
+ * renders quickly and says there is more.
+ */
+export async function inbox(s: Services, viewer: ConsoleIdentity, from: { mine?: InboxCursor; others?: InboxCursor } = {}): Promise<{ mine: InboxSection; others: InboxSection }> {
+  const email = viewer.person?.email;
+  const [decidable, visible] = await Promise.all([
+    email ? listApprovals(s.orm, { projects: null, decidableBy: email, before: from.mine, limit: INBOX_PAGE + 1 }) : Promise.resolve([]),
+    // What the viewer may decide is in their own section (on some page), never here too.
+    listApprovals(s.orm, { projects: viewer.principal.projects, statuses: ['pending'], notDecidableBy: email, before: from.others, limit: INBOX_PAGE + 1 }),
+  ]);
+  const mine = decidable.slice(0, INBOX_PAGE);
+  const others = visible.slice(0, INBOX_PAGE);
+  const cards = await approvalCards(s, [...mine, ...others], viewer);
+  const next = (list: Approval[]) => (list.length > INBOX_PAGE ? { requestedAt: list[INBOX_PAGE - 1].requestedAt, id: list[INBOX_PAGE - 1].id } : null);
+  return {
+    mine: { cards: cards.slice(0, mine.length), more: next(decidable) },
+    others: { cards: cards.slice(mine.length), more: next(visible) },
+  };
+}
+
+/** How many approvals wait on the viewer (the nav's badge), counted up to `INBOX_PAGE + 1` ("200+"). */
 export async function waitingCount(s: Services, viewer: ConsoleIdentity): Promise<number> {
   if (!viewer.person) return 0;
-  return (await listApprovals(s.orm, { projects: null, decidableBy: viewer.person.email, limit: INBOX_LIMIT })).length;
+  return (await listApprovals(s.orm, { projects: null, decidableBy: viewer.person.email, limit: INBOX_PAGE + 1 })).length;
 }
 
 /**

@@ -14,6 +14,8 @@ export interface TimelineEntry {
   who: string;
   /** The person's display name as the door gave it, when it says more than `who`. */
   name?: string;
+  /** The identity the door knew them by and how it became `who` (Slack user, GitHub login, token…). */
+  as?: string;
   verdict?: 'approve' | 'reject';
   /** A refusal's rule, or a decision's comment. */
   reason?: string;
@@ -42,7 +44,7 @@ export async function decisionTimeline(s: Services, approvals: Approval[]): Prom
     const d = r.details ?? {};
     const kind = r.action.startsWith('approval.') ? r.action.slice('approval.'.length) : r.action;
     const verdict = d.verdict === 'approve' || d.verdict === 'reject' ? d.verdict : undefined;
-    const entry: TimelineEntry = { at: new Date(r.at), approvalId: a.id, stepRef: a.stepRef ?? null, kind, door: r.door, who: r.actor, verdict, reason: str(d.reason), byControl: d.by === 'run control' || undefined };
+    const entry: TimelineEntry = { at: new Date(r.at), approvalId: a.id, stepRef: a.stepRef ?? null, kind, door: r.door, who: r.actor, verdict, reason: str(d.reason), as: str(d.as), byControl: d.by === 'run control' || undefined };
     if (verdict && kind !== 'refused') {
       // The decision this record is of: the same person and verdict, not matched yet.
       const left = unmatched.get(a.id)!;

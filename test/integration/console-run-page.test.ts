@@ -109,10 +109,12 @@ describe('what the page shows', () => {
     const restRefusal = items.find((i) => i.kind === 'refused' && i.door === 'rest');
     expect(restRefusal?.text).toContain('dev@acme.io');
     expect(restRefusal?.text).toContain(`Refused because: ${refused.body.message}`);
-    expect(items.find((i) => i.kind === 'refused' && i.door === 'web')?.text).toMatch(/dev@acme\.io was refused approving .*Refused because: /);
+    // The credential each came with, as the door knew it.
+    expect(restRefusal?.text).toContain('as Token "dev"');
+    expect(items.find((i) => i.kind === 'refused' && i.door === 'web')?.text).toMatch(/dev@acme\.io was refused approving .*as Token "dev", in the console.*Refused because: /);
     const decision = items.find((i) => i.kind === 'approved');
     expect(decision).toMatchObject({ door: 'rest' });
-    expect(decision?.text).toMatch(/owner@acme\.io .*approved — the request is approved .*Reason: ship it/);
+    expect(decision?.text).toMatch(/owner@acme\.io .*approved — the request is approved .*as Token "owner".*Reason: ship it/);
     // Oldest first: asked, the two refusals, then the decision.
     expect(items.map((i) => i.kind)).toEqual(['requested', 'refused', 'refused', 'approved']);
     // The log, and its download.

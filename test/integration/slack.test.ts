@@ -154,8 +154,10 @@ test('a double click and a Slack retry give one decision', async () => {
   expect(await deliveryStatus(server.services.orm, 'slack', 'action:trigger.double.1')).toEqual({ status: 'done', attempts: 1, error: null });
   expect((await ephemeralTo('U0OWNER', /already approved/)).body.text).toBe('Approval request already approved');
   expect(target.to('/double/after')).toHaveLength(1);
-  const audit = await server.services.orm.em.fork().getConnection().execute(`select action from audit_events where target_id = ? and action like 'approval.%'`, [approvalId]);
-  expect(audit.map((a: any) => a.action).sort()).toEqual(['approval.approved', 'approval.refused', 'approval.requested']);
+  const audit = await server.services.orm.em.fork().getConnection().execute(`select action, details->>'as' as "as" from audit_events where target_id = ? and action like 'approval.%' order by action`, [approvalId]);
+  expect(audit.map((a: any) => a.action)).toEqual(['approval.approved', 'approval.refused', 'approval.requested']);
+  // Each decision and refusal keeps the identity the door used, and how it became an email.
+  expect(audit.filter((a: any) => a.action !== 'approval.requested').map((a: any) => a.as)).toEqual(['Slack user U0OWNER, by its profile email', 'Slack user U0OWNER, by its profile email']);
 });
 
 test('a click processed again after it decided (a crash before it was marked done) decides nothing more and tells nobody', async () => {
@@ -311,7 +313,7 @@ test('clicks arriving together for one person share one users.info lookup', asyn
   const people = new SlackPeople(new WebClient('xoxb-test', { slackApiUrl: fake.apiUrl }), server.services.identities);
   const lookups = () => fake.calls.filter((c) => c.method === 'users.info' && c.body.user === 'U0BURST').length;
   const found = await Promise.all(Array.from({ length: 5 }, () => people.resolve('U0BURST')));
-  expect(found).toEqual(Array(5).fill({ email: 'burst@acme.io', name: 'Bea Burst' }));
+  expect(found).toEqual(Array(5).fill({ email: 'burst@acme.io', name: 'Bea Burst', as: 'Slack user U0BURST, by its profile email' }));
   expect(lookups()).toBe(1);
   await people.resolve('U0BURST');
   expect(lookups()).toBe(1);

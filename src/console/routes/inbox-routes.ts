@@ -15,6 +15,17 @@ const Decision = z.discriminatedUnion('verdict', [
   z.object({ verdict: z.literal('reject'), reason: z.string().trim().min(1, 'say why you reject it').max(2000) }),
 ], { error: 'verdict must be approve or reject' });
 const ApprovalId = z.object({ id: z.uuid('not an approval id') });
+/** A section's page: `<requested at, ISO>_<approval id>` of the last card of the page before. */
+const cursor = z.string().regex(/^[^_]+_[0-9a-f-]{36}$/i, 'not an inbox page').transform((v, c) => {
+  const [at, id] = v.split('_');
+  const requestedAt = new Date(at);
+  if (Number.isNaN(requestedAt.getTime()) || !z.uuid().safeParse(id).success) {
+    c.addIssue({ code: 'custom', message: 'not an inbox page' });
+    return z.NEVER;
+  }
+  return { requestedAt, id };
+});
+const InboxQuery = z.object({ mine: cursor.optional(), others: cursor.optional() });
 
 /** The approvals inbox, one approval's page (chat links land here), and deciding through `ApprovalService.decide` with door `web`. */
 export function mountInboxRoutes(router: Router, s: Services): void {
@@ -26,8 +37,9 @@ export function mountInboxRoutes(router: Router, s: Services): void {
   }));
 
   router.get('/console', page(s, async ({ ctx, viewer }) => {
-    const { mine, others } = await inbox(s, viewer);
-    sendHtml(ctx, InboxPage({ viewer, mine, others }));
+    const from = parseFields(InboxQuery, ctx.query);
+    const { mine, others } = await inbox(s, viewer, from);
+    sendHtml(ctx, InboxPage({ viewer, mine, others, paged: { mine: !!from.mine, others: !!from.others } }));
   }));
 
   router.get('/console/approvals/:id', page(s, async ({ ctx, viewer }) => {

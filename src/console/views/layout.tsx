@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import type { ConsoleIdentity } from '../../core/identity/console-sessions.js';
 import { assetUrl } from '../assets.js';
+import { INBOX_PAGE } from '../approval-cards.js';
 
 /** htmx without eval, injected styles or script tags: what the console's CSP allows. */
 const HTMX_CONFIG = JSON.stringify({ allowEval: false, includeIndicatorStyles: false, allowScriptTags: false, historyCacheSize: 0 });
@@ -21,6 +22,9 @@ const NAV: Array<{ section: Section; href: string; label: string }> = [
   { section: 'runs', href: '/console/runs', label: 'Runs' },
   { section: 'flows', href: '/console/flows', label: 'Flows' },
 ];
+
+/** The count `waitingCount` gives, which stops one past a page: "200+". */
+const badge = (n: number) => (n > INBOX_PAGE ? `${INBOX_PAGE}+` : String(n));
 
 export function Page({ title, viewer, section = 'none', waiting, children }: PageProps) {
   return (
@@ -45,7 +49,7 @@ export function Page({ title, viewer, section = 'none', waiting, children }: Pag
                   <li>
                     <a href={n.href} aria-current={n.section === section ? 'page' : undefined}>
                       {n.label}
-                      {n.section === 'inbox' && waiting ? <span class="badge" aria-label={`${waiting} waiting on you`}>{waiting}</span> : null}
+                      {n.section === 'inbox' && waiting ? <span class="badge" aria-label={`${badge(waiting)} waiting on you`}>{badge(waiting)}</span> : null}
                     </a>
                   </li>
                 ))}

@@ -143,6 +143,7 @@ function Entry({ e }: { e: TimelineEntry }) {
       <strong class="who">{e.who}</strong>{e.name ? <span class="muted"> ({e.name})</span> : null}{' '}
       <span class="what">{describe(e)}</span>
       {e.stepRef ? <span class="muted"> · step <a href={`#step-${e.stepRef}`}>{e.stepRef}</a></span> : null}
+      {e.as ? <div class="as muted">as {e.as}</div> : null}
       {e.reason ? (e.kind === 'refused' ? <div class="reason">Refused because: {e.reason}</div> : <div class="reason">Reason: {e.reason}</div>) : null}
     </li>
   );

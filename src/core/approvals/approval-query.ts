@@ -18,12 +18,22 @@ export interface ApprovalFilter {
    * not their own request unless allowed. (`approvers` holds JSON null, not SQL null, for owners.)
    */
   decidableBy?: string;
+  /** Leaves out the approvals `decidableBy` would list for this person. */
+  notDecidableBy?: string;
+  /** Only those older than this one, in the listing's order (keyset paging). */
+  before?: { requestedAt: Date; id: string };
   limit: number;
 }
 
 const OVERDUE = `(a.status = 'pending' and a.expires_at <= now())`;
 const statusCondition = (s: ApprovalStatus) =>
   s === 'pending' ? `(a.status = 'pending' and a.expires_at > now())` : s === 'expired' ? `(a.status = 'expired' or ${OVERDUE})` : `a.status = '${s}'`;
+
+/** Pending, live, not the person's own request (unless allowed), and the person among its approvers (twice the email). */
+const DECIDABLE = `(a.status = 'pending' and a.expires_at > now()
+  and (a.allow_self_approval or lower(a.requested_by) <> ?)
+  and exists (select 1 from jsonb_array_elements_text(case when jsonb_typeof(a.approvers) = 'array' then a.approvers
+        else coalesce((select p.owners from projects p where p.repository_identifier = a.repository_identifier), '[]'::jsonb) end) e where lower(e) = ?))`;
 
 /** Approvals newest first, filtered in one statement (the `mine` rule included, so the limit counts the right ones). */
 export async function listApprovals(orm: MikroORM, f: ApprovalFilter): Promise<Approval[]> {
@@ -39,12 +49,16 @@ export async function listApprovals(orm: MikroORM, f: ApprovalFilter): Promise<A
     params.push(f.runId);
   }
   if (f.decidableBy !== undefined) {
-    const email = f.decidableBy.toLowerCase();
-    where.push(`a.status = 'pending' and a.expires_at > now()
-      and (a.allow_self_approval or lower(a.requested_by) <> ?)
-      and exists (select 1 from jsonb_array_elements_text(case when jsonb_typeof(a.approvers) = 'array' then a.approvers
-            else coalesce((select p.owners from projects p where p.repository_identifier = a.repository_identifier), '[]'::jsonb) end) e where lower(e) = ?)`);
-    params.push(email, email);
+    where.push(DECIDABLE);
+    params.push(f.decidableBy.toLowerCase(), f.decidableBy.toLowerCase());
+  }
+  if (f.notDecidableBy !== undefined) {
+    where.push(`not (${DECIDABLE})`);
+    params.push(f.notDecidableBy.toLowerCase(), f.notDecidableBy.toLowerCase());
+  }
+  if (f.before) {
+    where.push('(a.requested_at, a.id) < (?, ?::uuid)');
+    params.push(f.before.requestedAt.toISOString(), f.before.id);
   }
   const rows = await sql(orm, `select ${COLUMNS.split(', ').map((c) => `a.${c}`).join(', ')} from approvals a
     ${where.length ? `where ${where.join(' and ')}` : ''} order by a.requested_at desc, a.id desc limit ?`, [...params, f.limit]);

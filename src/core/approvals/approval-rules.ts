@@ -4,6 +4,12 @@ import type { Approval, Decision } from '../../db/entities/approval.js';
 export interface Person {
   email: string;
   name: string;
+  /**
+   * The identity the door knew them by and how it became this email (`Slack user U0ABC, by its
+   * profile email`, `GitHub @octo (user id 42), linked in Flowgate`, `Token "ci"`): kept in the
+   * audit trail with each decision and refusal, so a decision can be traced to the credential used.
+   */
+  as?: string;
 }
 
 export type Verdict = 'approve' | 'reject';

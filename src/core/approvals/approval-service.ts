@@ -11,6 +11,7 @@ import { resolveApprovalPolicy, type ApproverSpec } from './approver-policy.js';
 import { foreignCallbackProblem } from '../runs/callback-rules.js';
 import { presentApproval } from './present-approval.js';
 import { ThreadLookup, type ThreadRef } from './thread-lookup.js';
+import { callerLabel, type Principal } from '../identity/principal.js';
 
 export interface ApprovalSpec {
   /** `owners`, `group:<name>` and explicit emails (see approver-policy.ts); null or empty means the project's owners. */
@@ -239,6 +240,7 @@ export class ApprovalService {
    */
   async decide(id: string, person: Person, verdict: Verdict, reason: string | null, door: string): Promise<Approval> {
     const actor = { name: person.email.toLowerCase(), door };
+    const as = person.as ? { as: person.as } : {};
     // Plain SQL under the row lock: this is the hot path of every click and comment.
     const outcome = await transaction(this.orm, async (q) => {
       const [row] = isUuid(id) ? await q(`select ${APPROVAL_COLUMNS} from approvals where id = ? for update`, [id]) : [];
@@ -264,7 +266,7 @@ export class ApprovalService {
     });
     const { a } = outcome;
     if ('forbidden' in outcome && outcome.forbidden) {
-      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.forbidden });
+      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.forbidden, ...as });
       throw forbidden(outcome.forbidden);
     }
     if ('refused' in outcome && outcome.refused) {
@@ -272,10 +274,10 @@ export class ApprovalService {
         await this.effects.decided(a);
         await this.effects.changed(a);
       }
-      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.refused });
+      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.refused, ...as });
       throw conflict(outcome.refused, { approval: presentApproval(a, null) });
     }
-    await this.audit.record(actor, outcome.changed ? `approval.${a.status}` : 'approval.vote', 'approval', a.id, { verdict, reason, runId: a.runId ?? undefined });
+    await this.audit.record(actor, outcome.changed ? `approval.${a.status}` : 'approval.vote', 'approval', a.id, { verdict, reason, runId: a.runId ?? undefined, ...as });
     if (outcome.changed) await this.effects.decided(a);
     await this.effects.changed(a);
     return a;
@@ -285,15 +287,15 @@ export class ApprovalService {
    * A decision over an API whose caller names the deciding email in the body: it must be the
    * person the credential belongs to. Refusals are audited like every other refusal.
    */
-  async decideClaimed(id: string, caller: { name: string; email: string | null }, claimedEmail: string, displayName: string, verdict: Verdict, reason: string | null, door: string): Promise<Approval> {
+  async decideClaimed(id: string, caller: Pick<Principal, 'name' | 'email' | 'accountId'>, claimedEmail: string, displayName: string, verdict: Verdict, reason: string | null, door: string): Promise<Approval> {
     const refuse = async (why: string) => {
-      await this.audit.record({ name: caller.email ?? `token:${caller.name}`, door }, 'approval.refused', 'approval', id, { verdict, reason: why });
+      await this.audit.record({ name: caller.email ?? `token:${caller.name}`, door }, 'approval.refused', 'approval', id, { verdict, reason: why, as: callerLabel(caller) });
       return forbidden(why);
     };
     if (!caller.email) throw await refuse(`Token "${caller.name}" is not bound to a person (no email), so it cannot decide approvals`);
     if (claimedEmail.toLowerCase() !== caller.email.toLowerCase())
       throw await refuse(`${verdict === 'approve' ? 'approverEmail' : 'rejectorEmail'} ${claimedEmail} does not match the person of this token (${caller.email})`);
-    return this.decide(id, { email: caller.email, name: displayName }, verdict, reason, door);
+    return this.decide(id, { email: caller.email, name: displayName, as: callerLabel(caller) }, verdict, reason, door);
   }
 
   /** Expires a pending approval whose time has come; returns the approval as it now stands. */

@@ -5,7 +5,7 @@ import type { Person } from '../approvals/approval-rules.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import { CORE_ROLE, PLATFORM_ROLES, type PlatformRole } from './platform-roles.js';
 import type { PersonScope } from './person-scope.js';
-import type { Principal } from './principal.js';
+import { callerLabel, type Principal } from './principal.js';
 
 /** How a console session was opened: an account's password, a pasted API token, or a chat sign-in link. */
 export type ConsoleSessionKind = 'account' | 'token' | 'person';
@@ -94,7 +94,10 @@ export class ConsoleSessions {
     const email = principal.email;
     return {
       sessionId: id, kind: row.kind, principal, csrf: row.csrf, expiresAt: new Date(row.expires_at),
-      person: email ? { email, name: row.kind === 'account' ? row.username ?? email : row.kind === 'token' ? row.t_name ?? email : email } : null,
+      person: email ? {
+        email, name: row.kind === 'account' ? row.username ?? email : row.kind === 'token' ? row.t_name ?? email : email,
+        as: row.kind === 'person' ? 'a console session opened with a one-time sign-in link' : `${callerLabel(principal)}, in the console`,
+      } : null,
     };
   }
 

@@ -20,7 +20,7 @@ export async function personOf(identity: AdoIdentity | undefined): Promise<Perso
   const email = linked ?? (/^[^@\s]+@[^@\s]+$/.test(identity.uniqueName) ? identity.uniqueName.toLowerCase() : undefined);
   if (!email)
     return { uniqueName: identity.uniqueName, why: `Azure DevOps user ${identity.uniqueName} is not linked to an email. A Flowgate owner can link it: PUT /api/v1/identities/{email} with {"adoUniqueName": "${identity.uniqueName}"}.` };
-  return { uniqueName: identity.uniqueName, person: { email, name: identity.displayName || identity.uniqueName } };
+  return { uniqueName: identity.uniqueName, person: { email, name: identity.displayName || identity.uniqueName, as: `Azure DevOps ${identity.uniqueName}${linked ? ', linked in Flowgate' : ''}` } };
 }
 
 /** Flowgate projects of an Azure DevOps project: the `org/project/*` ones. */

@@ -37,7 +37,7 @@ export function threadOfCallback(cb: Callback | null | undefined): (Thread & { t
 /** The person behind a GitHub user, through the identity directory: by their numeric id, not the login. */
 export async function personOf(s: Services, sender: { login: string; userId: number }): Promise<Person | null> {
   const email = await s.identities.emailByGithubUser(sender.userId, sender.login);
-  return email ? { email, name: sender.login } : null;
+  return email ? { email, name: sender.login, as: `GitHub @${sender.login} (user id ${sender.userId}), linked in Flowgate` } : null;
 }
 
 /** The issue or pull request as the core looks threads up (approvals and runs of this repository's project only). */

@@ -18,7 +18,7 @@ export class SlackPeople {
   async resolve(userId: string): Promise<Person | null> {
     const [linked, profile] = await Promise.all([this.identities.emailBySlack(userId), this.profile(userId)]);
     const email = linked ?? profile?.email;
-    return email ? { email: email.toLowerCase(), name: profile?.name || email } : null;
+    return email ? { email: email.toLowerCase(), name: profile?.name || email, as: `Slack user ${userId}, ${linked ? 'linked in Flowgate' : 'by its profile email'}` } : null;
   }
 
   /** Why a user could not be resolved, for the private reply. */

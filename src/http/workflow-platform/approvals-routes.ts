@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Services } from '../../container.js';
 import { listApprovals } from '../../core/approvals/approval-query.js';
 import type { Verdict } from '../../core/approvals/approval-rules.js';
-import { canAccessProject, type Principal } from '../../core/identity/principal.js';
+import { callerLabel, canAccessProject, type Principal } from '../../core/identity/principal.js';
 import { READ_ROLES } from '../../core/identity/roles.js';
 import { isUuid } from '../../core/ids.js';
 import type { Approval } from '../../db/entities/approval.js';
@@ -73,7 +73,7 @@ export function approvalRoutes(s: Services) {
       const b = body as { comment?: string; reason?: string };
       const reason = (verdict === 'reject' ? b.reason ?? b.comment : b.comment) ?? null;
       try {
-        return { body: await one(await s.approvals.decide(a.id, { email: principal.email, name: principal.name }, verdict, reason, 'rest')) };
+        return { body: await one(await s.approvals.decide(a.id, { email: principal.email, name: principal.name, as: callerLabel(principal) }, verdict, reason, 'rest')) };
       } catch (err) {
         if (!(err instanceof AppError) || err.code !== 'conflict') throw err;
         const now = gateStatus((await s.approvals.get(a.id)) ?? a);

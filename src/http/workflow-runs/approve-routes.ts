@@ -40,7 +40,7 @@ export function approveRoutes(s: Services) {
         requireEngine(s);
         let decided;
         try {
-          decided = await s.approvals.decide(approval.id, { email: principal.email, name: principal.name }, 'approve', null, 'rest');
+          decided = await s.approvals.decide(approval.id, { email: principal.email, name: principal.name, as: callerLabel(principal) }, 'approve', null, 'rest');
         } catch (err) {
           // `decide` has audited the refusal (not an approver, the requester, decided, expired); this API answers 400.
           if (err instanceof AppError && (err.code === 'forbidden' || err.code === 'conflict')) throw badRequest(err.message);
