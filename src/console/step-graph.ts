@@ -170,19 +170,39 @@ export function layoutSteps(steps: GraphStep[]): GraphLayout {
     const undone = s.compensates ? nodeOf.get(s.compensates) : undefined;
     if (undone && undone !== to && !edges.has(`${undone}\u0000${to}`)) edges.set(`${undone}\u0000${to}`, { from: undone, to, kind: 'compensates' });
   }
-  for (const e of edges.values()) g.setEdge(e.from, e.to, { minlen: 1 });
-  dagre.layout(g);
-  for (const n of nodes) {
-    const placed = g.node(n.id);
-    // dagre gives centres; SVG rectangles start at their top-left corner.
-    n.x = Math.round((placed.x ?? 0) - n.width / 2);
-    n.y = Math.round((placed.y ?? 0) - n.height / 2);
+  // Where things go depends only on the nodes' ids and sizes and the edges, not on statuses: a
+  // run's page asks for the same layout on every load and every step change, so it is kept.
+  const key = `${nodes.map((n) => `${n.id}\u0001${n.width}`).join('\u0000')}\u0002${[...edges.keys()].join('\u0003')}`;
+  let placed = placements.get(key);
+  if (placed) {
+    placements.delete(key);
+  } else {
+    for (const e of edges.values()) g.setEdge(e.from, e.to, { minlen: 1 });
+    dagre.layout(g);
+    const graph = g.graph();
+    placed = {
+      width: Math.ceil(graph.width ?? 0),
+      height: Math.ceil(graph.height ?? 0),
+      // dagre gives centres; SVG rectangles start at their top-left corner.
+      nodes: nodes.map((n) => {
+        const at = g.node(n.id);
+        return { x: Math.round((at.x ?? 0) - n.width / 2), y: Math.round((at.y ?? 0) - n.height / 2) };
+      }),
+      points: [...edges.values()].map((e) => (g.edge(e.from, e.to)?.points ?? []).map((p: { x: number; y: number }) => ({ x: Math.round(p.x), y: Math.round(p.y) }))),
+    };
+    if (placements.size >= KEPT_LAYOUTS) placements.delete(placements.keys().next().value!);
   }
-  const graph = g.graph();
+  placements.set(key, placed);
+  nodes.forEach((n, i) => Object.assign(n, placed.nodes[i]));
   return {
-    width: Math.ceil(graph.width ?? 0),
-    height: Math.ceil(graph.height ?? 0),
+    width: placed.width,
+    height: placed.height,
     nodes,
-    edges: [...edges.values()].map((e) => ({ ...e, points: (g.edge(e.from, e.to)?.points ?? []).map((p: { x: number; y: number }) => ({ x: Math.round(p.x), y: Math.round(p.y) })) })),
+    edges: [...edges.values()].map((e, i) => ({ ...e, points: placed.points[i].map((p) => ({ ...p })) })),
   };
 }
+
+interface Placement { width: number; height: number; nodes: Array<{ x: number; y: number }>; points: Array<Array<{ x: number; y: number }>> }
+/** Layouts of recently shown graphs, least recently used first (a Map keeps insertion order). */
+const placements = new Map<string, Placement>();
+const KEPT_LAYOUTS = 200;

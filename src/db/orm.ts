@@ -30,6 +30,7 @@ import { Migration20261130270000 } from './migrations/Migration20261130270000.js
 import { Migration20261130280000 } from './migrations/Migration20261130280000.js';
 import { Migration20261130290000 } from './migrations/Migration20261130290000.js';
 import { Migration20261130300000 } from './migrations/Migration20261130300000.js';
+import { Migration20261130310000 } from './migrations/Migration20261130310000.js';
 
 /** Migrations are listed here, not discovered on disk, so the same list works from src/ and dist/. */
 const migrationsList = [
@@ -62,6 +63,7 @@ const migrationsList = [
   { name: 'Migration20261130280000', class: Migration20261130280000 },
   { name: 'Migration20261130290000', class: Migration20261130290000 },
   { name: 'Migration20261130300000', class: Migration20261130300000 },
+  { name: 'Migration20261130310000', class: Migration20261130310000 },
 ];
 
 export async function createOrm(clientUrl: string, poolMax = 20): Promise<MikroORM> {

@@ -117,3 +117,22 @@ describe('the SVG', () => {
     expect(html).not.toMatch(/style=/);
   });
 });
+
+describe('kept layouts', () => {
+  test('a run shown again, its steps moved on, is placed exactly as before; what the caller changes stays its own', () => {
+    const lanes = (status: string) => Array.from({ length: 6 }, (_, i) => step(`s${i}`, i ? [`s${i - 1}`] : [], 'log', status, status !== 'pending'));
+    const before = layoutSteps(lanes('pending'));
+    before.nodes[0].x = -999;
+    before.edges[0].points[0].x = -999;
+    const after = layoutSteps(lanes('completed'));
+    expect(after.nodes.map((n) => n.status)).toEqual(Array(6).fill('completed'));
+    expect(after.nodes[0].x).toBeGreaterThanOrEqual(0);
+    expect(after.edges[0].points[0].x).toBeGreaterThanOrEqual(0);
+    const fresh = layoutSteps(lanes('running'));
+    expect(after.nodes.map(({ x, y }) => ({ x, y }))).toEqual(fresh.nodes.map(({ x, y }) => ({ x, y })));
+    // Another shape is laid out on its own.
+    const other = layoutSteps([step('a'), step('b', ['a']), step('c', ['a'])]);
+    expect(other.nodes).toHaveLength(3);
+    expectNoOverlap(other);
+  });
+});
