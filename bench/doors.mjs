@@ -105,20 +105,23 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
         await new Promise((resolve) => { a.resolve = resolve; watching.add(a); });
       }
     });
-    // One poller for every click in flight, so that watching adds one query, not twenty.
+    // One poller for every click in flight, so that watching adds one query, not twenty. The times
+    // are the rows' own (resolved_at, finished_at: same clock, same machine), as the REST measure's,
+    // so the poller's interval and its query's latency are not counted.
     const poller = (async () => {
       while (clicking || watching.size) {
         if (watching.size) {
-          const { rows } = await client.query('select a.id, a.status, r.status as run from approvals a join runs r on r.id = a.run_id where a.id = any($1::uuid[])', [[...watching].map((a) => a.id)]);
+          const { rows } = await client.query(`select a.id, a.status, r.status as run, extract(epoch from a.resolved_at) * 1000 as decided_at, extract(epoch from r.finished_at) * 1000 as done_at
+            from approvals a join runs r on r.id = a.run_id where a.id = any($1::uuid[])`, [[...watching].map((a) => a.id)]);
           const at = Date.now();
           for (const row of rows) {
             const a = byId.get(row.id);
-            if (row.status !== 'pending') a.decidedAt ??= at;
-            if (TERMINAL.includes(row.run)) { a.doneAt = at; a.outcome = `${row.status}/${row.run}`; watching.delete(a); a.resolve(); }
+            if (row.status !== 'pending') a.decidedAt ??= Number(row.decided_at ?? at);
+            if (TERMINAL.includes(row.run)) { a.doneAt = Number(row.done_at ?? at); a.outcome = `${row.status}/${row.run}`; watching.delete(a); a.resolve(); }
           }
           for (const a of watching) if (at - a.sentAt > 60_000) { a.failed = 'no finished run within 60 s'; watching.delete(a); a.resolve(); }
         }
-        await sleep(2);
+        await sleep(20);
       }
     })().catch((err) => {
       broken = err;
@@ -129,6 +132,22 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
     await poller;
     if (broken) throw broken;
 
+    // Where the time goes, from the rows' own timestamps: received (the delivery recorded), decided
+    // (the approval's row), the approval step done and the next step started (the executor).
+    const { rows: marks } = await client.query(`select a.id, extract(epoch from d.received_at) * 1000 as received,
+        extract(epoch from a.resolved_at) * 1000 as decided,
+        (select extract(epoch from s.finished_at) * 1000 from step_runs s where s.run_id = a.run_id and s.step_ref = 'approve') as step_done,
+        (select extract(epoch from min(s.started_at)) * 1000 from step_runs s where s.run_id = a.run_id and s.step_ref <> 'approve') as next_started
+      from approvals a left join inbound_deliveries d on d.door = 'slack' and d.payload->>'approvalId' = a.id::text
+      where a.id = any($1::uuid[])`, [all.map((a) => a.id)]);
+    const sentAtOf = new Map(all.map((a) => [a.id, a.sentAt]));
+    const stage = (f) => spread(marks.map(f).filter(Number.isFinite));
+    const stages = {
+      received: stage((m) => m.received - sentAtOf.get(m.id)),
+      decided: stage((m) => m.decided - m.received),
+      stepDone: stage((m) => m.step_done - m.decided),
+      nextStarted: stage((m) => m.next_started - m.step_done),
+    };
     const updateOf = (a) => slack.to('chat.update', (b) => b.ts === a.ts).find((c) => c.at >= a.sentAt);
     await until(() => all.every((a) => a.failed || updateOf(a)), 30_000, 'chat.update of every decided request').catch(() => undefined);
     const ok = all.filter((a) => !a.failed);
@@ -142,6 +161,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
       finished: spread(ok.map((a) => a.doneAt - a.sentAt)),
       notCompleted: all.filter((a) => a.failed || a.outcome !== 'approved/completed').length,
       notUpdated: ok.filter((a) => !updateOf(a)).length,
+      stages,
     };
   } finally {
     await client.end();

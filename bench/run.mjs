@@ -422,6 +422,7 @@ function doorRows({ slackApprovals: s, githubIntake: g }) {
     ['Slack Approve click → approval decided', spread(s.decided), '', '', ''],
     ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
     ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],
+    ['… stages: sent → delivery recorded / → decided / → approval step done / → next step started', ['received', 'decided', 'stepDone', 'nextStarted'].map((k) => `p50 ${round(s.stages[k].p50)}`).join(' / ') + ' ms', '', '', ''],
     ['GitHub comment intake (32 clients)', `${round(g.perS)} deliveries/s acknowledged${g.errors ? ` (${g.errors} refused)` : ''}`, '', '', ''],
     ['GitHub delivery ack latency', `p50 ${round(g.p50)} ms · p99 ${round(g.p99)} ms`, '', '', ''],
     ['GitHub deliveries without exactly one run', `${g.mismatches} of ${g.acked} (${g.missing} missing, ${g.extra} extra; all recorded ${round(g.recordedS)} s after the intake)`, '', '', '0'],
