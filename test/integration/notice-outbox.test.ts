@@ -81,3 +81,36 @@ test('a notice the outbound policy refuses is given up at once, said in the run 
   await server.call('DELETE', `/v1/workflow-runs/${id}`);
   await eventually(async () => ((await notices(id)).length === 3 && (await notices(id)).every((n) => n.closed) ? true : undefined), 20_000, 'the rest closed too');
 });
+
+test('a cancel is one transaction: when its last write fails, the run, its steps, its approval and its thread are as before', async () => {
+  // A failure injected into the cancel's last write (the run's end notice) of runs told at `/atomic`.
+  await db.query(`create or replace function fail_atomic_notice() returns trigger language plpgsql as $$
+    begin
+      if new.kind = 'run.finished' and exists (select 1 from runs where id = new.run_id and callback->'webhook'->>'url' like '%/atomic') then
+        raise exception 'injected failure';
+      end if;
+      return new;
+    end $$`);
+  await db.query('create trigger fail_atomic_notice before insert on notices for each row execute function fail_atomic_notice()');
+  try {
+    const id = await startRun(server, 'gated', { target: thread.url }, hook('/atomic'));
+    await eventually(async () => ((await server.call('GET', `/v1/workflow-runs/${id}/steps`)).body?.[0]?.status === 'waiting' ? true : undefined));
+    const before = (await db.query(`select a.status, (select count(*)::int from audit_events e where e.target_id = a.id::text) as audited from approvals a where a.run_id = $1`, [id])).rows;
+    expect((await server.call('DELETE', `/v1/workflow-runs/${id}`)).status).toBeGreaterThanOrEqual(500);
+    expect((await db.query('select status from runs where id = $1', [id])).rows[0].status).not.toBe('cancelled');
+    expect((await db.query(`select status from step_runs where run_id = $1`, [id])).rows.map((r) => r.status)).toEqual(['waiting']);
+    expect((await db.query(`select a.status, (select count(*)::int from audit_events e where e.target_id = a.id::text) as audited from approvals a where a.run_id = $1`, [id])).rows).toEqual(before);
+    expect((await notices(id)).map((n) => n.kind)).toEqual(['approval.requested']);
+
+    await db.query('drop trigger fail_atomic_notice on notices');
+    expect((await server.call('DELETE', `/v1/workflow-runs/${id}`)).status).toBe(204);
+    expect((await notices(id)).map((n) => n.kind)).toEqual(['approval.requested', 'approval.updated', 'run.finished']);
+    const steps = (await db.query(`select status, attempts from step_runs where run_id = $1`, [id])).rows;
+    // The step and its open attempt end together.
+    expect(steps).toEqual([{ status: 'cancelled', attempts: [expect.objectContaining({ status: 'cancelled', error: expect.stringMatching(/^cancelled by /) })] }]);
+    expect((await db.query(`select status from approvals where run_id = $1`, [id])).rows).toEqual([{ status: 'cancelled' }]);
+  } finally {
+    await db.query('drop trigger if exists fail_atomic_notice on notices');
+    await db.query('drop function if exists fail_atomic_notice()');
+  }
+});

@@ -371,11 +371,12 @@ export class CicdService {
    * `RunStore.cancelRuns` for runs that may include cicd runs (the pipelines of `cicd.run` steps):
    * those are cancelled after the others, so a parent woken by its pipeline's end finds itself
    * cancelled. Their parent is going: each is cancelled, then its pipeline asked to cancel (unlike
-   * `cancel`, a pipeline that cannot be reached is only logged on its run).
+   * `cancel`, a pipeline that cannot be reached is only logged on its run). `announce`: the run
+   * whose thread hears of its end in the cancel's own transaction (a v2 run; see `RunStore.cancelRuns`).
    */
-  async cancelRuns(runIds: string[], reason: string, actor: Actor, note?: { runId: string; line: NewLogLine }): Promise<string[]> {
+  async cancelRuns(runIds: string[], reason: string, actor: Actor, note?: { runId: string; line: NewLogLine }, announce: string | null = null): Promise<string[]> {
     const pipelines = await this.d.cicdStore.openAmong(runIds);
-    const cancelled = await this.d.store.cancelRuns(runIds.filter((id) => !pipelines.includes(id)), reason, note);
+    const cancelled = await this.d.store.cancelRuns(runIds.filter((id) => !pipelines.includes(id)), reason, note, { actor, announce });
     for (const id of pipelines) {
       // Whoever ends it asks its pipeline (a queued one's dispatch, if it lands, does): the end of
       // its parent run may end it at the same moment, and its pipeline is asked once.

@@ -43,7 +43,7 @@ export const INSERT_COUNTED_LINES = `insert into log_lines (run_id, seq, at, lev
   from counter, jsonb_to_recordset(?::jsonb) as l(i int, level text, source text, "group" text, message text)`;
 
 /** Appends counted lines to one run and tells log streams, in one statement (parameters: count, run id, `countedLinesParams`). */
-const APPEND_LINES = `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq), logged as (${INSERT_COUNTED_LINES})
+export const APPEND_LINES = `with counter as (update runs set log_seq = log_seq + ? where id = ? returning id, log_seq), logged as (${INSERT_COUNTED_LINES})
   select ${notifyLogSql('counter.id')} from counter`;
 
 export function countedLinesParams(lines: NewLogLine[]): [number, string] {

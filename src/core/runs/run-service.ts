@@ -220,19 +220,23 @@ export class RunService {
     await this.requireControl(run, who, 'cancel');
     const actor = actorOfRequester(who);
     if (isTerminalRun(run.status)) throw badRequest(`Execution already ${run.status}`);
+    // Shutting down (or never up): refuse before anything changes, as a start does.
+    if (!this.engine.isRunning()) throw engineUnavailable('Flow engine is not running');
     if (run.executionMode === 'cicd') return this.cicd.cancel(run, actor);
     if (this.executor && (await this.store.requestCancel(run.id, `cancelled by ${actor.name}`, { actor, action: 'run.cancel_requested' }))) return this.cancelCompensating(run, actor);
     const ids = await this.store.subtreeIds(run.id);
-    if (run.engine === 'flowgate') await this.engine.cancelRun(run.engineRunId);
-    const cancelled = await this.cicd.cancelRuns(ids, `cancelled by ${actor.name}`, actor, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } });
+    if (run.engine === 'flowgate' && run.engineVersion !== 'v2') await this.engine.cancelRun(run.engineRunId);
+    // A v2 run's approvals, waiting parents and thread are told in the cancel's own transaction.
+    const cancelled = await this.cicd.cancelRuns(ids, `cancelled by ${actor.name}`, actor, { runId: run.id, line: { level: 'warn', source: 'engine', group: 'run', message: `Run cancelled by ${actor.name}` } }, run.id);
     if (this.executor) {
-      // A v2 parent waiting on this run (a flow step) must see it end; an executor working on it stops starting steps.
+      // The parents of pipelines cancelled after the transaction; an executor working on a run stops starting steps.
       await this.store.wakeParentsOf(cancelled);
       for (const id of cancelled) await this.executor.hold(id);
     }
+    // The previous engine's runs (a v2 run's were closed with it).
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
     await this.audit.record(actor, 'run.cancelled', 'run', run.id, { cancelled });
-    if (cancelled.includes(run.id)) await this.announceEnd(run);
+    if (cancelled.includes(run.id) && run.engineVersion !== 'v2') await this.announceEnd(run);
     return cancelled;
   }
 
@@ -258,11 +262,11 @@ export class RunService {
     const children = (await this.store.children(run.id)).filter((c) => !isTerminalRun(c.status));
     const cancelled: string[] = [];
     for (const child of children) {
-      if (child.engine === 'flowgate') await this.engine.cancelRun(child.engineRunId);
-      const ids = await this.cicd.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`, actor);
+      if (child.engine === 'flowgate' && child.engineVersion !== 'v2') await this.engine.cancelRun(child.engineRunId);
+      const ids = await this.cicd.cancelRuns(await this.store.subtreeIds(child.id), `cancelled by ${actor.name} (children of ${run.id})`, actor, undefined, child.id);
       await this.approvals.closeForRuns(ids, 'cancelled', actor);
       cancelled.push(...ids);
-      if (ids.includes(child.id)) await this.announceEnd(child);
+      if (ids.includes(child.id) && child.engineVersion !== 'v2') await this.announceEnd(child);
     }
     if (this.executor) await this.store.wakeParentsOf(cancelled);
     await this.audit.record(actor, 'run.children_cancelled', 'run', run.id, { cancelled });

@@ -1,15 +1,14 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
-import { columnsOf, rowTo, sql, sqlList } from '../../db/sql.js';
+import { columnsOf, rowTo, sql, sqlList, transaction } from '../../db/sql.js';
 import { Run, RunSchema, type Callback } from '../../db/entities/run.js';
 import { StepRun } from '../../db/entities/step-run.js';
-import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
+import { AUDIT_INSERT_SELECT, auditParams, type Actor, type AuditEntry } from '../audit/audit-log.js';
 import { isUuid, newId } from '../ids.js';
 import { GroupCommit } from '../../util/group-commit.js';
 import { deepMerge } from './deep-merge.js';
-import { appendLines, countedLinesParams, INSERT_COUNTED_LINES, notifyLogSql, type NewLogLine } from '../logs/run-logs.js';
+import { APPEND_LINES, countedLinesParams, INSERT_COUNTED_LINES, notifyLogSql, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
 
-const notTerminalStep = { $nin: [...TERMINAL_STEP_STATUSES] };
 const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;
@@ -26,9 +25,9 @@ export function capOutput(output: unknown): unknown {
   return { truncated: true, size: text.length, preview: text.slice(0, 4096) };
 }
 
-/** SQL: `step_runs.attempts` with every still-running entry closed with the given status and error. */
+/** SQL: `step_runs.attempts` with every still-open (running or waiting) entry closed with the given status and error. */
 const closeOpenAttempts = (status: string, error: string) =>
-  `(select coalesce(jsonb_agg(case when a->>'status' = 'running'
+  `(select coalesce(jsonb_agg(case when a->>'status' in ('running', 'waiting')
       then a || jsonb_build_object('status', ${status}, 'error', ${error}, 'finishedAt', to_jsonb(now())) else a end order by i), '[]'::jsonb)
     from jsonb_array_elements(step_runs.attempts) with ordinality as t(a, i))`;
 
@@ -241,20 +240,45 @@ export class RunStore {
     return rows[0].n > 0;
   }
 
-  /** Cancels runs and their unfinished steps; returns the ids that were actually cancelled. */
-  async cancelRuns(runIds: string[], reason: string, note?: { runId: string; line: NewLogLine }): Promise<string[]> {
+  /**
+   * Cancels runs and their unfinished steps (their open attempts closed); returns the ids that
+   * were actually cancelled. With `ending`, the same transaction does what a v2 run's end means
+   * beyond its rows: its pending approvals closed (audited, its thread told through the outbox),
+   * the parents waiting on it woken, and `ending.announce`'s thread told of its end after its
+   * approvals' changes. A crash then leaves all of it or none: never a cancelled run whose
+   * approval buttons stay live or whose thread is never told. Runs of the previous engine are
+   * left to the caller's effects (nothing of theirs is written here but their rows).
+   */
+  async cancelRuns(runIds: string[], reason: string, note?: { runId: string; line: NewLogLine }, ending?: { actor: Actor; announce: string | null }): Promise<string[]> {
     if (!runIds.length) return [];
-    const em = this.em();
-    return em.transactional(async (tx) => {
-      const rows = await tx.getConnection().execute<{ id: string }[]>(
+    return transaction(this.orm, async (q) => {
+      const rows = await q<{ id: string }>(
         `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?, wake_at = null
-         where id in (${runIds.map(() => '?').join(',')}) and status not in (${TERMINAL_SQL})
-         returning id`, [reason, ...runIds], 'all', tx.getTransactionContext());
+         where id = any(?::uuid[]) and status not in (${TERMINAL_SQL})
+         returning id`, [reason, runIds]);
       const ids = rows.map((r) => r.id);
-      if (ids.length) {
-        await tx.nativeUpdate(StepRun, { runId: { $in: ids }, status: notTerminalStep }, { status: 'cancelled', finishedAt: new Date(), error: reason });
+      if (!ids.length) return ids;
+      await q(`update step_runs set status = 'cancelled', finished_at = now(), error = ?, attempts = ${closeOpenAttempts("'cancelled'", '?::text')}
+        where run_id = any(?::uuid[]) and status not in (${TERMINAL_STEP_SQL})`, [reason, reason, ids]);
+      if (note && ids.includes(note.runId)) await q(APPEND_LINES, [1, note.runId, ...countedLinesParams([note.line])]);
+      if (ending) {
+        const told = (run: string) => `${run}.engine_version = 'v2' and ${run}.callback is not null and ${run}.callback->>'type' <> 'none'`;
+        await q(`with closed as (
+            update approvals a set status = 'cancelled', resolved_at = now(), resolved_by = ?
+            from runs r where r.id = a.run_id and r.engine_version = 'v2' and a.run_id = any(?::uuid[]) and a.status = 'pending'
+            returning a.id, a.run_id, a.callback, ${told('r')} as thread),
+          audited as (insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
+            select gen_random_uuid(), now(), ?, ?, 'approval.cancelled', 'approval', id::text, jsonb_build_object('runId', run_id) from closed)
+          insert into notices (run_id, kind, approval_id)
+            select run_id, 'approval.updated', id from closed where thread and callback is not null and callback->>'type' <> 'none' order by id`,
+        [ending.actor.name, ids, ending.actor.name, ending.actor.door]);
+        if (ending.announce && ids.includes(ending.announce))
+          await q(`insert into notices (run_id, kind) select id, 'run.finished' from runs r where id = ? and ${told('r')}`, [ending.announce]);
+        await q(`update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
+          where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})`, [ids]);
+        // Told at commit: outbox and executors look at once.
+        await q(`select pg_notify('flowgate_notice', ''), pg_notify('flowgate_wake', '')`, []);
       }
-      if (note && ids.includes(note.runId)) await appendLines(tx, note.runId, [note.line]);
       return ids;
     });
   }
