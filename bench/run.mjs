@@ -1,6 +1,6 @@
 // Flowgate benchmarks: the real server process on an embedded PostgreSQL, each figure next to a
 // reference measured in the same run on the same machine. Prints a markdown table and writes
-// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks | --auth | --console] [-- --engine dbos|v2] [-- --profile]
+// bench/results.json. Usage: npm run bench [-- --quick] [-- --listing | --doors | --intake | --approvals | --shapes | --webhooks | --auth | --console] [-- --split] [-- --engine dbos|v2] [-- --profile]
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -26,6 +26,8 @@ const ONLY_SHAPES = process.argv.includes('--shapes');
 const ONLY_WEBHOOKS = process.argv.includes('--webhooks');
 const ONLY_AUTH = process.argv.includes('--auth');
 const ONLY_CONSOLE = process.argv.includes('--console');
+// --split: the HTTP server runs no executor (FLOWGATE_EXECUTOR=off); a second process executes.
+const SPLIT = process.argv.includes('--split');
 // The console pages: this many approvals pending in the inbox; each page fetched this many times.
 const CONSOLE = { pending: 10_000, samples: QUICK ? 20 : 60 };
 // --profile: each server process writes a V8 CPU profile here when it stops (open in Chrome DevTools).
@@ -165,11 +167,15 @@ async function intake(server) {
   let errors = 0;
   const until = Date.now() + INTAKE_SECONDS * 1000;
   let peakRss = 0;
-  const sampler = setInterval(() => { peakRss = Math.max(peakRss, rssMb(server.child.pid)); }, 250);
+  let peakWorkerRss = 0;
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssMb(server.child.pid));
+    if (server.worker) peakWorkerRss = Math.max(peakWorkerRss, rssMb(server.worker.child.pid));
+  }, 250);
   // Where the machine's cores go during the intake: the server, PostgreSQL, and this load generator.
   const { rows: [{ pid: statsPid }] } = await stats.query('select pg_backend_pid() as pid');
   const pg0 = postgresCpuSeconds(statsPid);
-  const cpu0 = { server: cpuSeconds(server.child.pid), postgres: pg0.total, load: process.cpuUsage() };
+  const cpu0 = { server: cpuSeconds(server.child.pid), worker: server.worker ? cpuSeconds(server.worker.child.pid) : 0, postgres: pg0.total, load: process.cpuUsage() };
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
     while (Date.now() < until) {
       const t = performance.now();
@@ -182,7 +188,7 @@ async function intake(server) {
   const accepted = ids.length / INTAKE_SECONDS;
   const loadCpu = process.cpuUsage(cpu0.load);
   const pg1 = postgresCpuSeconds(statsPid);
-  const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, postgres: pg1.total - cpu0.postgres, load: (loadCpu.user + loadCpu.system) / 1e6,
+  const cpu = { server: cpuSeconds(server.child.pid) - cpu0.server, worker: server.worker ? cpuSeconds(server.worker.child.pid) - cpu0.worker : 0, postgres: pg1.total - cpu0.postgres, load: (loadCpu.user + loadCpu.system) / 1e6,
     postgresByKind: Object.fromEntries(Object.entries(pg1.byKind).map(([k, v]) => [k, v - (pg0.byKind[k] ?? 0)]).filter(([, v]) => v > 0)) };
   // Completion: how long until every accepted run has finished.
   const client = new pg.Client({ connectionString: server.dbUrl });
@@ -211,7 +217,7 @@ async function intake(server) {
   }
   await stats.end();
   return { accepted, p50: pct(lat, 50), p99: pct(lat, 99), errors, completed: rows[0].n, completedPerS: rows[0].n / (INTAKE_SECONDS + drainS), drainS,
-    cpu, transactionsPerRun: transactions / rows[0].n, statementsPerRun: statements / rows[0].n, executorPerRun: executorCalls / rows[0].n, peakRss };
+    cpu, transactionsPerRun: transactions / rows[0].n, statementsPerRun: statements / rows[0].n, executorPerRun: executorCalls / rows[0].n, peakRss, peakWorkerRss };
 }
 
 /**
@@ -434,11 +440,11 @@ function intakeRows(load, reference) {
   return [
     [`Run intake (32 clients, engine ${ENGINE})`, `${round(load.accepted)} runs/s accepted`, `${round(reference)} INSERT commits/s`, `${round(load.accepted / reference, 2)}×`, '≥ 1000 runs/s'],
     ['Run intake latency', `p50 ${round(load.p50)} ms · p99 ${round(load.p99)} ms`, '', '', ''],
-    ['CPU per accepted run during the intake: server / PostgreSQL / load generator', ['server', 'postgres', 'load'].map((k) => `${round((load.cpu[k] * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' / ')
-      + ` (${round((load.cpu.server + load.cpu.postgres + load.cpu.load) / INTAKE_SECONDS, 2)} of ${os.cpus().length} cores busy)`, '', '', ''],
+    [`CPU per accepted run during the intake: server${SPLIT ? ' (HTTP) / executor process' : ''} / PostgreSQL / load generator`, [...(SPLIT ? ['server', 'worker'] : ['server']), 'postgres', 'load'].map((k) => `${round((load.cpu[k] * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' / ')
+      + ` (${round((load.cpu.server + load.cpu.worker + load.cpu.postgres + load.cpu.load) / INTAKE_SECONDS, 2)} of ${os.cpus().length} cores busy)`, '', '', ''],
     ['… PostgreSQL\'s by process', Object.entries(load.cpu.postgresByKind ?? {}).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${round((v * 1000) / (load.accepted * INTAKE_SECONDS), 2)} ms`).join(' · '), '', '', ''],
     ['Runs completed', `${round(load.completedPerS)} runs/s (${load.completed} runs, all done ${round(load.drainS)} s after the intake)`, '', '', '≥ 1000 runs/s'],
-    ...(ONLY_INTAKE ? [['Server memory (RSS) peak under the intake', `${round(load.peakRss)} MB`, '', '', '≤ 300 MB']] : []),
+    ...(ONLY_INTAKE ? [[`Server memory (RSS) peak under the intake${SPLIT ? ': HTTP process / executor process' : ''}`, `${round(load.peakRss)} MB${SPLIT ? ` / ${round(load.peakWorkerRss)} MB` : ''}`, '', '', '≤ 300 MB']] : []),
     // Statements are counted only with --intake (pg_stat_statements is loaded for that run alone).
     ...(Number.isFinite(load.statementsPerRun) ? [['Statements per completed run (pg_stat_statements calls, all databases, intake included)', `${round(load.statementsPerRun, 2)}`, '', '', '≤ 2–3']] : []),
     ...(Number.isFinite(load.executorPerRun) && ENGINE === 'v2' ? [['… of which the v2 executor (claim, flush, heartbeat)', `${round(load.executorPerRun, 2)}`, '', '', '']] : []),
@@ -554,9 +560,10 @@ async function measure(dataDir, pgPort) {
     return;
   }
   if ((ONLY_INTAKE && !ONLY_APPROVALS) || ONLY_SHAPES) await preloadStatementStats(dataDir, pgPort);
-  let server = await startServer(dataDir, pgPort);
+  let server = await startServer(dataDir, pgPort, SPLIT ? { FLOWGATE_EXECUTOR: 'off' } : {});
   const coldStartMs = server.readyMs;
   server.dbUrl = (await new EmbeddedPostgres(dataDir, pgPort).start());
+  if (SPLIT) server.worker = await startServer(dataDir, pgPort, { FLOWGATE_EXECUTOR_ID: 'bench-worker' });
   const idleRss = rssMb(server.child.pid);
   await call(server.url, 'PUT', '/api/v1/projects/bench/app', { provider: 'github', owners: ['owner@bench.io'] });
 
@@ -607,6 +614,7 @@ async function measure(dataDir, pgPort) {
   const load = await intake(server);
   const drain = ENGINE === 'v2' ? await executorDrain(server, QUICK ? 5_000 : 20_000) : null;
   if (ONLY_INTAKE) {
+    if (server.worker) await stopServer(server.worker);
     await stopServer(server);
     console.log(HEADER);
     for (const r of [...intakeRows(load, reference), ...drainRows(drain)]) console.log(`| ${r.join(' | ')} |`);

@@ -39,6 +39,8 @@ const envSchema = z.object({
   FLOWGATE_SCHEDULER_POLL_MS: z.coerce.number().int().min(100).default(5000),
   /** Which engine carries flow runs: `dbos` (per-run workflows) or `v2` (the set-based executor on Flowgate's tables). */
   FLOWGATE_ENGINE: z.enum(['dbos', 'v2']).default('v2'),
+  /** `off`: this process serves HTTP, doors and notices and leaves executing v2 runs to the replicas that have it on. */
+  FLOWGATE_EXECUTOR: z.enum(['on', 'off']).default('on'),
   FLOWGATE_ACTIVE_RUNS: z.coerce.number().int().min(1).max(10_000).default(32),
   /** How long a cached token or project may be served at most (changes reach every replica sooner, by NOTIFY); 0 = no cache. */
   FLOWGATE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000, 'at most 600000 ms').default(5_000),
@@ -153,6 +155,8 @@ export interface Config {
   schedulerPollMs: number;
   /** Runs this process starts at once; more wait, `queued`, in arrival order. */
   activeRuns: number;
+  /** Whether this process executes v2 runs (FLOWGATE_EXECUTOR). */
+  executes: boolean;
   /** Longest a cached token or project is served (a safety net behind the NOTIFY invalidation). */
   cacheTtlMs: number;
   /** How long an Engine v2 claim holds a run without a heartbeat (a dead replica's runs wait this long). */
@@ -240,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     sweepIntervalMs: e.FLOWGATE_SWEEP_INTERVAL_MS,
     schedulerPollMs: e.FLOWGATE_SCHEDULER_POLL_MS,
     activeRuns: e.FLOWGATE_ACTIVE_RUNS,
+    executes: e.FLOWGATE_EXECUTOR === 'on',
     cacheTtlMs: e.FLOWGATE_CACHE_TTL_MS,
     leaseMs: e.FLOWGATE_LEASE_MS,
     engine: e.FLOWGATE_ENGINE,

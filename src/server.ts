@@ -63,7 +63,8 @@ export async function startServer(config: Config, log: Logger): Promise<RunningS
     process.stdout.write(`\nFlowgate admin token (shown once, store it now): ${generated}\n\n`);
   }
   await services.engine.launch(services.engineDeps);
-  await services.executor?.start();
+  // FLOWGATE_EXECUTOR=off: runs committed here are told to the replicas that execute.
+  if (config.executes) await services.executor?.start();
   services.outbox.start();
   await services.schedules.syncManifests(definitions);
   const sweeper = new Sweeper([approvalSweep(services.approvals, services.approvalEffects, (id) => services.engine.knows(deliveryWorkflowId(id))), lockCleanup(services.locks), orphanSweep(orm, services.launcher, services.engine, log, (id) => services.cicd.dispatchOrphan(id)),

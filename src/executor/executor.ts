@@ -77,7 +77,9 @@ export class Executor {
   private announceAgain = false;
   /** Marks this process's own announcements (an owner name may be shared after a misconfiguration). */
   private readonly processMark = randomUUID();
-  private stopped = true;
+  private stopped = false;
+  /** Set by `start`: a process that leaves executing to another (FLOWGATE_EXECUTOR=off) never starts it, and only tells. */
+  private started = false;
   private queue: { flush: RunFlush; done(answer: FlushAnswer | undefined): void }[] = [];
   private flushing = false;
   private timers: NodeJS.Timeout[] = [];
@@ -113,7 +115,7 @@ export class Executor {
    * executor is full or stopping: the run is then committed unleased and claimed as usual.
    */
   reserve(): IntakeLease | null {
-    if (this.stopped || this.held.size + this.reserved >= this.options.maxRuns) return null;
+    if (!this.started || this.stopped || this.held.size + this.reserved >= this.options.maxRuns) return null;
     this.reserved++;
     return { owner: this.options.owner, token: randomUUID(), leaseMs: this.options.leaseMs };
   }
@@ -171,6 +173,7 @@ export class Executor {
   async start(): Promise<void> {
     if (!this.extras) throw new Error('executor started before its services were set');
     this.stopped = false;
+    this.started = true;
     const recovered = await recoverOwnLeases(this.pool, this.options.owner);
     if (recovered) this.deps.log.info({ runs: recovered }, 'executor: resuming runs its previous process held');
     await this.listen();
@@ -231,7 +234,7 @@ export class Executor {
 
   /** Something may be claimable: claim now, or right after the claim in flight. */
   wake(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.started) return;
     if (this.claiming) {
       this.again = true;
       return;

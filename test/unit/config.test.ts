@@ -29,8 +29,10 @@ describe('loadConfig defaults', () => {
     expect(config.manifestsDir).toBe(path.resolve(process.cwd(), 'manifests/flows'));
   });
 
-  test('executor id defaults to flowgate-<hostname>', () => {
+  test('executor id defaults to flowgate-<hostname>; every process executes unless told otherwise', () => {
     expect(config.executorId).toBe(`flowgate-${os.hostname()}`);
+    expect(config.executes).toBe(true);
+    expect(loadConfig({ FLOWGATE_EXECUTOR: 'off' }).executes).toBe(false);
   });
 
   test('public URL follows the port; optional settings are undefined', () => {
@@ -134,6 +136,7 @@ describe('loadConfig problems', () => {
     ['FLOWGATE_WEBHOOK_SECRET', '123456789012345'],
     ['FLOWGATE_EXECUTOR_ID', 'has space'],
     ['FLOWGATE_EXECUTOR_ID', 'a/b'],
+    ['FLOWGATE_EXECUTOR', 'maybe'],
     ['FLOWGATE_PUBLIC_URL', 'not a url'],
     ['FLOWGATE_SYSTEM_DATABASE_URL', 'http://db/x'],
     ['DATABASE_URL', 'postgres:/missing-slash'],
