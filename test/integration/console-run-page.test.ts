@@ -1,26 +1,11 @@
-import { ConsoleClient, textOf } from '../support/console.js';
-import { acmePeople, eventually, startRun, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { ConsoleClient, consoleServer, textOf } from '../support/console.js';
+import { eventually, startRun, waitForRun } from '../support/server.js';
 
 // The console's run page over plain HTTP against a real server: what it shows, who sees it, the
 // controls through the core, and its event stream.
-let server: TestServer;
-let people: Awaited<ReturnType<typeof acmePeople>>;
+const fx = consoleServer();
 
-beforeAll(async () => {
-  server = await startTestServer();
-  people = await acmePeople(server);
-});
-afterAll(async () => {
-  await server?.stop();
-});
-
-async function signedIn(token: string): Promise<ConsoleClient> {
-  const c = new ConsoleClient(server.url);
-  await c.signInWithToken(token);
-  return c;
-}
-
-const restRun = async (id: string) => (await server.call('GET', `/v1/workflow-runs/${id}`)).body;
+const restRun = async (id: string) => (await fx.server.call('GET', `/v1/workflow-runs/${id}`)).body;
 /** A run page once a step stands at `status` (read from the page itself: its row carries the status). */
 const pageWhen = (c: ConsoleClient, id: string, ref: string, status: string) =>
   eventually(async () => {
@@ -36,7 +21,7 @@ interface SseEvent { event: string; id?: string; data: any }
 /** Reads a console event stream until `enough` says so (then hangs up) or the server closes it. */
 async function readEvents(c: ConsoleClient, path: string, lastEventId: string | undefined, enough: (events: SseEvent[]) => boolean): Promise<{ events: SseEvent[]; closedByServer: boolean; status: number }> {
   const abort = new AbortController();
-  const res = await fetch(server.url + path, {
+  const res = await fetch(fx.server.url + path, {
     signal: abort.signal,
     headers: { cookie: `fg_session=${c.cookie('fg_session')}`, accept: 'text/event-stream', ...(lastEventId !== undefined ? { 'last-event-id': lastEventId } : {}) },
   });
@@ -76,20 +61,20 @@ async function readEvents(c: ConsoleClient, path: string, lastEventId: string | 
 
 describe('what the page shows', () => {
   test('header, step rows, graph nodes, and a timeline with a refused attempt from two doors and the decision', async () => {
-    const id = await startRun(server, 'gated-log');
-    await waitForRun(server, id, ['Suspended']);
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'gated-log');
+    await waitForRun(fx.server, id, ['Suspended']);
+    const owner = await fx.signedIn(fx.people.owner);
     const approvalId = /href="\/console\/approvals\/([0-9a-f-]{36})"/.exec((await owner.page(`/console/runs/${id}`)).html)![1];
 
     // dev@acme.io is a member, not an owner: refused over REST, and again in the console.
-    const refused = await server.call('POST', `/sfp/api/flows/approvals/${id}/approve`, { approver: 'Dev', approverEmail: 'dev@acme.io' }, people.dev);
+    const refused = await fx.server.call('POST', `/sfp/api/flows/approvals/${id}/approve`, { approver: 'Dev', approverEmail: 'dev@acme.io' }, fx.people.dev);
     expect(refused.status).toBe(403);
-    const dev = await signedIn(people.dev);
+    const dev = await fx.signedIn(fx.people.dev);
     await dev.page(`/console/approvals/${approvalId}`);
     expect((await dev.post(`/console/approvals/${approvalId}/decision`, { verdict: 'approve' })).status).toBe(403);
-    const approved = await server.call('POST', `/api/v1/approvals/${approvalId}/approve`, { comment: 'ship it' }, people.owner);
+    const approved = await fx.server.call('POST', `/api/v1/approvals/${approvalId}/approve`, { comment: 'ship it' }, fx.people.owner);
     expect(approved.status).toBe(200);
-    await waitForRun(server, id, ['Completed']);
+    await waitForRun(fx.server, id, ['Completed']);
 
     const { status, html } = await owner.page(`/console/runs/${id}`);
     expect(status).toBe(200);
@@ -127,9 +112,9 @@ describe('what the page shows', () => {
   });
 
   test('a fan-out of fifty is one counted node; each step keeps its row', async () => {
-    const id = await startRun(server, 'fan-out-50');
-    await waitForRun(server, id, ['Completed']);
-    const { html } = await (await signedIn(people.owner)).page(`/console/runs/${id}`);
+    const id = await startRun(fx.server, 'fan-out-50');
+    await waitForRun(fx.server, id, ['Completed']);
+    const { html } = await (await fx.signedIn(fx.people.owner)).page(`/console/runs/${id}`);
     expect(html).toContain('>50 × log</text>');
     expect(html).toContain('>50 completed</text>');
     expect((html.match(/<a href="#step-/g) ?? []).length).toBe(3);
@@ -137,8 +122,8 @@ describe('what the page shows', () => {
   });
 
   test('a run of a project the viewer may not see is a 404, like an unknown id', async () => {
-    const other = await startRun(server, 'ten-steps', { repositoryIdentifier: 'acme/other' });
-    const dev = await signedIn(people.devApp);
+    const other = await startRun(fx.server, 'ten-steps', { repositoryIdentifier: 'acme/other' });
+    const dev = await fx.signedIn(fx.people.devApp);
     const hidden = await dev.get(`/console/runs/${other}`);
     expect(hidden.status).toBe(404);
     expect(textOf(hidden.html)).toContain(`Run ${other} not found`);
@@ -146,20 +131,20 @@ describe('what the page shows', () => {
     expect((await dev.get(`/console/runs/${other}/events`)).status).toBe(404);
     expect((await dev.get(`/console/runs/${other}/logs.txt`)).status).toBe(404);
     // Its owner sees it.
-    expect((await (await signedIn(people.owner)).get(`/console/runs/${other}`)).status).toBe(200);
+    expect((await (await fx.signedIn(fx.people.owner)).get(`/console/runs/${other}`)).status).toBe(200);
   });
 });
 
 describe('run control', () => {
   test('a viewer sees no controls; an owner does', async () => {
-    const id = await startRun(server, 'waiter');
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'waiter');
+    const owner = await fx.signedIn(fx.people.owner);
     const ownerPage = await pageWhen(owner, id, 'wait', 'waiting');
     expect(ownerPage.html).toContain(`action="/console/runs/${id}/pause"`);
     expect(ownerPage.html).toContain(`href="/console/runs/${id}/cancel"`);
     expect(ownerPage.html).toContain(`href="/console/runs/${id}/steps/wait/skip"`);
 
-    const viewer = await signedIn(people.viewer);
+    const viewer = await fx.signedIn(fx.people.viewer);
     const { status, html } = await viewer.page(`/console/runs/${id}`);
     expect(status).toBe(200);
     expect(html).not.toContain('/pause"');
@@ -167,26 +152,26 @@ describe('run control', () => {
     expect(html).not.toContain('/skip"');
     expect(html).not.toContain('/force-complete"');
     expect(textOf(html)).toContain('you may look, not control runs');
-    await server.call('POST', `/v1/workflow-runs/${id}/pause`);
+    await fx.server.call('POST', `/v1/workflow-runs/${id}/pause`);
     expect((await viewer.post(`/console/runs/${id}/resume`, {})).status).toBe(403);
     expect((await restRun(id)).status).toBe('paused');
-    await server.call('DELETE', `/v1/workflow-runs/${id}`);
+    await fx.server.call('DELETE', `/v1/workflow-runs/${id}`);
   });
 
   test('a post without the CSRF token is refused and changes nothing', async () => {
-    const id = await startRun(server, 'waiter');
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'waiter');
+    const owner = await fx.signedIn(fx.people.owner);
     await pageWhen(owner, id, 'wait', 'waiting');
     const r = await owner.post(`/console/runs/${id}/pause`, { _csrf: '' });
     expect(r.status).toBe(403);
     expect(textOf(r.html)).toContain('no valid CSRF token');
     expect((await restRun(id)).status).toBe('running');
-    await server.call('DELETE', `/v1/workflow-runs/${id}`);
+    await fx.server.call('DELETE', `/v1/workflow-runs/${id}`);
   });
 
   test('pause, resume, cancel (confirmed) and retry change the run, as the REST API reads it', async () => {
-    const id = await startRun(server, 'waiter');
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'waiter');
+    const owner = await fx.signedIn(fx.people.owner);
     await pageWhen(owner, id, 'wait', 'waiting');
 
     const paused = await owner.post(`/console/runs/${id}/pause`, {});
@@ -221,12 +206,12 @@ describe('run control', () => {
     const newId = /^\/console\/runs\/([0-9a-f-]{36})$/.exec(retried.headers.get('location') ?? '')![1];
     expect(newId).not.toBe(id);
     expect(await restRun(newId)).toMatchObject({ retry_of_run_id: id });
-    await server.call('DELETE', `/v1/workflow-runs/${newId}`);
+    await fx.server.call('DELETE', `/v1/workflow-runs/${newId}`);
   });
 
   test('force-complete of a waiting step goes through its confirmation and hands its output on', async () => {
-    const id = await startRun(server, 'waiter');
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'waiter');
+    const owner = await fx.signedIn(fx.people.owner);
     const before = await pageWhen(owner, id, 'wait', 'waiting');
     expect(before.html).toContain(`href="/console/runs/${id}/steps/wait/force-complete"`);
     const confirm = await owner.page(`/console/runs/${id}/steps/wait/force-complete`);
@@ -236,7 +221,7 @@ describe('run control', () => {
     expect(textOf(bad.html)).toContain('not valid JSON');
     const done = await owner.post(`/console/runs/${id}/steps/wait/force-complete`, { result: '{"value": "forced"}' });
     expect(done.status).toBe(303);
-    await waitForRun(server, id, ['Completed']);
+    await waitForRun(fx.server, id, ['Completed']);
     const after = await owner.page(`/console/runs/${id}`);
     expect(after.html).toContain('data-step="wait" data-status="completed"');
     expect(textOf(after.html)).toContain('got forced');
@@ -245,8 +230,8 @@ describe('run control', () => {
 
 describe('the event stream', () => {
   test('sends a snapshot, log lines with their seq as id, resumes from Last-Event-ID without gaps or repeats, and ends with the run', async () => {
-    const id = await startRun(server, 'waiter');
-    const owner = await signedIn(people.owner);
+    const id = await startRun(fx.server, 'waiter');
+    const owner = await fx.signedIn(fx.people.owner);
     await pageWhen(owner, id, 'wait', 'waiting');
 
     const first = await readEvents(owner, `/console/runs/${id}/events`, undefined, (es) => es.some((e) => e.event === 'snapshot'));
@@ -258,9 +243,9 @@ describe('the event stream', () => {
     expect(snapshot.id).toBe(String(seen.at(-1)));
 
     // Lines written while nobody listens arrive on the resumed stream.
-    await server.call('POST', `/v1/workflow-runs/${id}/pause`);
-    await server.call('POST', `/v1/workflow-runs/${id}/resume`);
-    expect((await server.call('POST', `/api/v1/runs/${id}/events`, { event: 'go', payload: { value: 'green' } })).status).toBe(202);
+    await fx.server.call('POST', `/v1/workflow-runs/${id}/pause`);
+    await fx.server.call('POST', `/v1/workflow-runs/${id}/resume`);
+    expect((await fx.server.call('POST', `/api/v1/runs/${id}/events`, { event: 'go', payload: { value: 'green' } })).status).toBe(202);
 
     const second = await readEvents(owner, `/console/runs/${id}/events`, snapshot.id, () => false);
     expect(second.closedByServer).toBe(true);

@@ -1,27 +1,16 @@
-import { signedIn as signedInAs, textOf } from '../support/console.js';
-import { acmePeople, startRun, startTestServer, waitForRun, type TestServer } from '../support/server.js';
+import { consoleServer, textOf } from '../support/console.js';
+import { startRun, waitForRun } from '../support/server.js';
 
-let server: TestServer;
-let people: Awaited<ReturnType<typeof acmePeople>>;
-
-beforeAll(async () => {
-  server = await startTestServer();
-  people = await acmePeople(server);
-});
-afterAll(async () => {
-  await server?.stop();
-});
-
-const signedIn = (token: string) => signedInAs(server.url, token);
+const fx = consoleServer();
 
 const runIdsOf = (html: string) => [...html.matchAll(/data-run="([^"]+)"/g)].map((m) => m[1]);
 
 test('the runs list filters by status, flow, project, requester and door, all kept in the URL', async () => {
-  const sleeping = await startRun(server, 'sleeper');
-  const other = await startRun(server, 'sleeper', { repositoryIdentifier: 'acme/other' });
-  const done = await startRun(server, 'ten-steps');
-  await waitForRun(server, done);
-  const owner = await signedIn(people.owner);
+  const sleeping = await startRun(fx.server, 'sleeper');
+  const other = await startRun(fx.server, 'sleeper', { repositoryIdentifier: 'acme/other' });
+  const done = await startRun(fx.server, 'ten-steps');
+  await waitForRun(fx.server, done);
+  const owner = await fx.signedIn(fx.people.owner);
 
   const all = runIdsOf((await owner.page('/console/runs')).html);
   expect(all).toEqual(expect.arrayContaining([sleeping, other, done]));
@@ -43,12 +32,12 @@ test('the runs list filters by status, flow, project, requester and door, all ke
   const today = new Date().toISOString().slice(0, 10);
   expect(runIdsOf((await owner.page(`/console/runs?since=${today}&until=${today}&project=acme/other`)).html)).toEqual([other]);
   expect(runIdsOf((await owner.page('/console/runs?until=2000-01-01')).html)).toEqual([]);
-  await server.call('DELETE', `/sfp/api/flows/${sleeping}`);
-  await server.call('DELETE', `/sfp/api/flows/${other}`);
+  await fx.server.call('DELETE', `/sfp/api/flows/${sleeping}`);
+  await fx.server.call('DELETE', `/sfp/api/flows/${other}`);
 });
 
 test('a bad filter is a 400 page naming the field', async () => {
-  const owner = await signedIn(people.owner);
+  const owner = await fx.signedIn(fx.people.owner);
   const r = await owner.get('/console/runs?status=sleeping');
   expect(r.status).toBe(400);
   expect(textOf(r.html)).toContain('status.0: status must be one of queued');
@@ -58,9 +47,9 @@ test('a bad filter is a 400 page naming the field', async () => {
 });
 
 test('a scoped token sees only its projects, even when it asks for another', async () => {
-  const other = await startRun(server, 'ten-steps', { repositoryIdentifier: 'acme/other' });
-  const mine = await startRun(server, 'ten-steps');
-  const dev = await signedIn(people.devApp);
+  const other = await startRun(fx.server, 'ten-steps', { repositoryIdentifier: 'acme/other' });
+  const mine = await startRun(fx.server, 'ten-steps');
+  const dev = await fx.signedIn(fx.people.devApp);
   const list = runIdsOf((await dev.page('/console/runs')).html);
   expect(list).toContain(mine);
   expect(list).not.toContain(other);
@@ -68,8 +57,8 @@ test('a scoped token sees only its projects, even when it asks for another', asy
 });
 
 test('pages go on with "Older runs" without repeating a run', async () => {
-  for (let i = 0; i < 55; i++) await startRun(server, 'ten-steps', { repositoryIdentifier: 'acme/paging' });
-  const owner = await signedIn(people.owner);
+  for (let i = 0; i < 55; i++) await startRun(fx.server, 'ten-steps', { repositoryIdentifier: 'acme/paging' });
+  const owner = await fx.signedIn(fx.people.owner);
   const first = await owner.page('/console/runs?project=acme/paging');
   const firstIds = runIdsOf(first.html);
   expect(firstIds).toHaveLength(50);
@@ -80,51 +69,51 @@ test('pages go on with "Older runs" without repeating a run', async () => {
 });
 
 test('bulk cancel asks first, then cancels each run it may and says why not for the others', async () => {
-  const a = await startRun(server, 'sleeper');
-  const b = await startRun(server, 'sleeper');
-  const dev = await signedIn(people.dev);
+  const a = await startRun(fx.server, 'sleeper');
+  const b = await startRun(fx.server, 'sleeper');
+  const dev = await fx.signedIn(fx.people.dev);
   const confirm = await dev.post('/console/runs/bulk', { action: 'cancel', run: a });
   expect(confirm.status).toBe(200);
   expect(textOf(confirm.html)).toContain('Cancel 1 run?');
   // Nothing happened yet.
-  expect((await server.call('GET', `/sfp/api/flows/${a}`)).body.status).not.toBe('Cancelled');
+  expect((await fx.server.call('GET', `/sfp/api/flows/${a}`)).body.status).not.toBe('Cancelled');
 
   const body = new URLSearchParams([['_csrf', dev.csrf!], ['action', 'cancel'], ['confirmed', 'yes'], ['run', a], ['run', b]]);
-  const res = await fetch(`${server.url}/console/runs/bulk`, {
+  const res = await fetch(`${fx.server.url}/console/runs/bulk`, {
     method: 'POST', redirect: 'manual', body: body.toString(),
     headers: { cookie: `fg_session=${dev.cookie('fg_session')}`, 'content-type': 'application/x-www-form-urlencoded' },
   });
   const html = await res.text();
   expect(res.status).toBe(200);
   expect(textOf(html)).toContain('Cancel: 2 of 2 done');
-  expect((await waitForRun(server, a)).status).toBe('Cancelled');
-  expect((await waitForRun(server, b)).status).toBe('Cancelled');
+  expect((await waitForRun(fx.server, a)).status).toBe('Cancelled');
+  expect((await waitForRun(fx.server, b)).status).toBe('Cancelled');
 
   // A viewer may only read: each run says so.
-  const c = await startRun(server, 'sleeper');
-  const viewer = await signedIn(people.viewer);
+  const c = await startRun(fx.server, 'sleeper');
+  const viewer = await fx.signedIn(fx.people.viewer);
   await viewer.page('/console/runs');
   const refused = await viewer.post('/console/runs/bulk', { action: 'cancel', run: c, confirmed: 'yes' });
   expect(textOf(refused.html)).toContain('Cancel: 0 of 1 done');
   expect(textOf(refused.html)).toContain('Token "dashboard" may only read');
-  await server.call('DELETE', `/sfp/api/flows/${c}`);
+  await fx.server.call('DELETE', `/sfp/api/flows/${c}`);
 });
 
 test('bulk rerun starts a new run of each ended run and links it', async () => {
-  const done = await startRun(server, 'ten-steps');
-  await waitForRun(server, done);
-  const owner = await signedIn(people.owner);
+  const done = await startRun(fx.server, 'ten-steps');
+  await waitForRun(fx.server, done);
+  const owner = await fx.signedIn(fx.people.owner);
   await owner.page('/console/runs');
   const r = await owner.post('/console/runs/bulk', { action: 'rerun', run: done });
   expect(textOf(r.html)).toContain('Rerun: 1 of 1 done');
   const newId = /rerun as ([0-9a-f-]{36})/.exec(textOf(r.html))![1];
-  expect((await waitForRun(server, newId)).status).toBe('Completed');
+  expect((await waitForRun(fx.server, newId)).status).toBe('Completed');
   const missing = await owner.post('/console/runs/bulk', { action: 'rerun', run: '01890000-0000-7000-8000-000000000000' });
   expect(textOf(missing.html)).toContain('Run 01890000-0000-7000-8000-000000000000 not found');
 });
 
 test('bulk actions without a selection, or without CSRF, are refused', async () => {
-  const owner = await signedIn(people.owner);
+  const owner = await fx.signedIn(fx.people.owner);
   await owner.page('/console/runs');
   const none = await owner.post('/console/runs/bulk', { action: 'cancel' });
   expect(none.status).toBe(400);

@@ -1,3 +1,5 @@
+import { acmePeople, startTestServer, type TestServer } from './server.js';
+
 /** A browser-like client of the console over plain HTTP: a cookie jar, CSRF tokens read from the pages. */
 export class ConsoleClient {
   private readonly cookies = new Map<string, string>();
@@ -75,3 +77,23 @@ export async function signedIn(base: string, token: string): Promise<ConsoleClie
 
 /** The text of an HTML fragment without tags, whitespace collapsed (for readable assertions). */
 export const textOf = (html: string) => html.replace(/<script[\s\S]*?<\/script>/g, '').replace(/<[^>]+>/g, ' ').replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/\s+/g, ' ').trim();
+
+/** The acme people's tokens (`acmePeople`). */
+export type AcmePeople = Awaited<ReturnType<typeof acmePeople>>;
+
+/**
+ * A test file's server with the acme people, started before its tests (then `setup`) and stopped
+ * after them; read `server` and `people` inside tests, once `beforeAll` has run.
+ */
+export function consoleServer(setup?: (server: TestServer) => Promise<void>): { server: TestServer; people: AcmePeople; signedIn(token: string): Promise<ConsoleClient> } {
+  const fx = { signedIn: (token: string) => signedIn(fx.server.url, token) } as ReturnType<typeof consoleServer>;
+  beforeAll(async () => {
+    fx.server = await startTestServer();
+    fx.people = await acmePeople(fx.server);
+    await setup?.(fx.server);
+  });
+  afterAll(async () => {
+    await fx.server?.stop();
+  });
+  return fx;
+}
