@@ -624,12 +624,16 @@ async function measure(dataDir, pgPort) {
   const hooks = await webhookIntake(server);
   const list = await listing(server);
   const auth = await authCost(server);
-  const pages = await consolePages(server, H, CONSOLE);
   await stopServer(server);
   server = await startServer(dataDir, pgPort);
   const warmStartMs = server.readyMs;
   await stopServer(server);
   const door = await doors(dataDir, pgPort);
+  // Last: its 10,000 approvals stay pending, which nothing measured after it should meet.
+  server = await startServer(dataDir, pgPort);
+  server.dbUrl = await new EmbeddedPostgres(dataDir, pgPort).start();
+  const pages = await consolePages(server, H, CONSOLE);
+  await stopServer(server);
 
   const results = { machine: { cpus: os.cpus().length, node: process.version }, engine: ENGINE, quick: QUICK, reference, load, drain, appr, hooks, list, auth, pages, idleRss, coldStartMs, warmStartMs, ...door };
   fs.writeFileSync(path.join(ROOT, 'bench/results.json'), JSON.stringify(results, null, 2));

@@ -352,3 +352,14 @@ test('/flowgate login from someone Flowgate cannot identify sends no link', asyn
   await eventually(async () => fake.to('chat.postEphemeral').find((c) => c.body.user === 'U0NOBODY'));
   expect(fake.to('chat.postMessage', (b) => /sign-in link/.test(b.text ?? '')).length).toBe(dmsBefore);
 });
+
+test('/flowgate login when no DM can be opened says so, and the link goes nowhere', async () => {
+  // Known to Flowgate by an identity link, unknown to Slack's conversations.open.
+  expect((await server.call('PUT', '/api/v1/identities/ghost@acme.io', { slackUserId: 'U0GHOST' })).status).toBeLessThan(300);
+  const posted = fake.to('chat.postMessage').length;
+  expect((await slack.command('login', { user: 'U0GHOST', channel: CHANNEL })).status).toBe(200);
+  const said = await eventually(async () => fake.to('chat.postEphemeral').find((c) => c.body.user === 'U0GHOST'));
+  expect(said.body.text).toMatch(/could not send you a direct message .*no sign-in link was sent/);
+  expect(said.body.text).not.toMatch(/login\/link/);
+  expect(fake.to('chat.postMessage')).toHaveLength(posted);
+});

@@ -139,8 +139,13 @@ export function slackJobs(d: Deps) {
         if (err instanceof AppError && err.code === 'rate_limited') return esc(err.message);
         throw err;
       }
-      const dm = await d.chat.openDirectMessage(user);
-      await d.chat.post(dm, signInLinkMessage(`${d.s.config.publicUrl}/console/login/link/${link.secret}`, link.expiresAt));
+      try {
+        const dm = await d.chat.openDirectMessage(user);
+        await d.chat.post(dm, signInLinkMessage(`${d.s.config.publicUrl}/console/login/link/${link.secret}`, link.expiresAt));
+      } catch (err) {
+        // The link is never shown anywhere else; unused, it expires.
+        return `I could not send you a direct message (${esc((err as Error).message)}), so no sign-in link was sent. The bot needs the im:write scope.`;
+      }
       return `I sent you a sign-in link for the Flowgate console by direct message. It works once, within ${LOGIN_LINK_TTL_MS / 60_000} minutes.`;
     });
   }
