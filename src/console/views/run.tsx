@@ -110,10 +110,13 @@ function StepRow({ step, run, viewer }: { step: StepView; run: Run; viewer: Cons
       <td>{step.inputs && Object.keys(step.inputs).length ? <details><summary>inputs</summary><pre>{json(step.inputs)}</pre></details> : '—'}</td>
       <td data-cell="output">{step.output !== null && step.output !== undefined ? <details><summary>output</summary><pre>{json(step.output)}</pre></details> : '—'}</td>
       <td data-cell="error">{step.error ? <details open={step.status === 'failed'}><summary>error</summary><pre class="error-text">{step.error}</pre></details> : '—'}</td>
-      <td class="step-actions">
-        {retry ? <ControlButton viewer={viewer} action={`${stepUrl(run.id, step.ref)}/retry`} label={`Retry ${step.ref}`} /> : null}
-        {skip ? <a class="button" href={`${stepUrl(run.id, step.ref)}/skip`}>Skip {step.ref}…</a> : null}
-        {forceComplete ? <a class="button" href={`${stepUrl(run.id, step.ref)}/force-complete`}>Force-complete {step.ref}…</a> : null}
+      {/* A flex box inside the cell, not the cell itself: a flex <td> leaves the table's grid. */}
+      <td>
+        <div class="step-actions">
+          {retry ? <ControlButton viewer={viewer} action={`${stepUrl(run.id, step.ref)}/retry`} label={`Retry ${step.ref}`} /> : null}
+          {skip ? <a class="button" href={`${stepUrl(run.id, step.ref)}/skip`}>Skip {step.ref}…</a> : null}
+          {forceComplete ? <a class="button" href={`${stepUrl(run.id, step.ref)}/force-complete`}>Force-complete {step.ref}…</a> : null}
+        </div>
       </td>
     </tr>
   );
