@@ -127,12 +127,15 @@ async function withRetry<T>(fn: () => Promise<T>, retry?: StepRetry): Promise<T>
   }
 }
 
+/** SQL: the delivery, still processing under the attempt that took it (parameters: door, delivery id, attempts). */
+const FENCED = `where door = ? and delivery_id = ? and attempts = ? and status = 'processing'`;
+
 async function writePending(at: Attempt): Promise<void> {
   if (at.takenOver) throw new DeliveryTakenOver(at.door, at.deliveryId);
   if (!Object.keys(at.pending).length) return;
   const rows = await sql(state!.orm,
     `update inbound_deliveries set steps = coalesce(steps, '{}'::jsonb) || ?::jsonb, updated_at = now()
-     where door = ? and delivery_id = ? and attempts = ? and status = 'processing' returning 1`,
+     ${FENCED} returning 1`,
     [encode(at.pending), at.door, at.deliveryId, at.attempts]);
   if (!rows.length) {
     at.takenOver = true;
@@ -147,7 +150,7 @@ async function finish(at: Attempt, status: 'done' | 'failed', error: string | nu
   // Recorded steps matter only while the delivery may run again: a failed one starts afresh on redelivery.
   await sql(state!.orm,
     `update inbound_deliveries set status = ?, error = ?, steps = null, updated_at = now()
-     where door = ? and delivery_id = ? and attempts = ? and status = 'processing'`,
+     ${FENCED}`,
     [status, error, at.door, at.deliveryId, at.attempts]);
 }
 
@@ -159,7 +162,7 @@ async function processTaken(t: Taken): Promise<void> {
   const at: Attempt = { door: t.door, deliveryId: t.deliveryId, attempts: t.attempts, recorded: {}, pending: {}, next: 0, takenOver: false };
   const key = keyOf(t.door, t.deliveryId);
   const heartbeat = setInterval(() => {
-    sql(state!.orm, `update inbound_deliveries set updated_at = now() where door = ? and delivery_id = ? and attempts = ? and status = 'processing' returning 1`,
+    sql(state!.orm, `update inbound_deliveries set updated_at = now() ${FENCED} returning 1`,
       [at.door, at.deliveryId, at.attempts]).then((rows) => { if (!rows.length) at.takenOver = true; }, (err) => log.warn({ err, door: at.door, deliveryId: at.deliveryId }, 'renewing a delivery\'s lease failed'));
   }, HEARTBEAT_MS);
   heartbeat.unref();

@@ -110,6 +110,14 @@ const INSERT_STARTED = `with i as (
   -- (Executor.runsCommitted): a NOTIFY in every intake would serialize the commits.
   select id from r`;
 
+/** SQL: the callback column names a thread to tell (not absent, not `none`). */
+const hasThread = (callback: string) => `${callback} is not null and ${callback}->>'type' <> 'none'`;
+/** SQL: the run (alias) is a v2 run whose thread hears of it through the outbox. */
+const toldThroughOutbox = (run: string) => `${run}.engine_version = 'v2' and ${hasThread(`${run}.callback`)}`;
+/** SQL: wakes the unfinished v2 parents of the runs whose ids are the parameter (their flow steps look again). */
+const WAKE_PARENTS = `update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
+  where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})`;
+
 /** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
@@ -262,20 +270,18 @@ export class RunStore {
         where run_id = any(?::uuid[]) and status not in (${TERMINAL_STEP_SQL})`, [reason, reason, ids]);
       if (note && ids.includes(note.runId)) await q(APPEND_LINES, [1, note.runId, ...countedLinesParams([note.line])]);
       if (ending) {
-        const told = (run: string) => `${run}.engine_version = 'v2' and ${run}.callback is not null and ${run}.callback->>'type' <> 'none'`;
         await q(`with closed as (
             update approvals a set status = 'cancelled', resolved_at = now(), resolved_by = ?
             from runs r where r.id = a.run_id and r.engine_version = 'v2' and a.run_id = any(?::uuid[]) and a.status = 'pending'
-            returning a.id, a.run_id, a.callback, ${told('r')} as thread),
+            returning a.id, a.run_id, a.callback, ${toldThroughOutbox('r')} as thread),
           audited as (insert into audit_events (id, at, actor, door, action, target_type, target_id, details)
             select gen_random_uuid(), now(), ?, ?, 'approval.cancelled', 'approval', id::text, jsonb_build_object('runId', run_id) from closed)
           insert into notices (run_id, kind, approval_id)
-            select run_id, 'approval.updated', id from closed where thread and callback is not null and callback->>'type' <> 'none' order by id`,
+            select run_id, 'approval.updated', id from closed where thread and ${hasThread('callback')} order by id`,
         [ending.actor.name, ids, ending.actor.name, ending.actor.door]);
         if (ending.announce && ids.includes(ending.announce))
-          await q(`insert into notices (run_id, kind) select id, 'run.finished' from runs r where id = ? and ${told('r')}`, [ending.announce]);
-        await q(`update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
-          where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})`, [ids]);
+          await q(`insert into notices (run_id, kind) select id, 'run.finished' from runs r where id = ? and ${toldThroughOutbox('r')}`, [ending.announce]);
+        await q(WAKE_PARENTS, [ids]);
         // Told at commit: outbox and executors look at once.
         await q(`select pg_notify('flowgate_notice', ''), pg_notify('flowgate_wake', '')`, []);
       }
@@ -404,7 +410,7 @@ export class RunStore {
   async queueNotice(runId: string, kind: 'run.finished' | 'approval.updated', approvalId: string | null = null): Promise<boolean> {
     const rows = await sql<{ id: string }>(this.orm,
       `with q as (insert into notices (run_id, kind, approval_id)
-         select id, ?, ?::uuid from runs where id = ? and engine_version = 'v2' and callback is not null and callback->>'type' <> 'none' returning id)
+         select id, ?, ?::uuid from runs r where id = ? and ${toldThroughOutbox('r')} returning id)
        select q.id, pg_notify('flowgate_notice', '') from q`, [kind, approvalId, runId]);
     return rows.length > 0;
   }
@@ -413,9 +419,7 @@ export class RunStore {
   async wakeParentsOf(runIds: string[]): Promise<void> {
     if (!runIds.length) return;
     await sql(this.orm,
-      `with w as (update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
-         where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})
-         returning p.id)
+      `with w as (${WAKE_PARENTS} returning p.id)
        select count(*) from (select pg_notify('flowgate_wake', '') from w limit 1) n`, [runIds]);
   }
 
