@@ -62,7 +62,7 @@ export async function registerDoorProjects(url, headers) {
  * each click: the HTTP answer, the approval decided (its row), the request's message updated
  * (chat.update at the fake) and the run finished (its row).
  */
-export async function slackApprovals(server, d, { runs, concurrency = 20, perS = Number(process.env.BENCH_APPROVALS_PER_S ?? 50) }) {
+export async function slackApprovals(server, d, { runs, concurrency = 20, perS = Number(process.env.BENCH_APPROVALS_PER_S ?? 50), cpu }) {
   const { f, slack } = d;
   const sender = new f.SlackSender(server.url, SLACK_SECRET);
   const approveButton = (body) => (body.blocks ?? []).find((b) => b.type === 'actions')?.elements.find((e) => e.action_id === 'flowgate_approve');
@@ -90,6 +90,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
     const watching = new Set();
     let clicking = true;
     let broken;
+    const cpuBefore = await cpu?.(client);
     const t0 = Date.now();
     let next = 0;
     const workers = Array.from({ length: concurrency }, async () => {
@@ -150,6 +151,8 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
     };
     const updateOf = (a) => slack.to('chat.update', (b) => b.ts === a.ts).find((c) => c.at >= a.sentAt);
     await until(() => all.every((a) => a.failed || updateOf(a)), 30_000, 'chat.update of every decided request').catch(() => undefined);
+    // The clicks' whole cost, notices included: CPU from the first click until every message was updated.
+    const cpuAfter = await cpu?.(client);
     const ok = all.filter((a) => !a.failed);
     return {
       runs,
@@ -162,6 +165,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
       notCompleted: all.filter((a) => a.failed || a.outcome !== 'approved/completed').length,
       notUpdated: ok.filter((a) => !updateOf(a)).length,
       stages,
+      cpuMsPerClick: cpuBefore && cpuAfter ? { server: ((cpuAfter.server - cpuBefore.server) * 1000) / runs, postgres: ((cpuAfter.postgres - cpuBefore.postgres) * 1000) / runs } : null,
     };
   } finally {
     await client.end();

@@ -410,7 +410,10 @@ async function doors(dataDir, pgPort) {
       await registerDoorProjects(server.url, H);
       // In this order: the approvals are timed on a server not yet busy with the intake's runs.
       return {
-        slackApprovals: await slackApprovals(server, fakes, { runs: APPROVALS, concurrency: 20 }),
+        slackApprovals: await slackApprovals(server, fakes, {
+          runs: APPROVALS, concurrency: 20,
+          cpu: async (client) => ({ server: cpuSeconds(server.child.pid), postgres: postgresCpuSeconds((await client.query('select pg_backend_pid() as pid')).rows[0].pid).total }),
+        }),
         githubIntake: await githubIntake(server, fakes, { seconds: INTAKE_SECONDS, clients: CONCURRENCY }),
       };
     } finally {
@@ -429,6 +432,7 @@ function doorRows({ slackApprovals: s, githubIntake: g }) {
     ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
     ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],
     ['… stages: sent → delivery recorded / → decided / → approval step done / → next step started', ['received', 'decided', 'stepDone', 'nextStarted'].map((k) => `p50 ${round(s.stages[k].p50)}`).join(' / ') + ' ms', '', '', ''],
+    ...(s.cpuMsPerClick ? [['… CPU per click (until its messages were updated): server / PostgreSQL', `${round(s.cpuMsPerClick.server)} / ${round(s.cpuMsPerClick.postgres)} ms`, '', '', '']] : []),
     ['GitHub comment intake (32 clients)', `${round(g.perS)} deliveries/s acknowledged${g.errors ? ` (${g.errors} refused)` : ''}`, '', '', ''],
     ['GitHub delivery ack latency', `p50 ${round(g.p50)} ms · p99 ${round(g.p99)} ms`, '', '', ''],
     ['GitHub deliveries without exactly one run', `${g.mismatches} of ${g.acked} (${g.missing} missing, ${g.extra} extra; all recorded ${round(g.recordedS)} s after the intake)`, '', '', '0'],

@@ -144,7 +144,7 @@ export function createServices(input: {
   const notifier = new Notifier(config.webhookSecret, outboundFetch);
   const approvals = new ApprovalService(orm, projects, audit);
   // A decision on a v2 run's approval wakes the run (also from a process without an executor); DBOS runs get their message as before.
-  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)));
+  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)), () => executor?.wake());
   // What a v2 run's thread hears goes through the outbox: written with the change, delivered with retries, in order.
   const outbox = new NoticeOutbox(orm, noticeDelivery({ store, approvals, notifier }),
     (n, error) => logs.append(n.runId, [{ level: 'warn', source: 'engine', group: 'notify', message: `${n.kind === 'run.finished' ? 'Result' : n.kind} not delivered: ${error}` }]).then(() => undefined), log);
@@ -204,7 +204,7 @@ export function createServices(input: {
   const control = new RunControl(runs, store, new ControlStore(orm), approvals);
   return {
     config, version: input.version, log, orm, audit, tokens, projects, registry, store, runs, control, logs, notifier,
-    engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit),
+    engine, metrics, engineDeps, approvals, approvalEffects: effects, identities: new IdentityDirectory(orm, audit, cached),
     schedules: new ScheduleService(dbosSchedules, registry, projects, store, audit),
     externalRuns: new ExternalRuns(store, registry, projects, audit),
     flowRuns: new FlowRunRecords(orm),

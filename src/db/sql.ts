@@ -15,8 +15,9 @@ const numbered = new Map<string, string>();
  * (which costs several times the round trip itself: measured 670 µs of CPU for a `findOne`
  * against 110 µs here). For the hot paths only: a run's start, its steps, its log, tokens.
  * Placeholders are `?`, as in the ORM's raw queries; never inside a transaction of the ORM.
- * `prepared`: a name under which each connection keeps the statement parsed and planned, for the
- * hottest and largest statements (the intake's).
+ * `prepared`: a name under which each connection keeps the statement parsed (and, once PostgreSQL
+ * finds a generic plan as good, planned), for statements run on every click or notice: parsing
+ * and planning cost PostgreSQL more than executing them. One name, one text.
  */
 export async function sql<T = Record<string, unknown>>(orm: MikroORM, text: string, params: unknown[] = [], prepared?: string): Promise<T[]> {
   let query = numbered.get(text);

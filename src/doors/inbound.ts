@@ -136,7 +136,7 @@ async function writePending(at: Attempt): Promise<void> {
   const rows = await sql(state!.orm,
     `update inbound_deliveries set steps = coalesce(steps, '{}'::jsonb) || ?::jsonb, updated_at = now()
      ${FENCED} returning 1`,
-    [encode(at.pending), at.door, at.deliveryId, at.attempts]);
+    [encode(at.pending), at.door, at.deliveryId, at.attempts], 'flowgate-delivery-steps');
   if (!rows.length) {
     at.takenOver = true;
     throw new DeliveryTakenOver(at.door, at.deliveryId);
@@ -151,7 +151,7 @@ async function finish(at: Attempt, status: 'done' | 'failed', error: string | nu
   await sql(state!.orm,
     `update inbound_deliveries set status = ?, error = ?, steps = null, updated_at = now()
      ${FENCED}`,
-    [status, error, at.door, at.deliveryId, at.attempts]);
+    [status, error, at.door, at.deliveryId, at.attempts], 'flowgate-delivery-finish');
 }
 
 interface Taken { door: string; deliveryId: string; payload: unknown; attempts: number; steps: unknown }
@@ -218,7 +218,7 @@ export async function acceptDelivery(door: string, deliveryId: string, payload: 
          steps = case when inbound_deliveries.status = 'failed' then null else inbound_deliveries.steps end
          where inbound_deliveries.status = 'failed'
             or (inbound_deliveries.status = 'processing' and inbound_deliveries.updated_at < now() - make_interval(secs => ?))
-       returning attempts, steps, payload`, [door, deliveryId, JSON.stringify(payload ?? null), owner, LEASE_SECONDS]);
+       returning attempts, steps, payload`, [door, deliveryId, JSON.stringify(payload ?? null), owner, LEASE_SECONDS], 'flowgate-delivery-accept');
     if (!rows.length) return 'duplicate';
     const taken = TakenRow.parse(rows[0]);
     if (taken.attempts > 1) state!.log.warn({ door, deliveryId, attempt: taken.attempts }, 'a delivery was accepted again (it had failed, or a crash left it processing)');

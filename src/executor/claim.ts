@@ -1,10 +1,9 @@
 import type pg from 'pg';
 import type { EngineRun } from '../engine/engine-run.js';
 import { sqlList } from '../db/sql.js';
-import { runNotEnded } from './run-fence.js';
-import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
+import { runNotEnded, TERMINAL_SQL } from '../core/runs/run-sql.js';
+import { TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 
 /** A step row as the claim returns it: what the interpreter rebuilds a run's state from. */

@@ -5,13 +5,13 @@ import { notifyLogSql, type NewLogLine } from '../core/logs/run-logs.js';
 import type { FlowDefinition } from '../core/registry/manifest-schema.js';
 import type { ControlStepRow, ControlStorePort, ControlTxPort } from '../core/runs/run-control.js';
 import { capOutput } from '../core/runs/run-store.js';
-import { TERMINAL_RUN_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
+import type { RunStatus, StepStatus } from '../core/status.js';
 import { conflict } from '../errors.js';
-import { columnsOf, rowTo, sql, sqlList, transaction, type Query } from '../db/sql.js';
+import { columnsOf, rowTo, sql, transaction, type Query } from '../db/sql.js';
 import { StepRunSchema, type StepRun } from '../db/entities/step-run.js';
 import { HOLD_CHANNEL, WAKE_CHANNEL } from './executor.js';
+import { TERMINAL_SQL } from '../core/runs/run-sql.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const STEP_COLUMNS = columnsOf(StepRunSchema);
 
 /** A v2 run locked for a control action, with its step rows; writes go through it and commit together. */

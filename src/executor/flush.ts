@@ -3,7 +3,7 @@ import { capOutput } from '../core/runs/run-store.js';
 import { LOG_CHANNEL, type NewLogLine } from '../core/logs/run-logs.js';
 import { newId } from '../core/ids.js';
 import { sqlList } from '../db/sql.js';
-import { runNotEnded } from './run-fence.js';
+import { runNotEnded } from '../core/runs/run-sql.js';
 import { PARENT_ENDED, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);

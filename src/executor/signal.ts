@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { sql } from '../db/sql.js';
-import { runNotEnded } from './run-fence.js';
+import { signalRuns } from '../core/runs/run-sql.js';
 
 
 /**
@@ -10,9 +10,7 @@ import { runNotEnded } from './run-fence.js';
  * A held run sees the counter moved when it is released and is woken then. False for a run v2
  * does not carry (or that has ended).
  */
-const SIGNAL = `with w as (update runs set signal_seq = signal_seq + 1, updated_at = now(),
-    wake_at = case when lease_token is null then now() else wake_at end
-  where id = $1 and engine_version = 'v2' and ${runNotEnded('runs')} returning id)
+const SIGNAL = `with w as (${signalRuns('id = $1')} returning id)
   select w.id, pg_notify('flowgate_wake', '') from w`;
 
 export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> {

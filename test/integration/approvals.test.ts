@@ -176,6 +176,27 @@ test('race: 50 concurrent approve/reject calls yield exactly one decision and on
   expect(decided).toHaveLength(1);
 });
 
+test('race: votes arriving together toward a quorum of two all count; none is lost, the approval settles once', async () => {
+  const people = ['alice', 'bob', 'carol'];
+  await setGate(...people);
+  const { runId, approval } = await gated({}, 'dev', 'gated-quorum');
+  // Each person clicks four times at once: a decision written over another's would lose a vote.
+  const results = await Promise.all(Array.from({ length: 12 }, (_, i) => approve(approval.id, people[i % 3])));
+  const final = (await server.call('GET', `${FLOWS}/approvals/${approval.id}`)).body;
+  expect(final.status).toBe('approved');
+  expect(final.decisions).toHaveLength(2);
+  expect(new Set(final.decisions.map((d: any) => d.email)).size).toBe(2);
+  // Those who counted got 200 (a vote, then the approval); anyone after the quorum, 409.
+  const counted = results.filter((r) => r.status === 200);
+  expect(counted.some((r) => r.body.status === 'approved')).toBe(true);
+  expect(results.every((r) => r.status === 200 || (r.status === 409 && r.body.message === 'Approval request already approved'))).toBe(true);
+  const third = people.find((p) => !final.decisions.some((d: any) => d.email === `${p}@acme.io`))!;
+  expect(results.filter((_, i) => people[i % 3] === third).every((r) => r.status === 409)).toBe(true);
+  expect((await waitForRun(server, runId)).status).toBe('Completed');
+  const audited = await server.services.audit.list({ targetType: 'approval', targetId: approval.id });
+  expect(audited.filter((a) => a.action === 'approval.approved')).toHaveLength(1);
+});
+
 test('identity directory and email-by-github', async () => {
   expect((await server.call('PUT', '/api/v1/identities/Alice@acme.io', { githubLogin: 'alice-gh', slackUserId: 'U123ABC', adoUniqueName: 'alice@acme.io' })).status).toBe(201);
   expect((await server.call('GET', `${FLOWS}/users/email-by-github/Alice-GH`, undefined, tokens.dev)).body).toEqual({ username: 'Alice-GH', email: 'alice@acme.io' });

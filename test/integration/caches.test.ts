@@ -102,6 +102,31 @@ test('settings changes and deletes made on the other process reach this one: the
   expect((await start()).status).toBeGreaterThanOrEqual(400);
 }, TIMEOUT);
 
+test('identity links (who a Slack or Azure DevOps user is) are cached, unlinked users too, and every change reaches both processes', async () => {
+  const ids = a.services.identities;
+  // Nobody linked yet: that answer is kept as well (a click by an unlinked user costs no statement).
+  expect(await ids.emailBySlack('U0CACHE')).toBeUndefined();
+  expect(await ids.emailByAdo('Ana@Corp.example')).toBeUndefined();
+  await db.query(`insert into identities (email, slack_user_id, updated_at) values ('sneaky@acme.io', 'U0CACHE', now())`);
+  expect(await ids.emailBySlack('U0CACHE')).toBeUndefined();
+  await db.query(`delete from identities where email = 'sneaky@acme.io'`);
+
+  // Linked on the other process: seen here once its notice arrives.
+  expect((await b.call('PUT', '/api/v1/identities/ana@acme.io', { slackUserId: 'U0CACHE', adoUniqueName: 'ana@corp.example' })).status).toBe(201);
+  await eventually(async () => ((await ids.emailBySlack('U0CACHE')) === 'ana@acme.io' ? true : undefined), 20_000, 'the link seen here');
+  expect(await ids.emailByAdo('Ana@Corp.example')).toBe('ana@acme.io');
+
+  // Moved to someone else on this process: seen here at once.
+  expect((await a.call('PUT', '/api/v1/identities/ana@acme.io', { adoUniqueName: 'ana@corp.example' })).status).toBe(200);
+  expect((await a.call('PUT', '/api/v1/identities/bo@acme.io', { slackUserId: 'U0CACHE' })).status).toBe(201);
+  expect(await ids.emailBySlack('U0CACHE')).toBe('bo@acme.io');
+
+  // Deleted on the other process: the link is gone here too.
+  expect((await b.call('DELETE', '/api/v1/identities/bo@acme.io')).status).toBe(204);
+  await eventually(async () => ((await ids.emailBySlack('U0CACHE')) === undefined ? true : undefined), 20_000, 'the deleted link forgotten here');
+  expect(await ids.emailByAdo('ana@corp.example')).toBe('ana@acme.io');
+}, TIMEOUT);
+
 test('execution tokens are never cached: each check reads the row, so nothing outlives the run', async () => {
   const run = (await a.call('POST', `${FLOWS}/run`, { payload: { id: 'notifier', repositoryIdentifier: 'acme/app', text: 'x' } })).body.id as string;
   const { secret, id } = await a.services.tokens.createForRun({ id: run, repositoryIdentifier: 'acme/app' }, 1, { name: 'test', door: 'test' });

@@ -17,6 +17,7 @@ let failures = 0;
 beforeAll(async () => {
   await thread.start();
   thread.respond((r) => (r.path === '/flaky' && failures-- > 0 ? { status: 503, body: { error: 'down for a moment' } } : undefined));
+  thread.respond((r) => (r.path === '/slow' ? { delayMs: 4_000 } : undefined));
   server = await startTestServer({ flows: FLOWS, env: { FLOWGATE_WEBHOOK_SECRET: 'whsec-outbox-0123456789' } });
   db = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 2 });
   await createProject(server, 'acme/app', { owners: ['owner@acme.io'] });
@@ -45,6 +46,21 @@ test('a thread that is down is told once it is back: the notice is retried with 
   await new Promise((r) => setTimeout(r, 1_200));
   expect(told('/flaky', id)).toHaveLength(3);
 });
+
+test('a slow thread holds up only its own run: other runs\' notices go out meanwhile, and its own stay in order', async () => {
+  const slow = await startRun(server, 'gated', { target: thread.url }, hook('/slow'));
+  // Its approval.requested is in flight at the slow thread (answering after 4 s) …
+  await eventually(async () => (thread.to('/slow').length === 1 ? true : undefined), 20_000, 'the slow thread asked');
+  expect((await server.call('DELETE', `/v1/workflow-runs/${slow}`)).status).toBe(204);
+  // … while a run on a quick thread is told everything, start to end.
+  const quick = await startRun(server, 'gated', { target: thread.url }, hook('/quick'));
+  await eventually(async () => ((await server.call('GET', `/v1/workflow-runs/${quick}/steps`)).body?.[0]?.status === 'waiting' ? true : undefined));
+  expect((await server.call('DELETE', `/v1/workflow-runs/${quick}`)).status).toBe(204);
+  await eventually(async () => (told('/quick', quick).length === 3 ? true : undefined), 3_000, 'the quick thread told while the slow one still answers');
+  expect(told('/slow', slow)).toEqual(['approval.requested']);
+  await eventually(async () => (told('/slow', slow).length === 3 ? true : undefined), 30_000, 'the slow thread told in the end');
+  expect(told('/slow', slow)).toEqual(['approval.requested', 'approval.updated', 'run.finished']);
+}, 60_000);
 
 test('notices queued while no outbox runs are delivered, in order, once one runs again', async () => {
   await server.services.outbox.stop();

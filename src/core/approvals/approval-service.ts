@@ -1,9 +1,10 @@
 import { LockMode, type MikroORM } from '@mikro-orm/postgresql';
 import { Approval, ApprovalSchema, type ChatRef } from '../../db/entities/approval.js';
 import type { Callback, Run } from '../../db/entities/run.js';
-import { columnsOf, rowTo, sql, transaction } from '../../db/sql.js';
+import { columnsOf, rowTo, sql } from '../../db/sql.js';
 import { badRequest, conflict, forbidden, notFound } from '../../errors.js';
-import { SYSTEM, type Actor, type AuditLog } from '../audit/audit-log.js';
+import { AUDIT_INSERT_SELECT, auditParams, SYSTEM, type Actor, type AuditEntry, type AuditLog } from '../audit/audit-log.js';
+import { signalRuns, toldThroughOutbox } from '../runs/run-sql.js';
 import { isUuid, newId } from '../ids.js';
 import type { ProjectService } from '../projects/projects.js';
 import { applyDecision, refusal, type Person, type Verdict } from './approval-rules.js';
@@ -47,7 +48,12 @@ export interface ApprovalEffects {
   decided(approval: Approval): Promise<void>;
   /** Anything a thread should show changed: a vote, a decision, expiry, cancellation. */
   changed(approval: Approval): Promise<void>;
+  /** A decision's own statement woke the approval's v2 run (and told every replica): this process's executor may look now. */
+  woken?(runId: string): void;
 }
+
+/** A decision that keeps losing the race to concurrent ones gives up after this many reads. */
+const MAX_DECIDE_ATTEMPTS = 20;
 
 /** What a thread command without (or with) an approval id refers to. */
 export type ThreadPick =
@@ -65,7 +71,8 @@ export function ambiguous(pending: Approval[], message: string) {
 
 /**
  * Approvals: the one place where who may decide is checked and a decision is recorded.
- * pending → decided happens under a row lock, so concurrent clicks yield exactly one outcome.
+ * pending → decided is a write conditional on the state it was decided from, so concurrent
+ * clicks yield exactly one outcome.
  */
 export class ApprovalService {
   private effects: ApprovalEffects = { decided: async () => {}, changed: async () => {} };
@@ -142,7 +149,7 @@ export class ApprovalService {
 
   async get(id: string): Promise<Approval | null> {
     if (!isUuid(id)) return null;
-    const [row] = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where id = ?`, [id]);
+    const [row] = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where id = ?`, [id], 'flowgate-approval-get');
     return row ? rowTo<Approval>(ApprovalSchema, row) : null;
   }
 
@@ -241,46 +248,79 @@ export class ApprovalService {
   async decide(id: string, person: Person, verdict: Verdict, reason: string | null, door: string): Promise<Approval> {
     const actor = { name: person.email.toLowerCase(), door };
     const as = person.as ? { as: person.as } : {};
-    // Plain SQL under the row lock: this is the hot path of every click and comment.
-    const outcome = await transaction(this.orm, async (q) => {
-      const [row] = isUuid(id) ? await q(`select ${APPROVAL_COLUMNS} from approvals where id = ? for update`, [id]) : [];
+    // Read, decide, then write only if nobody wrote in between (the row's status and decisions are
+    // as read); otherwise read again. Two statements for the hot path of every click and comment,
+    // where a row lock in a transaction took seven round trips; concurrent clicks still yield
+    // exactly one outcome, since every write is conditional on the state it was decided from.
+    for (let attempt = 1; ; attempt++) {
+      const [row] = isUuid(id) ? await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where id = ?`, [id], 'flowgate-approval-get') : [];
       if (!row) throw notFound(`Approval request ${id} not found`);
       const a = rowTo<Approval>(ApprovalSchema, row);
-      const save = () => q(`update approvals set status = ?, decisions = ?::jsonb, resolved_by = ?, resolved_at = ?, reason = ? where id = ?`,
-        [a.status, JSON.stringify(a.decisions), a.resolvedBy ?? null, a.resolvedAt ?? null, a.reason ?? null, a.id]);
+      const seen = JSON.stringify(row.decisions);
       const now = new Date();
+      const refuse = async (why: string) => this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: why, ...as });
       if (a.status === 'pending' && a.expiresAt <= now) {
         a.status = 'expired';
         a.resolvedAt = now;
-        await save();
-        return { a, changed: true, refused: `Approval request expired at ${a.expiresAt.toISOString()}` };
-      }
-      if (a.status !== 'pending') return { a, changed: false, refused: `Approval request already ${a.status}` };
-      const why = refusal(a, person, verdict, await this.deciders(a));
-      if (why) return { a, changed: false, forbidden: why };
-      const before = a.decisions.length;
-      const changed = applyDecision(a, person, verdict, reason, door, now);
-      // A repeated approval by the same person changes nothing to write.
-      if (changed || a.decisions.length !== before) await save();
-      return { a, changed };
-    });
-    const { a } = outcome;
-    if ('forbidden' in outcome && outcome.forbidden) {
-      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.forbidden, ...as });
-      throw forbidden(outcome.forbidden);
-    }
-    if ('refused' in outcome && outcome.refused) {
-      if (outcome.changed) {
+        if (!(await this.write(a, seen, null))) continue;
         await this.effects.decided(a);
         await this.effects.changed(a);
+        const why = `Approval request expired at ${a.expiresAt.toISOString()}`;
+        await refuse(why);
+        throw conflict(why, { approval: presentApproval(a, null) });
       }
-      await this.audit.record(actor, 'approval.refused', 'approval', a.id, { verdict, reason: outcome.refused, ...as });
-      throw conflict(outcome.refused, { approval: presentApproval(a, null) });
+      if (a.status !== 'pending') {
+        const why = `Approval request already ${a.status}`;
+        await refuse(why);
+        throw conflict(why, { approval: presentApproval(a, null) });
+      }
+      const forbiddenWhy = refusal(a, person, verdict, await this.deciders(a));
+      if (forbiddenWhy) {
+        await refuse(forbiddenWhy);
+        throw forbidden(forbiddenWhy);
+      }
+      const before = a.decisions.length;
+      const changed = applyDecision(a, person, verdict, reason, door, now);
+      const entry = { actor, action: changed ? `approval.${a.status}` : 'approval.vote', details: { verdict, reason, runId: a.runId ?? undefined, ...as } };
+      if (!changed && a.decisions.length === before) {
+        // A repeated approval by the same person changes nothing to write; it is audited all the same.
+        await this.audit.record(actor, entry.action, 'approval', a.id, entry.details);
+        await this.effects.changed(a);
+        return a;
+      }
+      const written = await this.write(a, seen, { entry, wake: changed });
+      if (!written) {
+        if (attempt >= MAX_DECIDE_ATTEMPTS) throw conflict(`Approval request ${id} is being decided by others right now; try again`);
+        continue;
+      }
+      // The statement woke a v2 run and queued its thread's notice; anything else goes the general way.
+      if (written.woke) this.effects.woken?.(a.runId!);
+      else if (changed) await this.effects.decided(a);
+      if (!written.noticed) await this.effects.changed(a);
+      return a;
     }
-    await this.audit.record(actor, outcome.changed ? `approval.${a.status}` : 'approval.vote', 'approval', a.id, { verdict, reason, runId: a.runId ?? undefined, ...as });
-    if (outcome.changed) await this.effects.decided(a);
-    await this.effects.changed(a);
-    return a;
+  }
+
+  /**
+   * Writes a decision (or expiry) if the approval is still pending with the decisions it was read
+   * with. With `also`: audited, the waiting v2 run woken (when decided) and its thread's notice
+   * queued, in the same statement. Null when someone else wrote first.
+   */
+  private async write(a: Approval, seenDecisions: string, also: { entry: AuditEntry; wake: boolean } | null): Promise<{ woke: boolean; noticed: boolean } | null> {
+    const update = `update approvals set status = ?, decisions = ?::jsonb, resolved_by = ?, resolved_at = ?, reason = ?
+      where id = ? and status = 'pending' and decisions = ?::jsonb returning id, run_id`;
+    const params = [a.status, JSON.stringify(a.decisions), a.resolvedBy ?? null, a.resolvedAt ?? null, a.reason ?? null, a.id, seenDecisions];
+    if (!also) return (await sql(this.orm, update, params)).length ? { woke: false, noticed: false } : null;
+    const [r] = await sql<{ written: number; woke: number; noticed: number }>(this.orm,
+      `with u as (${update}),
+         audited as (${AUDIT_INSERT_SELECT} from u),
+         woke as (${signalRuns(`?::boolean and id = (select run_id from u)`)} returning id),
+         noticed as (insert into notices (run_id, kind, approval_id) select r.id, 'approval.updated', u.id from u join runs r on r.id = u.run_id where ${toldThroughOutbox('r')} returning id)
+       select (select count(*) from u)::int as written, (select count(*) from woke)::int as woke, (select count(*) from noticed)::int as noticed,
+         (select count(*) from (select pg_notify('flowgate_wake', '') from woke) w)::int as woke_told,
+         (select count(*) from (select pg_notify('flowgate_notice', '') from noticed) n)::int as notice_told`,
+      [...params, ...auditParams(also.entry, 'approval'), also.wake], 'flowgate-approval-decide');
+    return r.written ? { woke: r.woke > 0, noticed: r.noticed > 0 } : null;
   }
 
   /**
@@ -314,7 +354,7 @@ export class ApprovalService {
   async closeForRuns(runIds: string[], status: 'cancelled' | 'stale', actor: Actor): Promise<Approval[]> {
     if (!runIds.length) return [];
     // Usually none: read with plain SQL (a run's end asks this of every run with an approval step).
-    const rows = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = any(?::uuid[]) and status = 'pending'`, [runIds]);
+    const rows = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = any(?::uuid[]) and status = 'pending'`, [runIds], 'flowgate-approvals-pending-of-runs');
     if (!rows.length) return [];
     const pending = rows.map((r) => rowTo<Approval>(ApprovalSchema, r));
     const em = this.orm.em.fork();

@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sql, sqlList } from '../../db/sql.js';
+import { sql } from '../../db/sql.js';
 import { capOutput } from '../runs/run-store.js';
-import { isTerminalRun, PARENT_ENDED, TERMINAL_RUN_STATUSES, type RunStatus } from '../status.js';
+import { isTerminalRun, PARENT_ENDED, type RunStatus } from '../status.js';
 import { deepMerge } from '../runs/deep-merge.js';
+import { TERMINAL_SQL } from '../runs/run-sql.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 
 /** A status report from a pipeline, as the core sees it. */
 export interface StatusReport {

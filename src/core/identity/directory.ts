@@ -1,6 +1,8 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import { Identity } from '../../db/entities/identity.js';
 import { sql } from '../../db/sql.js';
+import { notifySql, type CacheInvalidation } from '../cache/invalidation.js';
+import { TtlCache } from '../cache/ttl-cache.js';
 import { conflict, notFound } from '../../errors.js';
 import type { Actor, AuditLog } from '../audit/audit-log.js';
 
@@ -23,9 +25,34 @@ export function personKey(who: string | null | undefined): string | null {
   return /^[^\s@]+@[^\s@]+$/.test(who) ? who.toLowerCase() : null;
 }
 
+/** The cache's only invalidation id: identity changes are rare, and any of them forgets every entry. */
+const ALL = 'all';
+
+/** A door's user and the email an administrator linked them to, or none (an answer worth keeping too). */
+interface Linked { email: string | null }
+
 /** The identity directory: every door resolves its user to one email through it. */
 export class IdentityDirectory {
-  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog) {}
+  /** Slack and Azure DevOps links, read on every click and comment (see TtlCache for how stale they can be). */
+  private readonly cache?: TtlCache<Linked>;
+  private readonly invalidation?: CacheInvalidation;
+
+  constructor(private readonly orm: MikroORM, private readonly audit: AuditLog, cache?: { invalidation: CacheInvalidation; ttlMs: number }) {
+    this.invalidation = cache?.invalidation;
+    if (cache) this.cache = new TtlCache(cache.invalidation, { kind: 'identity', ttlMs: cache.ttlMs, idOf: () => ALL });
+  }
+
+  /** A link read through the cache, when there is one. */
+  private async linked(key: string, read: () => Promise<string | undefined>): Promise<string | undefined> {
+    const load = async (): Promise<Linked> => ({ email: (await read()) ?? null });
+    const found = this.cache ? await this.cache.get(key, load) : await load();
+    return found?.email ?? undefined;
+  }
+
+  /** After a change committed (and announced to the other replicas in its transaction): this process forgets at once. */
+  private forget(): void {
+    this.invalidation?.invalidate('identity', ALL);
+  }
 
   list(): Promise<Identity[]> {
     return this.orm.em.fork().find(Identity, {}, { orderBy: { email: 'asc' } });
@@ -38,34 +65,35 @@ export class IdentityDirectory {
   }
 
   async put(email: string, links: IdentityLinks, actor: Actor): Promise<{ identity: Identity; created: boolean }> {
-    const em = this.orm.em.fork();
     const key = email.toLowerCase();
-    let identity = await em.findOne(Identity, { email: key });
-    const created = !identity;
-    if (!identity) {
-      identity = Object.assign(new Identity(), { email: key });
-      em.persist(identity);
-    }
-    // A binding learned from GitHub survives edits that keep the login; a new login starts unbound.
-    const sameLogin = Boolean(identity.githubLogin && links.githubLogin && identity.githubLogin.toLowerCase() === links.githubLogin.toLowerCase());
-    identity.githubUserId = links.githubUserId !== undefined ? links.githubUserId : sameLogin ? identity.githubUserId ?? null : null;
-    identity.githubLogin = links.githubLogin ?? null;
-    identity.slackUserId = links.slackUserId ?? null;
-    identity.adoUniqueName = links.adoUniqueName ?? null;
-    identity.updatedAt = new Date();
+    let created = false;
+    let identity: Identity;
     try {
-      await em.flush();
+      identity = await this.orm.em.fork().transactional(async (em) => {
+        let found = await em.findOne(Identity, { email: key });
+        created = !found;
+        if (!found) {
+          found = Object.assign(new Identity(), { email: key });
+          em.persist(found);
+        }
+        applyLinks(found, links);
+        await em.flush();
+        await em.getConnection().execute(`select ${notifySql('identity')}`, [ALL], 'all', em.getTransactionContext());
+        return found;
+      });
     } catch (err) {
       if ((err as { code?: string }).code === '23505') throw conflict('Another identity already uses that GitHub login or user id, Slack user id or Azure DevOps name');
       throw err;
     }
+    this.forget();
     await this.audit.record(actor, created ? 'identity.created' : 'identity.updated', 'identity', key, { ...links, githubUserId: identity.githubUserId ?? null });
     return { identity, created };
   }
 
   async delete(email: string, actor: Actor): Promise<void> {
-    const removed = await this.orm.em.fork().nativeDelete(Identity, { email: email.toLowerCase() });
-    if (!removed) throw notFound(`No identity for ${email}`);
+    const removed = await sql(this.orm, `with gone as (delete from identities where email = ? returning email) select ${notifySql('identity', '?')} from gone`, [email.toLowerCase(), ALL]);
+    if (!removed.length) throw notFound(`No identity for ${email}`);
+    this.forget();
     await this.audit.record(actor, 'identity.deleted', 'identity', email.toLowerCase());
   }
 
@@ -123,8 +151,8 @@ export class IdentityDirectory {
     return rows[0]?.email;
   }
 
-  async emailBySlack(userId: string): Promise<string | undefined> {
-    return (await this.orm.em.fork().findOne(Identity, { slackUserId: userId }))?.email;
+  emailBySlack(userId: string): Promise<string | undefined> {
+    return this.linked(`slack:${userId}`, async () => (await sql<{ email: string }>(this.orm, 'select email from identities where slack_user_id = ?', [userId]))[0]?.email);
   }
 
   /**
@@ -148,10 +176,19 @@ export class IdentityDirectory {
     return out;
   }
 
-  async emailByAdo(uniqueName: string): Promise<string | undefined> {
-    const rows = await this.orm.em.fork().getConnection().execute<{ email: string }[]>('select email from identities where lower(ado_unique_name) = lower(?)', [uniqueName]);
-    return rows[0]?.email;
+  emailByAdo(uniqueName: string): Promise<string | undefined> {
+    return this.linked(`ado:${uniqueName.toLowerCase()}`, async () => (await sql<{ email: string }>(this.orm, 'select email from identities where lower(ado_unique_name) = lower(?)', [uniqueName]))[0]?.email);
   }
+}
+
+/** An edit's links on an entry. A binding learned from GitHub survives edits that keep the login; a new login starts unbound. */
+function applyLinks(identity: Identity, links: IdentityLinks): void {
+  const sameLogin = Boolean(identity.githubLogin && links.githubLogin && identity.githubLogin.toLowerCase() === links.githubLogin.toLowerCase());
+  identity.githubUserId = links.githubUserId !== undefined ? links.githubUserId : sameLogin ? identity.githubUserId ?? null : null;
+  identity.githubLogin = links.githubLogin ?? null;
+  identity.slackUserId = links.slackUserId ?? null;
+  identity.adoUniqueName = links.adoUniqueName ?? null;
+  identity.updatedAt = new Date();
 }
 
 export const presentIdentity = (i: Identity) => ({

@@ -1,8 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sql, sqlList } from '../../db/sql.js';
-import { TERMINAL_RUN_STATUSES } from '../status.js';
+import { sql } from '../../db/sql.js';
+import { TERMINAL_SQL } from '../runs/run-sql.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 
 /** The answer to a run asking for a lock. */
 export type LockAttempt =

@@ -1,8 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
-import { sql, sqlList } from '../../db/sql.js';
-import { TERMINAL_RUN_STATUSES } from '../status.js';
+import { sql } from '../../db/sql.js';
+import { TERMINAL_SQL } from '../runs/run-sql.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const DAY_MS = 86_400_000;
 /** Only one replica prunes at a time (two deleting the same rows would only contend). */
 const PRUNE_LOCK = 7431002;

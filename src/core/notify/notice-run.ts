@@ -5,5 +5,5 @@ import type { NoticeRun } from './notice.js';
 export const noticeRun = (r: Run): NoticeRun => ({
   id: r.id, taskType: r.taskType, status: r.status, triggeredBy: r.triggeredBy, repositoryIdentifier: r.repositoryIdentifier,
   payload: r.payload, startedAt: r.startedAt?.toISOString() ?? null, finishedAt: r.finishedAt?.toISOString() ?? null,
-  error: r.error ?? null, result: r.result,
+  error: r.error ?? null, result: r.result, parentRunId: r.parentRunId ?? null,
 });

@@ -13,6 +13,8 @@ export interface NoticeRun {
   finishedAt?: string | null;
   error?: string | null;
   result?: Record<string, unknown>;
+  /** The run that started this one, if any (a child run shares its parent's thread). */
+  parentRunId?: string | null;
 }
 
 /** What Flowgate tells a run's destination. */

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { sql } from '../../db/sql.js';
+import { GroupCommit } from '../../util/group-commit.js';
 import { OutboundRefused } from '../net/guarded-fetch.js';
 
 /** What a run's thread hears; the payload is read when the notice is delivered, so it is never stale. */
@@ -33,6 +34,9 @@ export interface OutboxOptions {
 
 const DEFAULTS: OutboxOptions = { maxAttempts: 8, backoffMs: 1_000, leaseMs: 30_000, pollMs: 1_000 };
 
+/** Deliveries in flight at once (each a call to Slack, GitHub, Azure DevOps or a webhook). */
+const MAX_DELIVERING = 50;
+
 /**
  * The notice outbox: rows written in the same statement as the change they tell of (a run's end
  * by the executor's flush, an approval's change by its decision), delivered by whichever replica
@@ -41,11 +45,19 @@ const DEFAULTS: OutboxOptions = { maxAttempts: 8, backoffMs: 1_000, leaseMs: 30_
  */
 export class NoticeOutbox {
   private readonly options: OutboxOptions;
-  private running = false;
+  private taking = false;
   private again = false;
   private stopped = true;
   private timer?: NodeJS.Timeout;
   private readonly inFlight = new Set<Promise<void>>();
+  /** Takes begun so far: one begun while a mark was written may have passed over a notice that mark made due. */
+  private takesBegun = 0;
+  /**
+   * Delivered notices are marked together, and each run's next notice is taken in the same
+   * statement: one statement for the deliveries that end while the previous mark is written
+   * (under load, one per round of Slack calls instead of two per notice).
+   */
+  private readonly marks = new GroupCommit<string, QueuedNotice | undefined>((ids) => this.markAndTakeNext(ids), { maxBatch: 500, maxInFlight: 1 });
 
   constructor(
     private readonly orm: MikroORM,
@@ -67,34 +79,43 @@ export class NoticeOutbox {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await Promise.allSettled([...this.inFlight]);
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight]);
   }
 
-  /** Something may be due: deliver now, or right after the round in flight. */
+  /** Something may be due: take it now, or right after the take in flight. */
   kick(): void {
     if (this.stopped) return;
-    if (this.running) {
+    if (this.taking) {
       this.again = true;
       return;
     }
-    const round = this.drain().finally(() => this.inFlight.delete(round));
-    this.inFlight.add(round);
+    void this.takeDue();
   }
 
-  private async drain(): Promise<void> {
-    this.running = true;
+  /**
+   * Takes what is due while there is room, and starts each delivery on its own: a slow webhook
+   * holds only its own run's next notices, and every delivery that ends looks for more at once
+   * (the next notice of its run becomes due when it is marked).
+   */
+  private async takeDue(): Promise<void> {
+    this.taking = true;
     try {
       do {
         this.again = false;
-        const due = await this.take(50);
-        // Runs side by side; each run's notices one after the other (only its oldest was taken).
-        await Promise.all(due.map((n) => this.deliverOne(n)));
-        if (due.length === 50) this.again = true;
+        const room = MAX_DELIVERING - this.inFlight.size;
+        if (room <= 0) break;
+        this.takesBegun++;
+        const due = await this.take(room);
+        for (const n of due) {
+          const one = this.deliverRun(n).finally(() => this.inFlight.delete(one));
+          this.inFlight.add(one);
+        }
+        if (due.length === room) this.again = true;
       } while (this.again && !this.stopped);
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'outbox: round failed; retrying at the next wake-up');
+      this.log.warn({ err: (err as Error).message }, 'outbox: could not take due notices; retrying at the next wake-up');
     } finally {
-      this.running = false;
+      this.taking = false;
     }
   }
 
@@ -109,28 +130,69 @@ export class NoticeOutbox {
        update notices n set next_at = now() + make_interval(secs => ?::float8 / 1000), attempts = n.attempts + 1
        from due where n.id = due.id
        returning n.id::text as id, n.run_id as "runId", n.kind, n.approval_id as "approvalId", n.attempts`,
-      [limit, this.options.leaseMs]);
+      [limit, this.options.leaseMs], 'flowgate-notice-take');
   }
 
-  private async deliverOne(n: QueuedNotice): Promise<void> {
-    try {
-      await this.deliver(n);
-      await sql(this.orm, `update notices set delivered_at = now(), last_error = null where id = ?::bigint`, [n.id]);
-    } catch (err) {
-      const message = (err as Error).message;
-      const final = err instanceof NoticeRefused || err instanceof OutboundRefused || n.attempts >= this.options.maxAttempts;
-      const delay = this.options.backoffMs * 2 ** (n.attempts - 1);
+  /** Delivers a notice, then each next notice of its run that its mark made due, in order. */
+  private async deliverRun(first: QueuedNotice): Promise<void> {
+    let n: QueuedNotice | undefined = first;
+    while (n) {
       try {
-        // A notice given up is closed (delivered_at set, its error kept), so its run's next notices go on.
-        await sql(this.orm,
-          `update notices set last_error = ?, delivered_at = case when ?::boolean then now() end, next_at = now() + make_interval(secs => ?::float8 / 1000)
-           where id = ?::bigint`, [message, final, delay, n.id]);
-        if (final) await this.gaveUp(n, message);
-      } catch (e) {
-        this.log.warn({ runId: n.runId, err: (e as Error).message }, 'outbox: failed delivery not recorded (its lease lapses and it is retried)');
+        await this.deliver(n);
+      } catch (err) {
+        await this.failed(n, err);
+        return;
       }
-      // Wake when the retry is due, not at the next poll.
-      if (!final && delay < this.options.pollMs) setTimeout(() => this.kick(), delay + 5).unref();
+      const delivered: QueuedNotice = n;
+      try {
+        n = await this.marks.submit(delivered.id);
+      } catch (err) {
+        // Delivered but not marked: its lease lapses and it is delivered again (at least once).
+        this.log.warn({ runId: delivered.runId, err: (err as Error).message }, 'outbox: delivered notice not marked; it will be delivered again');
+        return;
+      }
     }
+  }
+
+  /**
+   * Marks notices delivered and leases the next notice of each of their runs, if it is due. A
+   * take that ran meanwhile could not see those as due yet (their predecessor was unmarked in its
+   * snapshot): it is looked at again.
+   */
+  private async markAndTakeNext(ids: string[]): Promise<(QueuedNotice | undefined)[]> {
+    const begun = this.takesBegun;
+    const next = await sql<QueuedNotice & { after: string }>(this.orm,
+      `with marked as (update notices set delivered_at = now(), last_error = null where id = any(?::bigint[]) returning id, run_id),
+         next as (
+           select m.id as after, n.id from marked m cross join lateral (
+             select n.id, n.next_at from notices n where n.run_id = m.run_id and n.delivered_at is null and n.id > m.id order by n.id limit 1) n
+           where n.next_at <= now()
+             and not exists (select 1 from notices o where o.run_id = m.run_id and o.delivered_at is null and o.id < n.id and o.id <> all(?::bigint[])))
+       update notices t set next_at = now() + make_interval(secs => ?::float8 / 1000), attempts = t.attempts + 1
+       from next where t.id = next.id and t.delivered_at is null and t.next_at <= now()
+       returning next.after::text as after, t.id::text as id, t.run_id as "runId", t.kind, t.approval_id as "approvalId", t.attempts`,
+      [ids, ids, this.options.leaseMs], 'flowgate-notice-mark');
+    if (this.takesBegun !== begun || this.taking) this.kick();
+    const after = new Map(next.map(({ after: prev, ...n }) => [prev, n]));
+    return ids.map((id) => after.get(id));
+  }
+
+  /** Retried later with backoff, or given up (refused, or out of attempts). */
+  private async failed(n: QueuedNotice, err: unknown): Promise<void> {
+    const message = (err as Error).message;
+    const final = err instanceof NoticeRefused || err instanceof OutboundRefused || n.attempts >= this.options.maxAttempts;
+    const delay = this.options.backoffMs * 2 ** (n.attempts - 1);
+    try {
+      // A notice given up is closed (delivered_at set, its error kept), so its run's next notices go on.
+      await sql(this.orm,
+        `update notices set last_error = ?, delivered_at = case when ?::boolean then now() end, next_at = now() + make_interval(secs => ?::float8 / 1000)
+         where id = ?::bigint`, [message, final, delay, n.id]);
+      if (final) await this.gaveUp(n, message);
+    } catch (e) {
+      this.log.warn({ runId: n.runId, err: (e as Error).message }, 'outbox: failed delivery not recorded (its lease lapses and it is retried)');
+    }
+    // Given up: its run's next notice is due now. Else wake when the retry is due, not at the next poll.
+    if (final) this.kick();
+    else if (delay < this.options.pollMs) setTimeout(() => this.kick(), delay + 5).unref();
   }
 }

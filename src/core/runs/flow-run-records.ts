@@ -1,10 +1,11 @@
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { LogLevel } from '../../db/entities/log-line.js';
-import { sql, sqlList, transaction, type Query } from '../../db/sql.js';
+import { sql, transaction, type Query } from '../../db/sql.js';
 import { conflict } from '../../errors.js';
 import { AUDIT_INSERT_SELECT, auditParams, type AuditEntry } from '../audit/audit-log.js';
 import { idFrom, isUuid } from '../ids.js';
-import { isTerminalRun, TERMINAL_RUN_STATUSES, type RunStatus, type StepStatus } from '../status.js';
+import { isTerminalRun, type RunStatus, type StepStatus } from '../status.js';
+import { TERMINAL_SQL } from './run-sql.js';
 
 export const FLOW_TYPES = ['automation', 'selfServiceAction', 'scorecard', 'reference'] as const;
 export type FlowType = (typeof FLOW_TYPES)[number];
@@ -48,7 +49,6 @@ export interface ExternalExecution {
   lines: { at: Date | null; level: LogLevel; step: string | null; message: string }[];
 }
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const MAX_MESSAGE = 16_000;
 
 const upsertRecord = (q: Query, runId: string, label: FlowRunLabel) => q(

@@ -8,8 +8,8 @@ import { GroupCommit } from '../../util/group-commit.js';
 import { deepMerge } from './deep-merge.js';
 import { APPEND_LINES, countedLinesParams, INSERT_COUNTED_LINES, notifyLogSql, type NewLogLine } from '../logs/run-logs.js';
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../status.js';
+import { hasThread, TERMINAL_SQL, toldThroughOutbox, WAKE_PARENTS } from './run-sql.js';
 
-const TERMINAL_SQL = sqlList(TERMINAL_RUN_STATUSES);
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;
 /** A run's columns without its definition (large, and read only where it is needed). */
@@ -110,14 +110,6 @@ const INSERT_STARTED = `with i as (
   -- (Executor.runsCommitted): a NOTIFY in every intake would serialize the commits.
   select id from r`;
 
-/** SQL: the callback column names a thread to tell (not absent, not `none`). */
-const hasThread = (callback: string) => `${callback} is not null and ${callback}->>'type' <> 'none'`;
-/** SQL: the run (alias) is a v2 run whose thread hears of it through the outbox. */
-const toldThroughOutbox = (run: string) => `${run}.engine_version = 'v2' and ${hasThread(`${run}.callback`)}`;
-/** SQL: wakes the unfinished v2 parents of the runs whose ids are the parameter (their flow steps look again). */
-const WAKE_PARENTS = `update runs p set signal_seq = p.signal_seq + 1, updated_at = now(), wake_at = case when p.lease_token is null then now() else p.wake_at end
-  where p.id in (select parent_run_id from runs where id = any(?::uuid[])) and p.engine_version = 'v2' and p.status not in (${TERMINAL_SQL})`;
-
 /** Reads and conditional writes of runs and steps. Writes never move a terminal row. */
 export class RunStore {
   constructor(private readonly orm: MikroORM) {}
@@ -156,7 +148,7 @@ export class RunStore {
 
   async findById(id: string, withDefinition = false): Promise<Run | null> {
     if (!isUuid(id)) return null;
-    const [row] = await sql(this.orm, withDefinition ? RUN_READ_WITH_DEFINITION : RUN_READ, [id]);
+    const [row] = await sql(this.orm, withDefinition ? RUN_READ_WITH_DEFINITION : RUN_READ, [id], withDefinition ? 'flowgate-run-read-definition' : 'flowgate-run-read');
     return row ? rowTo<Run>(RunSchema, row) : null;
   }
 

@@ -54,8 +54,8 @@ export class SlackDestination implements Destination {
 
   /** The card heading the thread shows the run's end; child runs share the thread but not the card. */
   async updateCard(channel: string, threadTs: string, run: NoticeRun, flow: FlowRef): Promise<void> {
-    const stored = await this.s.store.findById(run.id);
-    if (stored?.parentRunId) return;
+    const parent = run.parentRunId !== undefined ? run.parentRunId : (await this.s.store.findById(run.id))?.parentRunId;
+    if (parent) return;
     try {
       await this.chat.update(channel, threadTs, runCard(run, flow));
     } catch (err) {
