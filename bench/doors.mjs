@@ -165,7 +165,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
       notCompleted: all.filter((a) => a.failed || a.outcome !== 'approved/completed').length,
       notUpdated: ok.filter((a) => !updateOf(a)).length,
       stages,
-      cpuMsPerClick: cpuBefore && cpuAfter ? { server: ((cpuAfter.server - cpuBefore.server) * 1000) / runs, postgres: ((cpuAfter.postgres - cpuBefore.postgres) * 1000) / runs } : null,
+      cpuMsPerClick: cpuBefore && cpuAfter ? Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, ((cpuAfter[k] - cpuBefore[k]) * 1000) / runs])) : null,
     };
   } finally {
     await client.end();

@@ -80,9 +80,11 @@ async function stopChild(child) {
   await exited;
   clearTimeout(timer);
 }
-const stopServer = (s) => stopChild(s.child);
+const stopServer = async (s) => { if (s.worker) await stopChild(s.worker.child); await stopChild(s.child); };
 /** CPU seconds (user + system) a process has used, from /proc; clock ticks are 100 per second on Linux. */
 const cpuSeconds = (pid) => { try { const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) / 100; } catch { return 0; } };
+/** CPU seconds this benchmark process has used (its load generators and the fakes it serves). */
+const cpuSecondsOfThisProcess = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 const parentPid = (pid) => Number(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
 /**
  * CPU seconds of one PostgreSQL server: its postmaster (the parent of `backendPid`) and every
@@ -404,7 +406,8 @@ async function listing(server) {
 async function doors(dataDir, pgPort) {
   const fakes = await startDoorFakes();
   try {
-    const server = await startServer(dataDir, pgPort, fakes.env);
+    const server = await startServer(dataDir, pgPort, { ...fakes.env, ...(SPLIT ? { FLOWGATE_EXECUTOR: 'off' } : {}) });
+    if (SPLIT) server.worker = await startServer(dataDir, pgPort, { ...fakes.env, FLOWGATE_EXECUTOR_ID: 'bench-worker' });
     try {
       server.dbUrl = await new EmbeddedPostgres(dataDir, pgPort).start();
       await registerDoorProjects(server.url, H);
@@ -412,7 +415,7 @@ async function doors(dataDir, pgPort) {
       return {
         slackApprovals: await slackApprovals(server, fakes, {
           runs: APPROVALS, concurrency: 20,
-          cpu: async (client) => ({ server: cpuSeconds(server.child.pid), postgres: postgresCpuSeconds((await client.query('select pg_backend_pid() as pid')).rows[0].pid).total }),
+          cpu: async (client) => ({ server: cpuSeconds(server.child.pid) + (server.worker ? cpuSeconds(server.worker.child.pid) : 0), postgres: postgresCpuSeconds((await client.query('select pg_backend_pid() as pid')).rows[0].pid).total, bench: cpuSecondsOfThisProcess() }),
         }),
         githubIntake: await githubIntake(server, fakes, { seconds: INTAKE_SECONDS, clients: CONCURRENCY }),
       };
@@ -432,7 +435,7 @@ function doorRows({ slackApprovals: s, githubIntake: g }) {
     ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
     ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],
     ['… stages: sent → delivery recorded / → decided / → approval step done / → next step started', ['received', 'decided', 'stepDone', 'nextStarted'].map((k) => `p50 ${round(s.stages[k].p50)}`).join(' / ') + ' ms', '', '', ''],
-    ...(s.cpuMsPerClick ? [['… CPU per click (until its messages were updated): server / PostgreSQL', `${round(s.cpuMsPerClick.server)} / ${round(s.cpuMsPerClick.postgres)} ms`, '', '', '']] : []),
+    ...(s.cpuMsPerClick ? [['… CPU per click (until its messages were updated): server / PostgreSQL / this bench (clicks, Slack fake, target)', `${round(s.cpuMsPerClick.server)} / ${round(s.cpuMsPerClick.postgres)} / ${round(s.cpuMsPerClick.bench)} ms`, '', '', '']] : []),
     ['GitHub comment intake (32 clients)', `${round(g.perS)} deliveries/s acknowledged${g.errors ? ` (${g.errors} refused)` : ''}`, '', '', ''],
     ['GitHub delivery ack latency', `p50 ${round(g.p50)} ms · p99 ${round(g.p99)} ms`, '', '', ''],
     ['GitHub deliveries without exactly one run', `${g.mismatches} of ${g.acked} (${g.missing} missing, ${g.extra} extra; all recorded ${round(g.recordedS)} s after the intake)`, '', '', '0'],

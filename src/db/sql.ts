@@ -72,7 +72,13 @@ export async function transaction<T>(orm: MikroORM, fn: (q: Query) => Promise<T>
 }
 
 const snake = (p: string) => p.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
-const camel = (c: string) => c.replace(/_([a-z])/g, (_, x: string) => x.toUpperCase());
+/** Column names are few and read on every row: each is converted once. */
+const camels = new Map<string, string>();
+const camel = (c: string) => {
+  let prop = camels.get(c);
+  if (prop === undefined) camels.set(c, (prop = c.replace(/_([a-z])/g, (_, x: string) => x.toUpperCase())));
+  return prop;
+};
 
 /** The columns of an entity's table (its properties, snake_cased as the ORM names them), less those left out. */
 export function columnsOf(schema: { meta: { properties: Record<string, unknown> } }, leaveOut: string[] = []): string {
