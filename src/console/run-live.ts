@@ -1,7 +1,7 @@
 import type { Services } from '../container.js';
 import { LogFollower, type LogState, type LogWatcher } from '../core/logs/log-follower.js';
-import { isTerminalRun, type RunStatus } from '../core/status.js';
-import type { LogLine } from '../db/entities/log-line.js';
+import { readLogTreePage, type StreamLine, type TreePage } from '../core/logs/log-stream.js';
+import type { RunStatus } from '../core/status.js';
 import type { StepRun } from '../db/entities/step-run.js';
 import type { EventStream } from './sse.js';
 
@@ -10,7 +10,10 @@ const PAGE = 1_000;
 /** How often an open stream checks that its viewer may still see the run. */
 const RECHECK_MS = 5_000;
 
-export const presentLine = (l: LogLine) => ({ seq: l.seq, at: l.at.toISOString(), level: l.level, source: l.source, group: l.group, message: l.message });
+/** A line as the page's script shows it; `run` and `taskType` name the run of the tree it belongs to. */
+export const presentLine = (l: StreamLine) => ({
+  seq: l.seq, at: l.timestamp, level: l.level, source: l.source, group: l.group, message: l.message, run: l.executionId, taskType: l.taskType,
+});
 
 const presentStep = (r: StepRun) => ({
   ref: r.stepRef, kind: r.kind, status: r.status, attempt: r.attempt,
@@ -21,10 +24,11 @@ const presentStep = (r: StepRun) => ({
 const stepKey = (r: StepRun) => `${r.status}\u0000${r.attempt}\u0000${r.finishedAt?.getTime() ?? ''}`;
 
 /**
- * One browser's stream of a run: a snapshot (run status, step statuses, the lines after its
- * offset), then `log` events (id = the line's seq, so `Last-Event-ID` resumes without gaps or
- * repeats), `step` events when a step changes, and `end` once the run has ended and every line was
- * sent. The follower tells it when the run may have moved.
+ * One browser's stream of a run and its child runs: a snapshot (run status, step statuses, the
+ * lines after its offset), then `log` events (id = the log offset after the line, so
+ * `Last-Event-ID` resumes without gaps or repeats), `step` events when a step changes, and `end`
+ * once every run of the tree has ended and every line was sent. The follower tells it when any of
+ * those runs may have moved.
  */
 class RunStream implements LogWatcher {
   private latest: LogState | null | undefined;
@@ -33,9 +37,16 @@ class RunStream implements LogWatcher {
   private steps = new Map<string, string>();
   private status?: RunStatus;
   private lastCheck = Date.now();
+  /** The child runs followed, each with the function that stops following it. */
+  private readonly children = new Map<string, () => void>();
 
-  constructor(readonly runId: string, private sent: number, private readonly stream: EventStream, private readonly s: Services,
-    private readonly allowed: () => Promise<boolean>) {}
+  constructor(readonly runId: string, private sent: string, private readonly stream: EventStream, private readonly s: Services,
+    private readonly allowed: () => Promise<boolean>, private readonly watchChild: (w: LogWatcher) => () => void) {
+    stream.onClose(() => {
+      for (const unwatch of this.children.values()) unwatch();
+      this.children.clear();
+    });
+  }
 
   /** Every RECHECK_MS: the session still holds and still sees the run (signing out or losing the project ends the stream). */
   private async stillAllowed(): Promise<boolean> {
@@ -54,6 +65,13 @@ class RunStream implements LogWatcher {
     this.stream.close();
   }
 
+  /** A child run moved: look again, with the run's own state as last heard. */
+  private childMoved(): void {
+    if (this.stream.closed || this.latest === null) return;
+    this.latest ??= { status: this.status ?? 'running', logSeq: 0 };
+    if (!this.busy) void this.pump();
+  }
+
   private async pump(): Promise<void> {
     this.busy = true;
     try {
@@ -62,7 +80,7 @@ class RunStream implements LogWatcher {
         this.latest = undefined;
         // The run is gone (retention pruned it), or the viewer may no longer see it: nothing more for this stream.
         if (state === null || !(await this.stillAllowed())) return this.stream.close();
-        await this.deliver(state);
+        await this.deliver();
       }
     } catch (err) {
       // The browser reconnects with Last-Event-ID and picks up where it was.
@@ -73,22 +91,20 @@ class RunStream implements LogWatcher {
     }
   }
 
-  private async deliver(state: LogState): Promise<void> {
-    const rows = await this.s.store.steps(this.runId);
+  private async deliver(): Promise<void> {
+    const [rows, first] = await Promise.all([this.s.store.steps(this.runId), readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE })]);
+    let page = first;
+    this.follow(page.runs);
     if (!this.snapshotSent) {
-      const lines = this.sent < state.logSeq ? await this.s.logs.list(this.runId, this.sent, PAGE) : [];
-      if (lines.length) this.sent = lines.at(-1)!.seq;
       this.snapshotSent = true;
-      this.status = state.status;
+      this.status = page.status;
+      if (page.lines.length) this.sent = page.nextOffset;
       for (const r of rows) this.steps.set(r.stepRef, stepKey(r));
-      this.stream.send('snapshot', { status: state.status, logSeq: state.logSeq, steps: rows.map(presentStep), lines: lines.map(presentLine) }, this.sent);
-    }
-    while (this.sent < state.logSeq && !this.stream.closed) {
-      const lines = await this.s.logs.list(this.runId, this.sent, PAGE);
-      // Lines removed by retention: nothing more to send.
-      if (!lines.length) break;
-      for (const l of lines) this.stream.send('log', presentLine(l), l.seq);
-      this.sent = lines.at(-1)!.seq;
+      this.stream.send('snapshot', { status: page.status, steps: rows.map(presentStep), lines: page.lines.map(presentLine) }, this.sent);
+    } else this.send(page);
+    while (page.hasMore && !this.stream.closed) {
+      page = await readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE });
+      this.send(page);
     }
     for (const r of rows) {
       const key = stepKey(r);
@@ -96,14 +112,27 @@ class RunStream implements LogWatcher {
       this.steps.set(r.stepRef, key);
       this.stream.send('step', presentStep(r));
     }
-    if (state.status !== this.status) {
-      this.status = state.status;
-      this.stream.send('status', { status: state.status });
+    if (page.status !== this.status) {
+      this.status = page.status;
+      this.stream.send('status', { status: page.status });
     }
-    // A run's last lines commit with its end: seeing it ended after reading up to its log_seq means every line was sent.
-    if (isTerminalRun(state.status) && !this.stream.closed) {
-      this.stream.send('end', { status: state.status, logSeq: this.sent }, this.sent);
+    // A run's last lines commit with its end: every run of the tree ended, and every line up to where each ended was sent.
+    if (page.finished && !this.stream.closed) {
+      this.stream.send('end', { status: page.status, offset: this.sent }, this.sent);
       this.stream.close();
+    }
+  }
+
+  private send(page: TreePage): void {
+    page.lines.forEach((l, i) => this.stream.send('log', presentLine(l), page.offsets[i]));
+    if (page.lines.length) this.sent = page.nextOffset;
+  }
+
+  /** Follows the tree's child runs as they appear (a flow step starts them while the run goes on). */
+  private follow(ids: string[]): void {
+    for (const id of ids) {
+      if (id === this.runId || this.children.has(id) || this.stream.closed) continue;
+      this.children.set(id, this.watchChild({ runId: id, changed: () => this.childMoved(), stopping: async () => this.stream.close() }));
     }
   }
 }
@@ -119,11 +148,11 @@ export class RunStreams {
 
   constructor(private readonly s: Services) {}
 
-  follow(runId: string, after: number, stream: EventStream, allowed: () => Promise<boolean>): void {
+  follow(runId: string, after: string, stream: EventStream, allowed: () => Promise<boolean>): void {
     // The browser left while the run was read: nothing to follow (its close was heard already).
     if (stream.closed) return;
-    const watcher = new RunStream(runId, after, stream, this.s, allowed);
     const follower = (this.follower ??= new LogFollower(this.s.orm, this.s.orm.config.get('clientUrl'), this.s.log));
+    const watcher = new RunStream(runId, after, stream, this.s, allowed, (w) => follower.watch(w));
     const unwatch = follower.watch(watcher);
     stream.onClose(() => {
       unwatch();

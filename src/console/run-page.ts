@@ -3,7 +3,7 @@ import type { ConsoleIdentity } from '../core/identity/console-sessions.js';
 import { statusOf } from '../core/runs/step-control.js';
 import type { StepStatus } from '../core/status.js';
 import type { Approval } from '../db/entities/approval.js';
-import type { LogLine } from '../db/entities/log-line.js';
+import { readLogTail, type StreamLine } from '../core/logs/log-stream.js';
 import type { Run } from '../db/entities/run.js';
 import type { StepAttempt, StepRun } from '../db/entities/step-run.js';
 import { sql } from '../db/sql.js';
@@ -45,9 +45,12 @@ export interface RunPageData {
   children: Run[];
   approvals: Approval[];
   timeline: TimelineEntry[];
-  lines: LogLine[];
+  /** The last LOG_TAIL lines of the run and its child runs, by time. */
+  lines: StreamLine[];
   /** Lines before the first shown were left out (only the last LOG_TAIL are shown). */
   linesCut: boolean;
+  /** Where the live log goes on after the lines shown (a log offset of the run tree). */
+  linesOffset: string;
   actions: RunActions;
 }
 
@@ -86,12 +89,12 @@ export async function runPageData(s: Services, run: Run, viewer: ConsoleIdentity
     s.approvals.forRuns([run.id]),
     sql<{ door: string }>(s.orm, `select door from audit_events where target_type = 'run' and target_id = ? and action in ('run.started', 'run.retried') order by at limit 1`, [run.id]),
     runActions(s, run, viewer),
-    s.logs.list(run.id, Math.max(0, run.logSeq - LOG_TAIL), LOG_TAIL),
+    readLogTail(s.orm, run.id, LOG_TAIL),
   ]);
   const steps = stepViews(run, rows, actions);
   const oldestFirst = [...approvals].sort((a, b) => a.requestedAt.getTime() - b.requestedAt.getTime());
   return {
     run, door: started[0]?.door ?? null, steps, graph: graphOf(steps), children, approvals: oldestFirst,
-    timeline: await decisionTimeline(s, oldestFirst), lines: tail, linesCut: (tail[0]?.seq ?? 1) > 1, actions,
+    timeline: await decisionTimeline(s, oldestFirst), lines: tail.lines, linesCut: tail.cut, linesOffset: tail.offset, actions,
   };
 }

@@ -90,6 +90,27 @@ test('an owner signs in with a link, approves a request raised on GitHub; the co
   await page.context().close();
 });
 
+test('the run page of a run with child runs follows their lines live, each naming and linking its run', async () => {
+  const page = await signInWithLink('owner@acme.io');
+  const started = await doors.server.call('POST', '/sfp/api/flows/run', { payload: { id: 'chatty-orchestrator', repositoryIdentifier: 'acme/app' } });
+  expect(started.status).toBe(201);
+  await page.goto(`${doors.server.url}/console/runs/${started.body.id}`);
+  // The children write for a few seconds after the page was drawn: their lines arrive over the stream.
+  await page.locator('[data-log] li', { hasText: 'left line 6' }).waitFor({ timeout: 20_000 });
+  await page.locator('[data-log] li', { hasText: 'right line 6' }).waitFor();
+  await page.locator('[data-live-state]', { hasText: 'The run has ended' }).waitFor({ timeout: 20_000 });
+  const childLine = page.locator('[data-log] li', { hasText: 'left line 6' });
+  expect(await childLine.locator('a.log-run').textContent()).toBe('chatty');
+  // Each line once, though it came over a reconnecting stream that started at the page's offset.
+  const texts = await page.locator('[data-log] li .message').allTextContents();
+  expect(texts.filter((t) => t === 'left line 6')).toHaveLength(1);
+  expect(texts.at(-1)).toMatch(/^Run completed/);
+  await childLine.locator('a.log-run').click();
+  await page.waitForURL(/\/console\/runs\/[0-9a-f-]+$/);
+  expect(page.url()).not.toContain(started.body.id);
+  await page.context().close();
+});
+
 test('a non-approver sees the request without buttons, and why', async () => {
   const { approvalId } = await approvalFromGithub();
   const page = await signInWithLink('dev@acme.io');

@@ -259,7 +259,7 @@ describe('the event stream', () => {
     const messages = [...resumed.data.lines, ...logs.map((e) => e.data)].map((l: { message: string }) => l.message);
     expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/^Run paused by /), 'got green']));
     const end = second.events.at(-1)!;
-    expect(end).toMatchObject({ event: 'end', data: { status: 'completed', logSeq: all.at(-1) }, id: String(all.at(-1)) });
+    expect(end).toMatchObject({ event: 'end', data: { status: 'completed', offset: String(all.at(-1)) }, id: String(all.at(-1)) });
     const doneStep = [...resumed.data.steps, ...second.events.filter((e) => e.event === 'step').map((e) => e.data)].filter((s: { ref: string }) => s.ref === 'done').at(-1);
     expect(doneStep).toMatchObject({ status: 'completed' });
 
@@ -267,5 +267,48 @@ describe('the event stream', () => {
     const late = await readEvents(owner, `/console/runs/${id}/events`, end.id, () => false);
     expect(late.events.map((e) => e.event)).toEqual(['snapshot', 'end']);
     expect(late.events[0].data.lines).toEqual([]);
+  });
+
+  test('a run with child runs: its page and stream carry the children\'s lines by time, each naming its run; a reconnect resumes every run where it was', async () => {
+    const id = await startRun(fx.server, 'chatty-orchestrator');
+    const owner = await fx.signedIn(fx.people.owner);
+    // Until the children have written something, at least: then the first snapshot has lines of several runs.
+    await eventually(async () => ((await fx.server.call('GET', `/sfp/api/flows/${id}/logs/stream`)).body?.lines?.some((l: any) => /line 1$/.test(l.message)) ? true : undefined), 20_000, 'a child line');
+    const first = await readEvents(owner, `/console/runs/${id}/events`, undefined, (es) => es.some((e) => e.event === 'snapshot'));
+    const snapshot = first.events.find((e) => e.event === 'snapshot')!;
+    const runsIn = (lines: { run: string }[]) => new Set(lines.map((l) => l.run));
+    expect(runsIn(snapshot.data.lines).size).toBeGreaterThan(1);
+    expect(snapshot.data.lines[0]).toMatchObject({ run: id, taskType: 'chatty-orchestrator' });
+    // Two runs, so the offset names each: not a plain line number.
+    expect(snapshot.id).not.toMatch(/^\d+$/);
+
+    const second = await readEvents(owner, `/console/runs/${id}/events`, snapshot.id, () => false);
+    expect(second.closedByServer).toBe(true);
+    const later = [...second.events.find((e) => e.event === 'snapshot')!.data.lines, ...second.events.filter((e) => e.event === 'log').map((e) => e.data)];
+    const all = [...snapshot.data.lines, ...later];
+    // Every line of every run exactly once, each run's in order.
+    const tree = (await fx.server.call('GET', `/sfp/api/flows/${id}/logs/stream`)).body.lines.map((l: any) => `${l.executionId}:${l.seq}`);
+    expect(all.map((l: any) => `${l.run}:${l.seq}`).sort()).toEqual([...tree].sort());
+    for (const run of runsIn(all)) {
+      const seqs = all.filter((l: any) => l.run === run).map((l: any) => l.seq);
+      expect(seqs).toEqual(seqs.map((_: number, i: number) => i + 1));
+    }
+    expect(all.filter((l: any) => l.taskType === 'chatty').map((l: any) => l.message)).toEqual(expect.arrayContaining(['left line 6', 'right line 6']));
+    expect(all.at(-1)).toMatchObject({ run: id, message: expect.stringMatching(/^Run completed/) });
+    expect(second.events.at(-1)).toMatchObject({ event: 'end', data: { status: 'completed' } });
+
+    // The finished page shows them too, each child's line linked to its run; so does the download.
+    const page = await owner.page(`/console/runs/${id}`);
+    const child = all.find((l: any) => l.run !== id)!;
+    expect(page.html).toContain(`<a class="log-run" href="/console/runs/${child.run}">chatty</a>`);
+    expect(textOf(page.html)).toContain('right line 6');
+    const text = (await owner.get(`/console/runs/${id}/logs.txt`)).html;
+    expect(text).toContain(`(chatty run ${child.run}) `);
+    expect(text.trim().split('\n')).toHaveLength(all.length);
+
+    // An offset that is not one of this run's: refused before any stream starts, naming where it came from.
+    const bad = await owner.get(`/console/runs/${id}/events`, { 'last-event-id': Buffer.from(JSON.stringify({ [fx.people.owner]: 1 })).toString('base64url') });
+    expect(bad.status).toBe(400);
+    expect(bad.html).toContain('Last-Event-ID');
   });
 });

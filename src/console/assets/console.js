@@ -32,9 +32,10 @@ const approvals = document.querySelector('[data-live="approvals"]');
 if (approvals) followApprovals(approvals);
 
 // ---- run page (appended section; the code above belongs to the inbox) -----------------------
-// The run's live log and step statuses over one EventSource: `snapshot` first, then `log`
-// (id = line seq, so a reconnect's Last-Event-ID resumes without gaps or repeats), `step`,
-// `status`, and `end` (the server closes; we must not reconnect).
+// The live log of the run and its child runs, and its step statuses, over one EventSource:
+// `snapshot` first, then `log` (id = the log offset after the line, so a reconnect's
+// Last-Event-ID resumes without gaps or repeats), `step`, `status`, and `end` (the server closes;
+// we must not reconnect).
 
 // A block: these names stay out of the rest of the module.
 {
@@ -60,7 +61,7 @@ if (approvals) followApprovals(approvals);
     const list = section.querySelector('[data-log]');
     const button = section.querySelector('[data-follow]');
     const state = section.querySelector('[data-live-state]');
-    let last = Number(section.dataset.after || 0);
+    const runId = section.dataset.run;
     let following = true;
     let held = [];
     const say = (text) => { if (state) state.textContent = text; };
@@ -81,7 +82,16 @@ if (approvals) followApprovals(approvals);
       const message = document.createElement('span');
       message.className = 'message';
       message.textContent = l.message;
-      li.append(time, ' ', level, ' ', source, ' ', message);
+      li.append(time, ' ', level, ' ');
+      // A child run's line names that run, linked.
+      if (l.run !== runId) {
+        const run = document.createElement('a');
+        run.className = 'log-run';
+        run.href = `/console/runs/${encodeURIComponent(l.run)}`;
+        run.textContent = l.taskType;
+        li.append(run, ' ');
+      }
+      li.append(source, ' ', message);
       return li;
     };
 
@@ -94,10 +104,9 @@ if (approvals) followApprovals(approvals);
       list.scrollTop = list.scrollHeight;
     };
 
-    const add = (lines) => {
-      const fresh = lines.filter((l) => l.seq > last);
+    // The server sends each line once: the page's offset, then each event's, says where it stands.
+    const add = (fresh) => {
       if (!fresh.length) return;
-      last = fresh[fresh.length - 1].seq;
       if (following) return show(fresh);
       held = held.concat(fresh).slice(-LOG_CAP);
       button.textContent = `Resume following (${held.length} new line${held.length === 1 ? '' : 's'})`;
@@ -168,7 +177,7 @@ if (approvals) followApprovals(approvals);
       controls.append(note);
     };
 
-    const source = new EventSource(`/console/runs/${encodeURIComponent(section.dataset.run)}/events?after=${last}`);
+    const source = new EventSource(`/console/runs/${encodeURIComponent(runId)}/events?after=${encodeURIComponent(section.dataset.after || '0')}`);
     source.addEventListener('open', () => say('Live: new lines appear as they are written.'));
     source.addEventListener('error', () => say('Connection lost; reconnecting…'));
     source.addEventListener('snapshot', (e) => {

@@ -6,6 +6,7 @@ import type { Services } from '../../container.js';
 import type { ConsoleIdentity } from '../../core/identity/console-sessions.js';
 import { canAccessProject } from '../../core/identity/principal.js';
 import { formatLogLine } from '../../core/logs/log-format.js';
+import { checkLogOffset, readLogTreePage } from '../../core/logs/log-stream.js';
 import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
 import { requireEngine } from '../../http/workflow-runs/visible-run.js';
@@ -21,11 +22,13 @@ import { ConfirmPage, RunPage, type ConfirmAction } from '../views/run.js';
 
 const RunParams = z.object({ id: z.string().min(1).max(200).regex(/^[A-Za-z0-9._:-]+$/, 'not a run id') });
 const StepParams = RunParams.extend({ ref: z.string().min(1).max(200).regex(/^[A-Za-z_][A-Za-z0-9_-]*$/, 'not a step ref') });
-/** Where a live stream starts: the browser's `Last-Event-ID` (a reconnect), else the page's last shown line, else the start. */
-const Offset = z.object({
-  lastEventId: z.coerce.number().int().min(0).max(2 ** 31).optional(),
-  after: z.coerce.number().int().min(0).max(2 ** 31).optional(),
-});
+/**
+ * Where a live stream starts: the browser's `Last-Event-ID` (a reconnect), else the page's offset
+ * after its last shown line, else the start. An offset is a line number, or once the run has child
+ * runs a token naming a line of each (see core/logs/log-stream.ts).
+ */
+const LogOffset = z.string().max(16_000).regex(/^[A-Za-z0-9_-]*$/, 'not a log offset');
+const Offset = z.object({ lastEventId: LogOffset.optional(), after: LogOffset.optional() });
 const SkipForm = z.object({ reason: z.string().trim().max(2000).optional() });
 const ForceCompleteForm = z.object({
   result: z.string().max(64 * 1024).optional().transform((text, ctx) => {
@@ -42,14 +45,15 @@ const ForceCompleteForm = z.object({
 const runUrl = (id: string) => `/console/runs/${id}`;
 const LOG_PAGE = 2_000;
 
-/** A run's own log as text, read page by page so a long log never sits in memory whole. */
+/** The log of a run and its child runs as text, by time, read page by page so a long log never sits in memory whole. */
 async function* logText(s: Services, runId: string): AsyncGenerator<string> {
-  let after = 0;
+  let after: string | undefined;
   for (;;) {
-    const lines = await s.logs.list(runId, after, LOG_PAGE);
-    if (!lines.length) return;
-    yield lines.map((l) => `${formatLogLine({ timestamp: l.at.toISOString(), level: l.level, source: l.source, group: l.group, message: l.message })}\n`).join('');
-    after = lines.at(-1)!.seq;
+    const page = await readLogTreePage(s.orm, runId, after, { limit: LOG_PAGE });
+    if (!page.lines.length) return;
+    // A child run's line names the run it comes from.
+    yield page.lines.map((l) => `${formatLogLine({ ...l, message: l.executionId === runId ? l.message : `(${l.taskType} run ${l.executionId}) ${l.message}` })}\n`).join('');
+    after = page.nextOffset;
   }
 }
 
@@ -94,7 +98,9 @@ export function mountRunRoutes(router: Router, s: Services): void {
       const now = cookie ? await s.consoleSessions.resolve(cookie) : undefined;
       return !!now && canAccessProject(now.principal, run.repositoryIdentifier);
     };
-    streams.follow(run.id, offset.lastEventId ?? offset.after ?? 0, s.consoleStreams.start(ctx), allowed);
+    const from = offset.lastEventId ?? offset.after ?? '0';
+    await checkLogOffset(s.orm, run.id, from, offset.lastEventId !== undefined ? 'Last-Event-ID' : 'after');
+    streams.follow(run.id, from, s.consoleStreams.start(ctx), allowed);
   }));
 
   router.get('/console/runs/:id/logs.txt', page(s, async ({ ctx, viewer }) => {

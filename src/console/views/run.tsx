@@ -1,6 +1,6 @@
 import type { ConsoleIdentity } from '../../core/identity/console-sessions.js';
 import { isTerminalRun } from '../../core/status.js';
-import type { LogLine } from '../../db/entities/log-line.js';
+import type { StreamLine } from '../../core/logs/log-stream.js';
 import type { Run } from '../../db/entities/run.js';
 import type { RunPageData, StepView } from '../run-page.js';
 import { describe, type TimelineEntry } from '../run-timeline.js';
@@ -183,20 +183,22 @@ function Children({ children }: { children: Run[] }) {
   );
 }
 
-export function LogLineItem({ line }: { line: LogLine }) {
+/** A line of the run's log; a line of one of its child runs names that run (and links to it). */
+export function LogLineItem({ line, runId }: { line: StreamLine; runId: string }) {
   return (
     <li data-seq={line.seq} class={`log-${line.level}`}>
-      <Time at={line.at} /> <span class="level">{line.level.toUpperCase()}</span> <span class="source">[{line.source}/{line.group}]</span> <span class="message">{line.message}</span>
+      <Time at={line.timestamp} /> <span class="level">{line.level.toUpperCase()}</span>{' '}
+      {line.executionId === runId ? null : <><a class="log-run" href={runUrl(line.executionId)}>{line.taskType}</a>{' '}</>}
+      <span class="source">[{line.source}/{line.group}]</span> <span class="message">{line.message}</span>
     </li>
   );
 }
 
 function Logs({ data }: { data: RunPageData }) {
   const { run, lines } = data;
-  const after = lines.at(-1)?.seq ?? 0;
   const ended = isTerminalRun(run.status);
   return (
-    <section class="logs" aria-labelledby="logs-title" data-live="run" data-run={run.id} data-after={after} data-ended={ended ? 'true' : undefined}>
+    <section class="logs" aria-labelledby="logs-title" data-live="run" data-run={run.id} data-after={data.linesOffset} data-ended={ended ? 'true' : undefined}>
       <h2 id="logs-title">Log</h2>
       <div class="log-tools">
         {ended ? null : <button type="button" data-follow>Pause following</button>}
@@ -206,7 +208,7 @@ function Logs({ data }: { data: RunPageData }) {
       {data.linesCut ? <p class="muted">Only the last {lines.length} lines are shown; earlier ones are in the download.</p> : null}
       {/* Focusable: keyboard users scroll it. */}
       <ol class="log-lines" aria-live="off" aria-label="Log lines" tabIndex={0} data-log>
-        {lines.map((l) => <LogLineItem line={l} />)}
+        {lines.map((l) => <LogLineItem line={l} runId={run.id} />)}
       </ol>
     </section>
   );

@@ -32,14 +32,14 @@ export interface StreamPage {
 
 type Offsets = Record<string, number>;
 
-const badOffset = (message: string) => validationFailed([{ field: 'logOffset', message, location: 'query' }]);
+const badOffset = (message: string, field = 'logOffset') => validationFailed([{ field, message, location: 'query' }]);
 
 /**
  * `logOffset`: a plain run's last seen seq as a decimal, or (once it has children) base64url of
  * JSON `{runId: lastSeq}`. A decimal always means the root, so a token handed out before the
  * first child appeared stays valid.
  */
-export function parseOffset(raw: string | undefined, tree: LogRun[]): Offsets {
+export function parseOffset(raw: string | undefined, tree: LogRun[], field = 'logOffset'): Offsets {
   if (raw === undefined || raw === '') return {};
   const root = tree[0];
   let offsets: unknown;
@@ -48,16 +48,16 @@ export function parseOffset(raw: string | undefined, tree: LogRun[]): Offsets {
     try {
       offsets = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
     } catch {
-      throw badOffset('must be a line number or the nextOffset of an earlier response');
+      throw badOffset('must be a line number or the nextOffset of an earlier response', field);
     }
   }
-  if (!offsets || typeof offsets !== 'object' || Array.isArray(offsets)) throw badOffset('must be a line number or the nextOffset of an earlier response');
+  if (!offsets || typeof offsets !== 'object' || Array.isArray(offsets)) throw badOffset('must be a line number or the nextOffset of an earlier response', field);
   const byId = new Map(tree.map((r) => [r.id, r]));
   for (const [id, seq] of Object.entries(offsets)) {
     const run = byId.get(id);
-    if (!run) throw badOffset(`names execution ${id}, which is not part of this execution`);
-    if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw badOffset(`offset of ${id} must be a non-negative integer`);
-    if ((seq as number) > run.logSeq) throw badOffset(`${seq} is beyond the end of the log of ${id} (${run.logSeq} lines)`);
+    if (!run) throw badOffset(`names execution ${id}, which is not part of this execution`, field);
+    if (!Number.isSafeInteger(seq) || (seq as number) < 0) throw badOffset(`offset of ${id} must be a non-negative integer`, field);
+    if ((seq as number) > run.logSeq) throw badOffset(`${seq} is beyond the end of the log of ${id} (${run.logSeq} lines)`, field);
   }
   return offsets as Offsets;
 }
@@ -99,8 +99,20 @@ function mergeByTime(tree: LogRun[], rows: Row[], limit: number): Row[] {
   return out;
 }
 
-/** The next page of a run tree's log after `rawOffset` (see parseOffset). */
-export async function readLogStream(orm: MikroORM, rootId: string, rawOffset: string | undefined, opts: { limit?: number } = {}): Promise<StreamPage> {
+/** A page of a run tree's log, with the offset token after each of its lines (a live stream's event ids). */
+export interface TreePage extends StreamPage {
+  offsets: string[];
+  /** The runs of the tree (the root first) when the page was read. */
+  runs: string[];
+}
+
+const streamLine = (l: Row, byId: Map<string, LogRun>): StreamLine => ({
+  seq: l.seq, timestamp: l.at.toISOString(), level: l.level, source: l.source, group: l.log_group, message: l.message,
+  executionId: l.run_id, taskType: byId.get(l.run_id)!.taskType,
+});
+
+/** The next page of a run tree's log after `rawOffset` (see parseOffset), with each line's own offset. */
+export async function readLogTreePage(orm: MikroORM, rootId: string, rawOffset: string | undefined, opts: { limit?: number } = {}): Promise<TreePage> {
   const limit = opts.limit ?? STREAM_LIMIT;
   // The tree is read before the lines: if every run was terminal then, the lines up to its
   // logSeq are all there is.
@@ -109,19 +121,53 @@ export async function readLogStream(orm: MikroORM, rootId: string, rawOffset: st
   const offsets = { ...parseOffset(rawOffset, tree) };
   const rows = await linesAfter(orm, tree, offsets, limit + 1);
   const taken = mergeByTime(tree, rows, limit);
-  for (const l of taken) offsets[l.run_id] = l.seq;
-
+  const after: string[] = [];
+  for (const l of taken) {
+    offsets[l.run_id] = l.seq;
+    after.push(formatOffset(tree, offsets));
+  }
   const byId = new Map(tree.map((r) => [r.id, r]));
   const hasMore = taken.length < rows.length;
   const caughtUp = tree.every((r) => (offsets[r.id] ?? 0) >= r.logSeq);
   return {
     status: tree[0].status,
-    lines: taken.map((l) => ({
-      seq: l.seq, timestamp: l.at.toISOString(), level: l.level, source: l.source, group: l.log_group, message: l.message,
-      executionId: l.run_id, taskType: byId.get(l.run_id)!.taskType,
-    })),
+    lines: taken.map((l) => streamLine(l, byId)),
+    offsets: after,
+    runs: tree.map((r) => r.id),
     nextOffset: formatOffset(tree, offsets),
     hasMore,
     finished: allTerminal(tree) && !hasMore && caughtUp,
   };
+}
+
+/** The next page of a run tree's log after `rawOffset` (see parseOffset). */
+export async function readLogStream(orm: MikroORM, rootId: string, rawOffset: string | undefined, opts: { limit?: number } = {}): Promise<StreamPage> {
+  const { offsets: _, runs: __, ...page } = await readLogTreePage(orm, rootId, rawOffset, opts);
+  return page;
+}
+
+/** Checks an offset of a run tree's log before a stream starts from it (a 422 naming `field` if it is not one). */
+export async function checkLogOffset(orm: MikroORM, rootId: string, raw: string, field: string): Promise<void> {
+  parseOffset(raw, await loadLogTree(orm, rootId), field);
+}
+
+/**
+ * The last `limit` lines of a run tree by time (what a page shows before it follows the rest), and
+ * the offset that follows them. `cut`: older lines were left out.
+ */
+export async function readLogTail(orm: MikroORM, rootId: string, limit: number): Promise<{ lines: StreamLine[]; offset: string; cut: boolean }> {
+  const tree = await loadLogTree(orm, rootId);
+  if (!tree.length) throw new Error(`run ${rootId} vanished`);
+  const rows = await orm.em.fork().getConnection().execute<(Omit<Row, 'at'> & { at: string | Date })[]>(
+    `select l.run_id, l.seq, l.at, l.level, l.source, l.log_group, l.message
+     from (values ${tree.map(() => '(?::uuid, ?::int)').join(', ')}) as o(run_id, upto)
+     cross join lateral (select * from log_lines x where x.run_id = o.run_id and x.seq <= o.upto order by x.seq desc limit ?) l`,
+    [...tree.flatMap((r) => [r.id, r.logSeq]), limit]);
+  const all = mergeByTime(tree, rows.map((r) => ({ ...r, at: new Date(r.at) })).sort((a, b) => a.seq - b.seq), rows.length);
+  const shown = all.slice(-limit);
+  // Every line up to each run's logSeq is shown or older than those shown.
+  const offsets: Offsets = Object.fromEntries(tree.map((r) => [r.id, r.logSeq]));
+  const byId = new Map(tree.map((r) => [r.id, r]));
+  const cut = tree.reduce((n, r) => n + r.logSeq, 0) > shown.length;
+  return { lines: shown.map((l) => streamLine(l, byId)), offset: formatOffset(tree, offsets), cut };
 }
