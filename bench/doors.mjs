@@ -55,7 +55,15 @@ export async function registerDoorProjects(url, headers) {
 }
 
 /**
- * `runs` runs of `gated` started with `/flowgate run` in a channel, each waiting at its approval
+ * The flow the clicks decide: `gated-log` (an approval, then a log line: the measure the Engine v2
+ * issue names, as the REST approve measure), or with `BENCH_SLACK_FLOW=gated` an approval then an
+ * HTTP call to the target (the measure of earlier releases).
+ */
+const SLACK_FLOW = process.env.BENCH_SLACK_FLOW ?? 'gated-log';
+if (!['gated-log', 'gated'].includes(SLACK_FLOW)) throw new Error(`BENCH_SLACK_FLOW: expected gated-log or gated, got ${SLACK_FLOW}`);
+
+/**
+ * `runs` runs of SLACK_FLOW started with `/flowgate run` in a channel, each waiting at its approval
  * request in the run's thread; then an owner clicks Approve on each, `perS` clicks a second (as the
  * REST approve measure; `BENCH_APPROVALS_PER_S`, 50 by default; 0 = as fast as `concurrency`
  * allows) with at most `concurrency` in flight (a click is in flight until its run finished). From
@@ -68,7 +76,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
   const approveButton = (body) => (body.blocks ?? []).find((b) => b.type === 'actions')?.elements.find((e) => e.action_id === 'flowgate_approve');
   const requests = () => slack.to('chat.postMessage', (b) => b.channel === CHANNEL && b.thread_ts && approveButton(b));
 
-  const starts = Array.from({ length: runs }, () => `run gated target=${d.target.url}`);
+  const starts = Array.from({ length: runs }, () => (SLACK_FLOW === 'gated' ? `run gated target=${d.target.url}` : 'run gated-log'));
   await Promise.all(Array.from({ length: 10 }, async () => {
     while (starts.length) {
       const r = await sender.command(starts.shift(), { user: DEV, channel: CHANNEL });
@@ -155,6 +163,7 @@ export async function slackApprovals(server, d, { runs, concurrency = 20, perS =
     const cpuAfter = await cpu?.(client);
     const ok = all.filter((a) => !a.failed);
     return {
+      flow: SLACK_FLOW,
       runs,
       perS,
       clickedPerS: runs / ((Math.max(...all.map((a) => a.sentAt)) - t0 + 1) / 1000),

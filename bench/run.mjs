@@ -430,7 +430,7 @@ async function doors(dataDir, pgPort) {
 function doorRows({ slackApprovals: s, githubIntake: g }) {
   const spread = (x) => `p50 ${round(x.p50)} · p95 ${round(x.p95)} · p99 ${round(x.p99)} ms`;
   return [
-    [`Slack Approve click → HTTP ack (${round(s.clickedPerS)} clicks/s)`, spread(s.ack), '', '', ''],
+    [`Slack Approve click → HTTP ack (${round(s.clickedPerS)} clicks/s, flow ${s.flow})`, spread(s.ack), '', '', ''],
     ['Slack Approve click → approval decided', spread(s.decided), '', '', ''],
     ['Slack Approve click → chat.update at Slack', `${spread(s.updated)}${s.notUpdated ? ` (${s.notUpdated} never updated)` : ''}`, '', '', ''],
     ['Slack Approve click → run completed', `${spread(s.finished)}${s.notCompleted ? ` (${s.notCompleted} of ${s.runs} not completed)` : ''}`, '', '', ''],

@@ -57,7 +57,7 @@ import { signalRunVia } from './executor/signal.js';
 import { NoticeOutbox } from './core/notify/outbox.js';
 import { credentialServices } from './core/credentials/credentials.js';
 import type { CredentialService } from './core/credentials/credential-service.js';
-import { noticeDelivery } from './core/notify/notice-delivery.js';
+import { noticeDelivery, noticeReads } from './core/notify/notice-delivery.js';
 
 export interface Services {
   config: Config;
@@ -147,7 +147,8 @@ export function createServices(input: {
   const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)), () => executor?.wake());
   // What a v2 run's thread hears goes through the outbox: written with the change, delivered with retries, in order.
   const outbox = new NoticeOutbox(orm, noticeDelivery({ store, approvals, notifier }),
-    (n, error) => logs.append(n.runId, [{ level: 'warn', source: 'engine', group: 'notify', message: `${n.kind === 'run.finished' ? 'Result' : n.kind} not delivered: ${error}` }]).then(() => undefined), log);
+    (n, error) => logs.append(n.runId, [{ level: 'warn', source: 'engine', group: 'notify', message: `${n.kind === 'run.finished' ? 'Result' : n.kind} not delivered: ${error}` }]).then(() => undefined), log,
+    { reads: noticeReads });
   approvals.setEffects(effects);
   setDeliveryDeps({ approvals, projects, notifier, webhookSecret: config.webhookSecret });
   setApprovalUpdateDeps({ approvals, notifier, store });

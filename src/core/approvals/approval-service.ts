@@ -62,7 +62,7 @@ export type ThreadPick =
   | { kind: 'unknown'; pending: Approval[] }
   | { kind: 'none' };
 
-const APPROVAL_COLUMNS = columnsOf(ApprovalSchema);
+export const APPROVAL_COLUMNS = columnsOf(ApprovalSchema);
 
 /** Several pending approvals and none named: a 409 that lists them (nothing was decided). */
 export function ambiguous(pending: Approval[], message: string) {

@@ -13,6 +13,8 @@ export interface QueuedNotice {
   kind: NoticeKind;
   approvalId: string | null;
   attempts: number;
+  /** What the outbox's `reads` read with the notice, by name (each row as JSON, or null). */
+  rows?: Record<string, unknown>;
 }
 
 /** Delivers one notice; throws to have it retried, or `NoticeRefused` when retrying cannot help. */
@@ -30,6 +32,17 @@ export interface OutboxOptions {
   leaseMs: number;
   /** Safety net for a missed wake-up. */
   pollMs: number;
+  /**
+   * SQL columns (`<expression> as <name>`, over the notice `alias`) read in the statement that
+   * leases a notice: what its delivery needs, read as it is sent, without a statement of its own.
+   */
+  reads?: (alias: string) => string;
+}
+
+/** A leased notice as read: its own columns, and the rest as what was read with it. */
+function queued(row: Record<string, unknown>): QueuedNotice {
+  const { id, runId, kind, approvalId, attempts, ...rows } = row;
+  return { id: id as string, runId: runId as string, kind: kind as NoticeKind, approvalId: approvalId as string | null, attempts: attempts as number, rows };
 }
 
 const DEFAULTS: OutboxOptions = { maxAttempts: 8, backoffMs: 1_000, leaseMs: 30_000, pollMs: 1_000 };
@@ -119,9 +132,15 @@ export class NoticeOutbox {
     }
   }
 
+  /** The notice's columns, then what `reads` reads with it. */
+  private returning(alias: string): string {
+    const reads = this.options.reads?.(alias);
+    return `${alias}.id::text as id, ${alias}.run_id as "runId", ${alias}.kind, ${alias}.approval_id as "approvalId", ${alias}.attempts${reads ? `, ${reads}` : ''}`;
+  }
+
   /** Leases the oldest due notice of each run that has no older one pending. */
-  private take(limit: number): Promise<QueuedNotice[]> {
-    return sql<QueuedNotice>(this.orm,
+  private async take(limit: number): Promise<QueuedNotice[]> {
+    return (await sql<Record<string, unknown>>(this.orm,
       `with due as (
          select n.id from notices n
          where n.delivered_at is null and n.next_at <= now()
@@ -129,8 +148,8 @@ export class NoticeOutbox {
          order by n.id limit ? for update skip locked)
        update notices n set next_at = now() + make_interval(secs => ?::float8 / 1000), attempts = n.attempts + 1
        from due where n.id = due.id
-       returning n.id::text as id, n.run_id as "runId", n.kind, n.approval_id as "approvalId", n.attempts`,
-      [limit, this.options.leaseMs], 'flowgate-notice-take');
+       returning ${this.returning('n')}`,
+      [limit, this.options.leaseMs], 'flowgate-notice-take')).map(queued);
   }
 
   /** Delivers a notice, then each next notice of its run that its mark made due, in order. */
@@ -161,7 +180,7 @@ export class NoticeOutbox {
    */
   private async markAndTakeNext(ids: string[]): Promise<(QueuedNotice | undefined)[]> {
     const begun = this.takesBegun;
-    const next = await sql<QueuedNotice & { after: string }>(this.orm,
+    const next = await sql<Record<string, unknown> & { after: string }>(this.orm,
       `with marked as (update notices set delivered_at = now(), last_error = null where id = any(?::bigint[]) returning id, run_id),
          next as (
            select m.id as after, n.id from marked m cross join lateral (
@@ -170,10 +189,10 @@ export class NoticeOutbox {
              and not exists (select 1 from notices o where o.run_id = m.run_id and o.delivered_at is null and o.id < n.id and o.id <> all(?::bigint[])))
        update notices t set next_at = now() + make_interval(secs => ?::float8 / 1000), attempts = t.attempts + 1
        from next where t.id = next.id and t.delivered_at is null and t.next_at <= now()
-       returning next.after::text as after, t.id::text as id, t.run_id as "runId", t.kind, t.approval_id as "approvalId", t.attempts`,
+       returning next.after::text as after, ${this.returning('t')}`,
       [ids, ids, this.options.leaseMs], 'flowgate-notice-mark');
     if (this.takesBegun !== begun || this.taking) this.kick();
-    const after = new Map(next.map(({ after: prev, ...n }) => [prev, n]));
+    const after = new Map(next.map(({ after: prev, ...n }) => [prev, queued(n)]));
     return ids.map((id) => after.get(id));
   }
 

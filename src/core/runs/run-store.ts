@@ -13,7 +13,8 @@ import { hasThread, TERMINAL_SQL, toldThroughOutbox, WAKE_PARENTS } from './run-
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
 const OUTPUT_LIMIT = 64 * 1024;
 /** A run's columns without its definition (large, and read only where it is needed). */
-const RUN_COLUMNS = columnsOf(RunSchema, ['definition']);
+/** The columns a run is read with (its definition only when asked for). */
+export const RUN_COLUMNS = columnsOf(RunSchema, ['definition']);
 const RUN_READ = `select ${RUN_COLUMNS} from runs where id = ?`;
 const RUN_READ_WITH_DEFINITION = `select ${RUN_COLUMNS}, definition from runs where id = ?`;
 
