@@ -174,11 +174,11 @@ export function createServices(input: {
     {
       notifier, outboundFetch, credentials: config.credentials, stepCredentials, log, findProject: (repo) => projects.find(repo),
       noticed: () => outbox.kick(),
-      runEnded: (run, status) => {
+      runEnded: (run, status, answer) => {
         metrics.runsFinished.inc({ status });
         // (Its thread hears of the end through the outbox row its flush wrote.)
         // An approval still pending when its run ends some other way can no longer matter.
-        if (run.definition.steps.some((s) => s.type === 'approval')) {
+        if (answer.openApprovals) {
           approvals.closeForRuns([run.id], 'stale', SYSTEM).catch((err) => log.warn({ runId: run.id, err: (err as Error).message }, 'approvals of an ended run not closed'));
         }
         // Pipelines its end left running (`cicd.run` steps, its own or its child flows') are asked to stop.

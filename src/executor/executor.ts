@@ -50,8 +50,8 @@ export interface ExecutorOptions {
 
 export interface ExecutorDeps extends Omit<WorkDeps, 'checkpoint' | 'project' | 'extras' | 'control'> {
   findProject(repositoryIdentifier: string): Promise<Project | null>;
-  /** A run's end was committed (metrics, its stale approvals). */
-  runEnded(run: LeasedRun, status: RunStatus): void;
+  /** A run's end was committed (metrics, its stale approvals); `answer` is what its last flush said. */
+  runEnded(run: LeasedRun, status: RunStatus, answer: FlushAnswer): void;
   /** Notices were queued (by a flush here, or on another replica): the outbox should look. */
   noticed(): void;
   log: Logger;
@@ -300,8 +300,9 @@ export class Executor {
         control: hold,
         extras: this.extras!,
       });
-      if (!(await this.submit(final))) return;
-      if (final.end) this.deps.runEnded(run, final.end.status);
+      const answer = await this.submit(final);
+      if (!answer) return;
+      if (final.end) this.deps.runEnded(run, final.end.status, answer);
       else if (final.wakeAt) this.wakeAtTime(Date.parse(final.wakeAt));
     } catch (err) {
       if (err instanceof LeaseLost) return;

@@ -189,6 +189,8 @@ const FLUSH = `with input as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = ${sqlList([PARENT_ENDED])}
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
   select f.id, f.hold, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
+    -- An approval still pending when its run ends can no longer matter: the executor closes it as stale.
+    (f.ended and exists (select 1 from approvals a where a.run_id = f.id and a.status = 'pending')) as open_approvals,
     (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told,
     -- Log streams on every replica read again: one notification for the whole batch.
     (select count(*) from (select pg_notify('${LOG_CHANNEL}', '') from logged limit 1) g) as logs_told, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
@@ -199,6 +201,8 @@ export interface FlushAnswer {
   hold: boolean;
   /** Notices were queued for the run's thread. */
   noticed: boolean;
+  /** The run ended with approvals still pending. */
+  openApprovals: boolean;
 }
 
 /**
@@ -224,5 +228,5 @@ export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<s
     notices: (f.notices ?? []).map((n) => ({ kind: n.kind, approval_id: n.approvalId })),
   }));
   const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows)] });
-  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true, noticed: r.noticed === true }]));
+  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true, noticed: r.noticed === true, openApprovals: r.open_approvals === true }]));
 }

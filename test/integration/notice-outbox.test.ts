@@ -62,6 +62,17 @@ test('a slow thread holds up only its own run: other runs\' notices go out meanw
   expect(told('/slow', slow)).toEqual(['approval.requested', 'approval.updated', 'run.finished']);
 }, 60_000);
 
+test('a run that ends with its approval pending (timed out) closes the approval as stale, audited, and its thread hears so', async () => {
+  const id = await startRun(server, 'gated-timeout', {}, hook('/stale'));
+  await eventually(async () => (told('/stale', id).includes('run.finished') && told('/stale', id).includes('approval.updated') ? true : undefined), 20_000, 'the end and the closed approval told');
+  const [approval] = (await db.query('select id, status from approvals where run_id = $1', [id])).rows;
+  expect(approval.status).toBe('stale');
+  const updated = thread.to('/stale').map((q) => q.json as any).find((n) => n.event === 'approval.updated' && n.runId === id);
+  expect(updated.approval).toMatchObject({ id: approval.id, status: 'stale' });
+  expect((await db.query(`select count(*)::int as n from audit_events where target_id = $1 and action = 'approval.stale'`, [approval.id])).rows[0].n).toBe(1);
+  expect((await server.call('GET', `/v1/workflow-runs/${id}`)).body.status).toBe('timed_out');
+});
+
 test('notices queued while no outbox runs are delivered, in order, once one runs again', async () => {
   await server.services.outbox.stop();
   let id: string;
