@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { EngineRun } from '../engine/engine-run.js';
 import { sqlList } from '../db/sql.js';
 import { runNotEnded, TERMINAL_SQL } from '../core/runs/run-sql.js';
+import { APPROVAL_COLUMNS } from '../core/approvals/approval-service.js';
 import { TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
@@ -16,6 +17,8 @@ export interface ClaimedStep {
   waitingFor: string | null;
   /** Who skipped or force-completed it through run control, or null. */
   overriddenBy: string | null;
+  /** The approval a waiting approval step waits for, as the claim read it (its row as JSON). */
+  approval?: Record<string, unknown> | null;
 }
 
 /** An event delivered to the run that no step has taken yet (oldest first). */
@@ -72,7 +75,10 @@ const CLAIM = `with picked as (
     from picked where r.id = picked.id
     returning r.id, r.lease_token, r.signal_seq, r.task_type, r.repository_identifier, r.triggered_by,
       coalesce(r.requested_by, r.triggered_by) as requested_by, r.parent_run_id, r.payload, r.callback, r.definition, r.cancel_requested, r.expires_at, r.trigger)
-  select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for, 'overriddenBy', s.overridden_by)
+  select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for, 'overriddenBy', s.overridden_by,
+        -- A waiting approval step's approval, read with the claim (the row is the truth: every claim reads it).
+        'approval', case when s.status = 'waiting' and s.waiting_for like 'approval:%' then
+          (select to_jsonb(x) from (select ${APPROVAL_COLUMNS} from approvals a where a.id = substr(s.waiting_for, 10)::uuid) x) end)
       order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps,
     (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event', e.event, 'payload', e.payload, 'sentBy', e.sent_by, 'consumedBy', e.consumed_by) order by e.created_at, e.id), '[]'::jsonb)
       from run_events e where e.run_id = c.id and (e.consumed_by is null or not exists (

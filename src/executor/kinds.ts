@@ -13,6 +13,8 @@ import { eventTopic } from '../engine/steps/wait-for-event.js';
 import { AppError } from '../errors.js';
 import { idFrom } from '../core/ids.js';
 import { isTerminalRun } from '../core/status.js';
+import { rowTo } from '../db/sql.js';
+import { ApprovalSchema, type Approval } from '../db/entities/approval.js';
 
 /** What a v2 step kind gets: everything in memory, nothing durable (the executor's flush is). */
 export interface KindCall {
@@ -127,7 +129,8 @@ export const approvalKind: Kind = async (c) => {
   const waitKey = c.prior?.status === 'waiting' ? c.prior.waitingFor : null;
   let a;
   if (waitKey?.startsWith('approval:')) {
-    a = await approvals.get(waitKey.slice('approval:'.length));
+    // Read with the claim; a step without it (claimed before this release) reads it now.
+    a = c.prior?.approval ? rowTo<Approval>(ApprovalSchema, c.prior.approval) : await approvals.get(waitKey.slice('approval:'.length));
     if (!a) throw new StepFailure('the approval this step waited for is gone', false);
   } else {
     const input = parseInput('approval', render(c.step.with, c.context));
