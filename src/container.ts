@@ -144,7 +144,14 @@ export function createServices(input: {
   const notifier = new Notifier(config.webhookSecret, outboundFetch);
   const approvals = new ApprovalService(orm, projects, audit);
   // A decision on a v2 run's approval wakes the run (also from a process without an executor); DBOS runs get their message as before.
-  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)), () => executor?.wake());
+  const effects = approvalEffects(engine, store, (runId) => (executor ? executor.signal(runId) : signalRunVia(orm, runId)), {
+    // What a decision wakes or queues, this process acts on at once; its own NOTIFY is for the others.
+    notifyMark: () => executor?.mark ?? '',
+    told: ({ woke, noticed }) => {
+      if (woke) executor?.wake();
+      if (noticed) outbox.kick();
+    },
+  });
   // What a v2 run's thread hears goes through the outbox: written with the change, delivered with retries, in order.
   const outbox = new NoticeOutbox(orm, noticeDelivery({ store, approvals, notifier }),
     (n, error) => logs.append(n.runId, [{ level: 'warn', source: 'engine', group: 'notify', message: `${n.kind === 'run.finished' ? 'Result' : n.kind} not delivered: ${error}` }]).then(() => undefined), log,

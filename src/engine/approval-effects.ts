@@ -11,9 +11,9 @@ import { approvalTopic } from './steps/approval.js';
  * its idempotency key), or start the durable delivery to an external engine's webhook. After
  * any change of a run's approval: tell its thread (a v2 run's through the outbox).
  */
-export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (runId: string) => Promise<boolean>, wakeLocal?: () => void): ApprovalEffects {
+export function approvalEffects(engine: EnginePort, store: RunStore, wakeV2?: (runId: string) => Promise<boolean>, here?: Pick<ApprovalEffects, 'notifyMark' | 'told'>): ApprovalEffects {
   return {
-    woken: () => wakeLocal?.(),
+    ...here,
     async decided(a) {
       if (a.runId && a.stepRef) {
         // A run on the v2 executor re-reads the approval row when woken: no message to send.

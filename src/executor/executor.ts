@@ -69,14 +69,20 @@ export class Executor {
   private readonly runHolds = new Map<string, Hold>();
   private readonly working = new Set<Promise<void>>();
   private claiming = false;
+  /** The last look for work found no room: a run that ends makes room, and is followed by a look. */
+  private full = false;
   private analyzing = false;
   private again = false;
   private announcing = false;
   /** Intake leases handed out and not yet adopted or given back. */
   private reserved = 0;
   private announceAgain = false;
-  /** Marks this process's own announcements (an owner name may be shared after a misconfiguration). */
-  private readonly processMark = randomUUID();
+  /**
+   * The payload of this process's own wake-up and notice NOTIFYs: its listener ignores them (it
+   * acted at once, without the round trip), other replicas' listeners do not. Unique per process,
+   * as an owner name may be shared after a misconfiguration.
+   */
+  readonly mark = randomUUID();
   private stopped = false;
   /** Set by `start`: a process that leaves executing to another (FLOWGATE_EXECUTOR=off) never starts it, and only tells. */
   private started = false;
@@ -103,7 +109,7 @@ export class Executor {
 
   /** Something a v2 run waits on changed: wake it (here and on every replica). False if v2 does not carry it. */
   async signal(runId: string): Promise<boolean> {
-    const woke = await signalRun(this.pool, runId);
+    const woke = await signalRun(this.pool, runId, this.mark);
     if (woke) this.wake();
     return woke;
   }
@@ -155,7 +161,7 @@ export class Executor {
         do {
           this.announceAgain = false;
           // The payload names this process: its own listener ignores it (it was woken above).
-          await this.pool.query({ name: 'flowgate-v2-announce', text: `select pg_notify('${WAKE_CHANNEL}', $1)`, values: [this.processMark] });
+          await this.pool.query({ name: 'flowgate-v2-announce', text: `select pg_notify('${WAKE_CHANNEL}', $1)`, values: [this.mark] });
         } while (this.announceAgain && !this.stopped);
       } catch (err) {
         this.deps.log.warn({ err: (err as Error).message }, 'executor: could not tell other replicas of new runs; they find them at their next poll');
@@ -202,8 +208,10 @@ export class Executor {
     const listener = new pg.Client({ connectionString: this.options.databaseUrl });
     listener.on('notification', (n) => {
       if (n.channel === HOLD_CHANNEL) this.runHolds.get(n.payload ?? '')?.set();
+      // This process's own: already acted on.
+      else if (n.payload === this.mark) return;
       else if (n.channel === NOTICE_CHANNEL) this.deps.noticed();
-      else if (n.payload !== this.processMark) this.wake();
+      else this.wake();
     });
     listener.on('error', (err) => {
       this.deps.log.warn({ err: err.message }, 'executor: LISTEN connection lost; reconnecting');
@@ -258,7 +266,11 @@ export class Executor {
       do {
         this.again = false;
         const free = this.options.maxRuns - this.held.size - this.reserved;
-        if (free <= 0) break;
+        if (free <= 0) {
+          this.full = true;
+          break;
+        }
+        this.full = false;
         const runs = await claimRuns(this.pool, this.options.owner, free, this.options.leaseMs);
         for (const run of runs) this.begin(run);
         // A full batch means more may be waiting.
@@ -280,7 +292,7 @@ export class Executor {
       if (this.held.get(run.id) === run) this.held.delete(run.id);
       if (this.runHolds.get(run.id) === hold) this.runHolds.delete(run.id);
       this.working.delete(work);
-      this.wake();
+      if (this.full) this.wake();
     });
     this.working.add(work);
   }
@@ -302,6 +314,8 @@ export class Executor {
       });
       const answer = await this.submit(final);
       if (!answer) return;
+      // Released but due at once (signalled while it was held, asked to stop): claimed again now.
+      if (answer.due) this.wake();
       if (final.end) this.deps.runEnded(run, final.end.status, answer);
       else if (final.wakeAt) this.wakeAtTime(Date.parse(final.wakeAt));
     } catch (err) {
@@ -328,6 +342,8 @@ export class Executor {
         try {
           const written = await this.flushPatiently(batch.map((b) => b.flush));
           if ([...written.values()].some((a) => a.noticed)) this.deps.noticed();
+          // Child runs created or parents woken: claimable here too (this process's NOTIFY is not heard here).
+          if ([...written.values()].some((a) => a.woke)) this.wake();
           for (const b of batch) b.done(written.get(b.flush.id));
         } catch (err) {
           if (batch.length === 1) {
@@ -338,7 +354,7 @@ export class Executor {
           // One bad row fails the whole statement: retry the runs one by one to isolate it.
           for (const s of batch) {
             try {
-              s.done((await flushRuns(this.pool, [s.flush])).get(s.flush.id));
+              s.done((await flushRuns(this.pool, [s.flush], this.mark)).get(s.flush.id));
             } catch (e) {
               this.deps.log.error({ runId: s.flush.id, err: (e as Error).message }, 'executor: flush failed');
               s.done(undefined);
@@ -361,7 +377,7 @@ export class Executor {
     let warned = false;
     for (;;) {
       try {
-        return await flushRuns(this.pool, batch);
+        return await flushRuns(this.pool, batch, this.mark);
       } catch (err) {
         if (!isConnectionError(err) || this.stopped || Date.now() >= giveUpAt) throw err;
         if (!warned) this.deps.log.warn({ runs: batch.length, err: (err as Error).message }, 'executor: database unreachable; retrying the flush');

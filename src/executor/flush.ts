@@ -113,6 +113,7 @@ const FLUSH = `with input as (
     from input i
     where r.id = i.id and r.lease_token = i.token and ${runNotEnded('r')}
     returning r.id, r.log_seq, i.nlines, i.lines, i.steps, i.audit, i.children, i.consumed, i.notices, r.parent_run_id, ${ENDS} as ended, ${DEFER} as deferred,
+      (i.release and r.wake_at <= now()) as due,
       (r.callback is not null and r.callback->>'type' <> 'none') as announced,
       -- The run must hold: paused, asked to stop, or wanted by a control action (the executor stops starting steps).
       -- (A paused run claimed to be cancelled or timed out is not held: that claim ends it.)
@@ -188,12 +189,12 @@ const FLUSH = `with input as (
   orphan_steps as (
     update step_runs s set status = 'cancelled', finished_at = now(), error = ${sqlList([PARENT_ENDED])}
     from orphaned o where s.run_id = o.id and s.status not in (${TERMINAL_STEP_SQL}))
-  select f.id, f.hold, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
+  select f.id, f.hold, f.due, exists (select 1 from noticed where noticed.run_id = f.id) as noticed,
     -- An approval still pending when its run ends can no longer matter: the executor closes it as stale.
     (f.ended and exists (select 1 from approvals a where a.run_id = f.id and a.status = 'pending')) as open_approvals,
-    (select count(*) from (select pg_notify('flowgate_notice', '') from noticed limit 1) m) as notices_told,
+    (select count(*) from (select pg_notify('flowgate_notice', $2) from noticed limit 1) m) as notices_told,
     -- Log streams on every replica read again: one notification for the whole batch.
-    (select count(*) from (select pg_notify('${LOG_CHANNEL}', '') from logged limit 1) g) as logs_told, (select count(*) from (select pg_notify('flowgate_wake', '') from (select id from created union all select id from woken) w limit 1) n) as notified
+    (select count(*) from (select pg_notify('${LOG_CHANNEL}', '') from logged limit 1) g) as logs_told, (select count(*) from (select pg_notify('flowgate_wake', $2) from (select id from created union all select id from woken) w limit 1) n) as notified
   from fenced f where not f.deferred`;
 
 /** A run's writes passed the fence; `hold` says the run must not start anything new. */
@@ -203,13 +204,18 @@ export interface FlushAnswer {
   noticed: boolean;
   /** The run ended with approvals still pending. */
   openApprovals: boolean;
+  /** The batch created child runs or woke runs: executors were told. */
+  woke: boolean;
+  /** The run was released but is claimable at once (a wake-up came while it was held, or it is to stop). */
+  due: boolean;
 }
 
 /**
  * Writes a batch; answers for the runs whose writes passed the fence. A run whose end was
  * deferred by a cancel request is left out: for its executor the work is over, not the run.
  */
-export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<string, FlushAnswer>> {
+/** `mark`: the payload of the batch's NOTIFYs, the flushing executor's (its own listener ignores them). */
+export async function flushRuns(pool: pg.Pool, batch: RunFlush[], mark: string): Promise<Map<string, FlushAnswer>> {
   if (!batch.length) return new Map();
   const rows = batch.map((f) => ({
     id: f.id, token: f.token, seen: f.seenSignal, nlines: f.lines.length,
@@ -227,6 +233,6 @@ export async function flushRuns(pool: pg.Pool, batch: RunFlush[]): Promise<Map<s
     consumed: f.consumed ?? [], cancelseen: f.cancelSeen ?? false,
     notices: (f.notices ?? []).map((n) => ({ kind: n.kind, approval_id: n.approvalId })),
   }));
-  const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows)] });
-  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true, noticed: r.noticed === true, openApprovals: r.open_approvals === true }]));
+  const { rows: done } = await pool.query({ name: 'flowgate-v2-flush', text: FLUSH, values: [JSON.stringify(rows), mark] });
+  return new Map(done.map((r) => [r.id as string, { hold: r.hold === true, noticed: r.noticed === true, openApprovals: r.open_approvals === true, woke: Number(r.notified) > 0, due: r.due === true }]));
 }

@@ -11,10 +11,11 @@ import { signalRuns } from '../core/runs/run-sql.js';
  * does not carry (or that has ended).
  */
 const SIGNAL = `with w as (${signalRuns('id = $1')} returning id)
-  select w.id, pg_notify('flowgate_wake', '') from w`;
+  select w.id, pg_notify('flowgate_wake', $2) from w`;
 
-export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> {
-  const { rows } = await pool.query({ name: 'flowgate-v2-signal', text: SIGNAL, values: [runId] });
+/** `mark`: the NOTIFY's payload, the signalling process's executor mark (its own listener ignores it). */
+export async function signalRun(pool: pg.Pool, runId: string, mark: string): Promise<boolean> {
+  const { rows } = await pool.query({ name: 'flowgate-v2-signal', text: SIGNAL, values: [runId, mark] });
   return rows.length > 0;
 }
 
@@ -23,5 +24,5 @@ export async function signalRun(pool: pg.Pool, runId: string): Promise<boolean> 
  * beside v2 replicas, as during an upgrade): a decision it records still wakes a v2 run.
  */
 export async function signalRunVia(orm: MikroORM, runId: string): Promise<boolean> {
-  return (await sql(orm, SIGNAL, [runId])).length > 0;
+  return (await sql(orm, SIGNAL, [runId, ''])).length > 0;
 }

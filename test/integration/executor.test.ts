@@ -150,13 +150,13 @@ test('a flush with a stale lease token writes nothing; the current token writes 
   });
   const pool = new pg.Pool({ connectionString: server.services.config.databaseUrl, max: 1 });
   try {
-    expect([...(await flushRuns(pool, [flush(randomUUID())])).keys()]).toEqual([]);
+    expect([...(await flushRuns(pool, [flush(randomUUID())], 'test')).keys()]).toEqual([]);
     expect(await row(held.id)).toMatchObject({ status: 'running', log_seq: 0, result: {}, lease_token: held.token });
     expect((await db.query('select count(*)::int as n from step_runs where run_id = $1', [held.id])).rows[0].n).toBe(0);
     expect((await db.query('select count(*)::int as n from log_lines where run_id = $1', [held.id])).rows[0].n).toBe(0);
     expect((await db.query('select count(*)::int as n from audit_events where target_id = $1', [held.id])).rows[0].n).toBe(0);
 
-    expect([...(await flushRuns(pool, [flush(held.token)])).keys()]).toEqual([held.id]);
+    expect([...(await flushRuns(pool, [flush(held.token)], 'test')).keys()]).toEqual([held.id]);
     expect(await row(held.id)).toMatchObject({ status: 'completed', log_seq: 1, result: { late: true }, lease_token: null, wake_at: null });
     expect((await db.query('select count(*)::int as n from step_runs where run_id = $1', [held.id])).rows[0].n).toBe(1);
     expect((await db.query('select count(*)::int as n from audit_events where target_id = $1', [held.id])).rows[0].n).toBe(1);
@@ -164,7 +164,7 @@ test('a flush with a stale lease token writes nothing; the current token writes 
     // Ended: the same token is refused now, and the terminal step row is not moved.
     const again = flush(held.token);
     again.steps[0] = { ...again.steps[0], status: 'failed' as never };
-    expect([...(await flushRuns(pool, [again])).keys()]).toEqual([]);
+    expect([...(await flushRuns(pool, [again], 'test')).keys()]).toEqual([]);
     expect((await db.query('select status from step_runs where run_id = $1', [held.id])).rows[0].status).toBe('completed');
   } finally {
     await pool.end();

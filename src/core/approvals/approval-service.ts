@@ -48,8 +48,13 @@ export interface ApprovalEffects {
   decided(approval: Approval): Promise<void>;
   /** Anything a thread should show changed: a vote, a decision, expiry, cancellation. */
   changed(approval: Approval): Promise<void>;
-  /** A decision's own statement woke the approval's v2 run (and told every replica): this process's executor may look now. */
-  woken?(runId: string): void;
+  /**
+   * The payload of the NOTIFYs a decision's statement sends when it wakes the run or queues its
+   * notice: this process's listener ignores them (`told` acts here at once), other replicas' do not.
+   */
+  notifyMark?(): string;
+  /** A decision's own statement woke the approval's v2 run and/or queued its thread's notice. */
+  told?(what: { woke: boolean; noticed: boolean }): void;
 }
 
 /** A decision that keeps losing the race to concurrent ones gives up after this many reads. */
@@ -294,8 +299,8 @@ export class ApprovalService {
         continue;
       }
       // The statement woke a v2 run and queued its thread's notice; anything else goes the general way.
-      if (written.woke) this.effects.woken?.(a.runId!);
-      else if (changed) await this.effects.decided(a);
+      if (written.woke || written.noticed) this.effects.told?.(written);
+      if (!written.woke && changed) await this.effects.decided(a);
       if (!written.noticed) await this.effects.changed(a);
       return a;
     }
@@ -311,15 +316,16 @@ export class ApprovalService {
       where id = ? and status = 'pending' and decisions = ?::jsonb returning id, run_id`;
     const params = [a.status, JSON.stringify(a.decisions), a.resolvedBy ?? null, a.resolvedAt ?? null, a.reason ?? null, a.id, seenDecisions];
     if (!also) return (await sql(this.orm, update, params)).length ? { woke: false, noticed: false } : null;
+    const mark = this.effects.notifyMark?.() ?? '';
     const [r] = await sql<{ written: number; woke: number; noticed: number }>(this.orm,
       `with u as (${update}),
          audited as (${AUDIT_INSERT_SELECT} from u),
          woke as (${signalRuns(`?::boolean and id = (select run_id from u)`)} returning id),
          noticed as (insert into notices (run_id, kind, approval_id) select r.id, 'approval.updated', u.id from u join runs r on r.id = u.run_id where ${toldThroughOutbox('r')} returning id)
        select (select count(*) from u)::int as written, (select count(*) from woke)::int as woke, (select count(*) from noticed)::int as noticed,
-         (select count(*) from (select pg_notify('flowgate_wake', '') from woke) w)::int as woke_told,
-         (select count(*) from (select pg_notify('flowgate_notice', '') from noticed) n)::int as notice_told`,
-      [...params, ...auditParams(also.entry, 'approval'), also.wake], 'flowgate-approval-decide');
+         (select count(*) from (select pg_notify('flowgate_wake', ?) from woke) w)::int as woke_told,
+         (select count(*) from (select pg_notify('flowgate_notice', ?) from noticed) n)::int as notice_told`,
+      [...params, ...auditParams(also.entry, 'approval'), also.wake, mark, mark], 'flowgate-approval-decide');
     return r.written ? { woke: r.woke > 0, noticed: r.noticed > 0 } : null;
   }
 
