@@ -179,7 +179,7 @@ export function createServices(input: {
   const executor = config.engine === 'v2' && input.databaseUrl ? new Executor(
     { databaseUrl: input.databaseUrl, owner: config.executorId, maxRuns: Math.max(config.activeRuns, 256), leaseMs: config.leaseMs, pollMs: 1_000, maxFlush: 200 },
     {
-      notifier, outboundFetch, credentials: config.credentials, stepCredentials, log, findProject: (repo) => projects.find(repo),
+      notifier, outboundFetch, credentials: config.credentials, stepCredentials, log, findProject: (repo) => projects.findShared(repo),
       noticed: () => outbox.kick(),
       runEnded: (run, status, answer) => {
         metrics.runsFinished.inc({ status });

@@ -43,9 +43,25 @@ export interface ProjectCacheOptions {
   ttlMs: number;
 }
 
+/** A project read from its row; every call its own copy. */
+const toProject = (row: ProjectRow): Project => Object.assign(new Project(), {
+  repositoryIdentifier: row.repository_identifier, namespace: row.namespace, provider: row.provider, owners: [...row.owners], members: [...row.members],
+  slackChannel: row.slack_channel, settings: structuredClone(row.settings), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
+});
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 /** Registered projects and their per-project flow settings (disabled types, overrides). */
 export class ProjectService {
   private readonly cache?: TtlCache<ProjectRow>;
+  /** The frozen instance built for each cached row (see findShared). */
+  private readonly shared = new WeakMap<ProjectRow, Project>();
   private readonly invalidation?: CacheInvalidation;
 
   constructor(private readonly orm: MikroORM, private readonly registry: FlowRegistry, private readonly audit: AuditLog, cache?: ProjectCacheOptions) {
@@ -58,12 +74,25 @@ export class ProjectService {
    * project; see TtlCache for the bound), else plain SQL, not the ORM. Each call gets its own copy.
    */
   async find(repositoryIdentifier: string): Promise<Project | null> {
-    const row = this.cache ? await this.cache.get(repositoryIdentifier, () => this.read(repositoryIdentifier)) : await this.read(repositoryIdentifier);
+    const row = await this.row(repositoryIdentifier);
+    return row ? toProject(row) : null;
+  }
+
+  /**
+   * The same, as one frozen instance shared by every caller while the cache keeps its row: for the
+   * hot paths that only read it (every start, every claim), which spent 3 % of the intake's CPU
+   * building copies. Changing it throws.
+   */
+  async findShared(repositoryIdentifier: string): Promise<Readonly<Project> | null> {
+    const row = await this.row(repositoryIdentifier);
     if (!row) return null;
-    return Object.assign(new Project(), {
-      repositoryIdentifier: row.repository_identifier, namespace: row.namespace, provider: row.provider, owners: [...row.owners], members: [...row.members],
-      slackChannel: row.slack_channel, settings: structuredClone(row.settings), createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at),
-    });
+    let project = this.shared.get(row);
+    if (!project) this.shared.set(row, (project = deepFreeze(toProject(row))));
+    return project;
+  }
+
+  private row(repositoryIdentifier: string): Promise<ProjectRow | undefined> {
+    return this.cache ? this.cache.get(repositoryIdentifier, () => this.read(repositoryIdentifier)) : this.read(repositoryIdentifier);
   }
 
   private async read(repositoryIdentifier: string): Promise<ProjectRow | undefined> {

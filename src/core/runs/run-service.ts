@@ -84,7 +84,7 @@ export class RunService {
     const requested = input.payload.id;
     if (typeof requested !== 'string' || !requested)
       throw badRequest('payload.id must name a flow type', [{ field: 'payload.id', message: 'required: the flow type id', location: 'body' }]);
-    const project = await this.projects.find(input.repositoryIdentifier);
+    const project = await this.projects.findShared(input.repositoryIdentifier);
     if (!project)
       throw badRequest(`Unknown project ${input.repositoryIdentifier}`, [{ field: 'payload.repositoryIdentifier', message: `project "${input.repositoryIdentifier}" is not registered`, location: 'body' }]);
     if (!this.registry.find(requested)) {
