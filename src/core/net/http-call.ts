@@ -47,14 +47,36 @@ export async function callHttp(step: { with: Record<string, unknown> }, o: {
     const why = (err as Error).name === 'TimeoutError' ? 'timed out' : messageOfCause(err);
     return { ok: false, line: redact(`${target} failed: ${why}`, creds), retryable: true };
   }
-  const text = (await res.text()).slice(0, MAX_BODY);
+  const { text, cut } = await readCapped(res, MAX_BODY);
   let parsed: unknown = text;
   if ((res.headers.get('content-type') ?? '').includes('json')) {
     try { parsed = JSON.parse(text); } catch { /* keep the text */ }
   }
   const output = JSON.parse(redact(JSON.stringify({ status: res.status, headers: Object.fromEntries(res.headers), body: parsed }), creds));
-  const line = `${target} → ${res.status} (${Date.now() - started} ms)`;
+  const line = `${target} → ${res.status} (${Date.now() - started} ms${cut ? `; body cut at ${MAX_BODY / 1024 / 1024} MiB` : ''})`;
   return res.ok ? { ok: true, line, output, status: res.status } : { ok: false, line, output, status: res.status, retryable: true };
+}
+
+/**
+ * The body's first `max` bytes as text. Beyond that it is not read: the connection is closed, so
+ * a huge or endless answer costs neither memory nor the step's time.
+ */
+async function readCapped(res: Response, max: number): Promise<{ text: string; cut: boolean }> {
+  if (!res.body) return { text: '', cut: false };
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { text: Buffer.concat(chunks).toString('utf8'), cut: false };
+    if (size + value.length > max) {
+      chunks.push(value.subarray(0, max - size));
+      await reader.cancel();
+      return { text: Buffer.concat(chunks).toString('utf8'), cut: true };
+    }
+    chunks.push(value);
+    size += value.length;
+  }
 }
 
 function messageOfCause(err: unknown): string {
