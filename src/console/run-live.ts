@@ -31,7 +31,8 @@ const stepKey = (r: StepRun) => `${r.status}\u0000${r.attempt}\u0000${r.finished
  * those runs may have moved.
  */
 class RunStream implements LogWatcher {
-  private latest: LogState | null | undefined;
+  /** Why to look again: something may have moved, or the run is gone; nothing pending while undefined. */
+  private wanted: 'look' | 'gone' | undefined;
   private busy = false;
   private snapshotSent = false;
   private steps = new Map<string, string>();
@@ -56,30 +57,28 @@ class RunStream implements LogWatcher {
   }
 
   changed(state: LogState | null): void {
-    if (this.stream.closed) return;
-    this.latest = state;
-    if (!this.busy) void this.pump();
+    this.want(state === null ? 'gone' : 'look');
   }
 
   async stopping(): Promise<void> {
     this.stream.close();
   }
 
-  /** A child run moved: look again, with the run's own state as last heard. */
-  private childMoved(): void {
-    if (this.stream.closed || this.latest === null) return;
-    this.latest ??= { status: this.status ?? 'running', logSeq: 0 };
+  /** The run or one of its children may have moved (each page is read afresh), or the run is gone. */
+  private want(why: 'look' | 'gone'): void {
+    if (this.stream.closed || this.wanted === 'gone') return;
+    this.wanted = why;
     if (!this.busy) void this.pump();
   }
 
   private async pump(): Promise<void> {
     this.busy = true;
     try {
-      while (this.latest !== undefined && !this.stream.closed) {
-        const state = this.latest;
-        this.latest = undefined;
+      while (this.wanted !== undefined && !this.stream.closed) {
+        const why = this.wanted;
+        this.wanted = undefined;
         // The run is gone (retention pruned it), or the viewer may no longer see it: nothing more for this stream.
-        if (state === null || !(await this.stillAllowed())) return this.stream.close();
+        if (why === 'gone' || !(await this.stillAllowed())) return this.stream.close();
         await this.deliver();
       }
     } catch (err) {
@@ -92,7 +91,7 @@ class RunStream implements LogWatcher {
   }
 
   private async deliver(): Promise<void> {
-    const [rows, first] = await Promise.all([this.s.store.steps(this.runId), readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE })]);
+    const [rows, first] = await Promise.all([this.s.store.steps(this.runId), readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE, offsetEach: true })]);
     let page = first;
     this.follow(page.runs);
     if (!this.snapshotSent) {
@@ -103,7 +102,7 @@ class RunStream implements LogWatcher {
       this.stream.send('snapshot', { status: page.status, steps: rows.map(presentStep), lines: page.lines.map(presentLine) }, this.sent);
     } else this.send(page);
     while (page.hasMore && !this.stream.closed) {
-      page = await readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE });
+      page = await readLogTreePage(this.s.orm, this.runId, this.sent, { limit: PAGE, offsetEach: true });
       this.send(page);
     }
     for (const r of rows) {
@@ -132,7 +131,7 @@ class RunStream implements LogWatcher {
   private follow(ids: string[]): void {
     for (const id of ids) {
       if (id === this.runId || this.children.has(id) || this.stream.closed) continue;
-      this.children.set(id, this.watchChild({ runId: id, changed: () => this.childMoved(), stopping: async () => this.stream.close() }));
+      this.children.set(id, this.watchChild({ runId: id, changed: () => this.want('look'), stopping: async () => this.stream.close() }));
     }
   }
 }

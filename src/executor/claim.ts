@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { EngineRun } from '../engine/engine-run.js';
 import { sqlList } from '../db/sql.js';
 import { runNotEnded, TERMINAL_SQL } from '../core/runs/run-sql.js';
-import { APPROVAL_COLUMNS } from '../core/approvals/approval-service.js';
+import { approvalJsonSql } from '../core/approvals/approval-service.js';
 import { TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from '../core/status.js';
 
 const TERMINAL_STEP_SQL = sqlList(TERMINAL_STEP_STATUSES);
@@ -78,7 +78,7 @@ const CLAIM = `with picked as (
   select c.*, (select coalesce(jsonb_agg(jsonb_build_object('ref', s.step_ref, 'status', s.status, 'output', s.output, 'error', s.error, 'attempt', s.attempt, 'waitingFor', s.waiting_for, 'overriddenBy', s.overridden_by,
         -- A waiting approval step's approval, read with the claim (the row is the truth: every claim reads it).
         'approval', case when s.status = 'waiting' and s.waiting_for like 'approval:%' then
-          (select to_jsonb(x) from (select ${APPROVAL_COLUMNS} from approvals a where a.id = substr(s.waiting_for, 10)::uuid) x) end)
+          ${approvalJsonSql('substr(s.waiting_for, 10)::uuid')} end)
       order by s.finished_at nulls last, s.step_ref), '[]'::jsonb) from step_runs s where s.run_id = c.id) as steps,
     (select coalesce(jsonb_agg(jsonb_build_object('id', e.id, 'event', e.event, 'payload', e.payload, 'sentBy', e.sent_by, 'consumedBy', e.consumed_by) order by e.created_at, e.id), '[]'::jsonb)
       from run_events e where e.run_id = c.id and (e.consumed_by is null or not exists (

@@ -69,6 +69,9 @@ export type ThreadPick =
 
 export const APPROVAL_COLUMNS = columnsOf(ApprovalSchema);
 
+/** SQL: the approval whose id is the expression `id`, as one JSON value (null if none) for `rowTo`: read inside another statement. */
+export const approvalJsonSql = (id: string) => `(select to_jsonb(x) from (select ${APPROVAL_COLUMNS} from approvals where id = ${id}) x)`;
+
 /** Several pending approvals and none named: a 409 that lists them (nothing was decided). */
 export function ambiguous(pending: Approval[], message: string) {
   return conflict(message, { pendingApprovals: pending.map((a) => ({ id: a.id, executionId: a.runId ?? undefined, stepRef: a.stepRef ?? undefined, requestedBy: a.requestedBy, requestedAt: a.requestedAt.toISOString() })) });

@@ -99,7 +99,7 @@ function mergeByTime(tree: LogRun[], rows: Row[], limit: number): Row[] {
   return out;
 }
 
-/** A page of a run tree's log, with the offset token after each of its lines (a live stream's event ids). */
+/** A page of a run tree's log, with (when asked for) the offset token after each of its lines: a live stream's event ids. */
 export interface TreePage extends StreamPage {
   offsets: string[];
   /** The runs of the tree (the root first) when the page was read. */
@@ -111,8 +111,8 @@ const streamLine = (l: Row, byId: Map<string, LogRun>): StreamLine => ({
   executionId: l.run_id, taskType: byId.get(l.run_id)!.taskType,
 });
 
-/** The next page of a run tree's log after `rawOffset` (see parseOffset), with each line's own offset. */
-export async function readLogTreePage(orm: MikroORM, rootId: string, rawOffset: string | undefined, opts: { limit?: number } = {}): Promise<TreePage> {
+/** The next page of a run tree's log after `rawOffset` (see parseOffset); `offsetEach`: with each line's own offset. */
+export async function readLogTreePage(orm: MikroORM, rootId: string, rawOffset: string | undefined, opts: { limit?: number; offsetEach?: boolean } = {}): Promise<TreePage> {
   const limit = opts.limit ?? STREAM_LIMIT;
   // The tree is read before the lines: if every run was terminal then, the lines up to its
   // logSeq are all there is.
@@ -124,7 +124,7 @@ export async function readLogTreePage(orm: MikroORM, rootId: string, rawOffset: 
   const after: string[] = [];
   for (const l of taken) {
     offsets[l.run_id] = l.seq;
-    after.push(formatOffset(tree, offsets));
+    if (opts.offsetEach) after.push(formatOffset(tree, offsets));
   }
   const byId = new Map(tree.map((r) => [r.id, r]));
   const hasMore = taken.length < rows.length;

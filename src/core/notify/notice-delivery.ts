@@ -5,7 +5,7 @@ import { noticeRun } from './notice-run.js';
 import type { NoticeOutcome } from './notice.js';
 import type { Notifier } from './notifier.js';
 import { NoticeRefused, type DeliverNotice, type QueuedNotice } from './outbox.js';
-import { APPROVAL_COLUMNS } from '../approvals/approval-service.js';
+import { approvalJsonSql } from '../approvals/approval-service.js';
 import { RUN_COLUMNS } from '../runs/run-store.js';
 import { rowTo } from '../../db/sql.js';
 import { RunSchema, type Run } from '../../db/entities/run.js';
@@ -17,7 +17,7 @@ import { ApprovalSchema, type Approval } from '../../db/entities/approval.js';
  */
 export const noticeReads = (n: string) =>
   `(select to_jsonb(x) from (select ${RUN_COLUMNS} from runs where id = ${n}.run_id) x) as run,
-   (select to_jsonb(x) from (select ${APPROVAL_COLUMNS} from approvals where id = ${n}.approval_id) x) as approval`;
+   ${approvalJsonSql(`${n}.approval_id`)} as approval`;
 
 /** A row read with the notice (`to_jsonb`), else `read()`: the outbox read nothing with it. */
 function readWith<T extends object>(n: QueuedNotice, name: string, schema: Parameters<typeof rowTo>[0], read: () => Promise<T | null>): Promise<T | null> {
