@@ -46,6 +46,8 @@ const envSchema = z.object({
   FLOWGATE_CACHE_TTL_MS: z.coerce.number().int().min(0).max(600_000, 'at most 600000 ms').default(5_000),
   /** How long an Engine v2 claim holds a run without a heartbeat: a dead replica's runs move on after this. */
   FLOWGATE_LEASE_MS: z.coerce.number().int().min(1000, 'at least 1000 ms').max(600_000, 'at most 600000 ms').default(30_000),
+  /** How far past its live size V8 lets the heap grow before a full collection, in percent; 0 = V8's own choice (up to 300). */
+  FLOWGATE_HEAP_GROWTH_PERCENT: z.coerce.number().int().min(0).max(300, 'at most 300 (V8 grows by at most 4×)').default(100),
   FLOWGATE_RETENTION_DAYS: z.coerce.number().int().min(1, 'at least 1 day').default(90),
   /** Signs account JWTs (HS256); without it the /auth routes answer 503. */
   FLOWGATE_JWT_SECRET: z.string().refine((v) => Buffer.byteLength(v) >= 32, 'must be at least 32 bytes').optional(),
@@ -161,6 +163,8 @@ export interface Config {
   cacheTtlMs: number;
   /** How long an Engine v2 claim holds a run without a heartbeat (a dead replica's runs wait this long). */
   leaseMs: number;
+  /** How far past its live size the heap may grow before a full collection, in percent (0: V8 decides). */
+  heapGrowthPercent: number;
   /** Which engine carries flow runs (`v2`: the set-based executor). */
   engine: 'dbos' | 'v2';
   /** Finished runs (with steps, logs, approvals), door deliveries and expired tokens older than this are pruned. */
@@ -247,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     executes: e.FLOWGATE_EXECUTOR === 'on',
     cacheTtlMs: e.FLOWGATE_CACHE_TTL_MS,
     leaseMs: e.FLOWGATE_LEASE_MS,
+    heapGrowthPercent: e.FLOWGATE_HEAP_GROWTH_PERCENT,
     engine: e.FLOWGATE_ENGINE,
     retentionDays: e.FLOWGATE_RETENTION_DAYS,
     auditRetentionDays: e.FLOWGATE_AUDIT_RETENTION_DAYS,

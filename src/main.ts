@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { ConfigError, loadConfig } from './config.js';
 import { isDatabaseUnavailable } from './errors.js';
 import { ManifestError } from './core/registry/load-manifests.js';
@@ -15,6 +16,9 @@ async function main() {
     }
     throw err;
   }
+  // Under load V8 let the old generation grow to four times its live size (about 60 MB live,
+  // 250 MB before a full collection: 350 MB RSS at 1,200 runs/s). Twice is 225 MB at the same CPU.
+  if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   const log = createLogger(config.logLevel);
   // A pooled pg connection that the server closes while checked out (database restart, outage)
   // emits an 'error' nobody listens to; that must not take the process down — requests answer

@@ -20,3 +20,12 @@ test('a flush is retried only for errors that say the database could not be reac
   expect(isConnectionError(Object.assign(new Error('invalid input syntax for type uuid'), { code: '22P02' }))).toBe(false);
   expect(isConnectionError(Object.assign(new Error('duplicate key'), { code: '23505' }))).toBe(false);
 });
+
+test('FLOWGATE_HEAP_GROWTH_PERCENT defaults to 100, 0 leaves it to V8, and names itself when out of range', () => {
+  expect(loadConfig({}).heapGrowthPercent).toBe(100);
+  expect(loadConfig({ FLOWGATE_HEAP_GROWTH_PERCENT: '0' }).heapGrowthPercent).toBe(0);
+  expect(loadConfig({ FLOWGATE_HEAP_GROWTH_PERCENT: '50' }).heapGrowthPercent).toBe(50);
+  for (const bad of ['-1', '301', 'half', '1.5']) {
+    expect(() => loadConfig({ FLOWGATE_HEAP_GROWTH_PERCENT: bad })).toThrow(/FLOWGATE_HEAP_GROWTH_PERCENT/);
+  }
+});
