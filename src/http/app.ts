@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import Router from '@koa/router';
 import Koa from 'koa';
 import type { Services } from '../container.js';
 import type { Door } from '../doors/door.js';
@@ -9,6 +8,7 @@ import { apiDialect } from './api/index.js';
 import { flowRunsDialect } from './flow-runs/index.js';
 import { mountConsole } from '../console/index.js';
 import { mountDialect } from './mount.js';
+import { PrefixRouter } from './prefix-router.js';
 import { buildOpenApi } from './openapi.js';
 import { mountPlatform } from './platform/routes.js';
 import { sfpDialect } from './sfp/index.js';
@@ -51,7 +51,7 @@ export function createApp(s: Services, doors: Door[] = []): Koa {
   // flow-runs and the workflow platform before api: all live under /api/v1, whose fallthrough would answer first.
   const dialects = [sfpDialect(s), flowRunsDialect(s), workflowPlatformDialect(s), apiDialect(s), workflowRunsDialect(s), accountsDialect(s)];
   let openapi: unknown;
-  const router = new Router();
+  const router = new PrefixRouter();
   mountPlatform(router, s, () => (openapi ??= buildOpenApi(dialects, s.version)));
   for (const d of dialects) mountDialect(router, d, s.tokens, s.log);
   for (const door of doors) door.mount(router);
