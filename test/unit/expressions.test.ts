@@ -141,3 +141,22 @@ describe('syntaxProblem', () => {
     }
   });
 });
+
+test('an expression evaluated again sees each context afresh (parsed once, checked per value)', () => {
+  const expr = 'payload.x + payload.y';
+  expect(evaluate(expr, { payload: { x: 1, y: 2 } })).toBe(3);
+  expect(evaluate(expr, { payload: { x: 'a', y: 'b' } })).toBe('ab');
+  expect(() => evaluate(expr, { payload: { x: 1, y: 'b' } })).toThrow(/no such overload/);
+  expect(evaluate(expr, { payload: { x: [1], y: [2] } })).toEqual([1, 2]);
+  expect(evaluate('payload.n * 2', { payload: { n: 4 } })).toBe(8);
+  expect(() => evaluate('payload.n * 2', { payload: { n: 1.5 } })).toThrow(/dyn<double> \* int/);
+});
+
+test('only the variables an expression reads are converted', () => {
+  let stepsRead = 0;
+  const context = { payload: { text: 'hi' }, get steps() { stepsRead++; return { a: { output: { n: 1 } } }; } };
+  expect(evaluate('payload.text + "!"', context)).toBe('hi!');
+  expect(stepsRead).toBe(0);
+  expect(evaluate('steps.a.output.n + 1', context)).toBe(2);
+  expect(stepsRead).toBe(1);
+});

@@ -39,9 +39,48 @@ function fromCel(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Parsed expressions by text: `env.evaluate` parses and type-checks its text on every call, and
+ * a flow evaluates the same few expressions for every run. Bounded (oldest out first): the texts
+ * come from flow definitions, which are bounded too.
+ */
+const parsed = new Map<string, ReturnType<typeof env.parse>>();
+const PARSED_MAX = 2000;
+
+function compiled(expression: string): ReturnType<typeof env.parse> {
+  let fn = parsed.get(expression);
+  if (fn === undefined) {
+    fn = env.parse(expression);
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value!);
+    parsed.set(expression, fn);
+  }
+  return fn;
+}
+
+/**
+ * The context as CEL sees it, each top-level variable converted only when the expression reads
+ * it: converting all of them (every step's output, the project's people) for every expression
+ * was most of an expression's cost.
+ */
+function celScope(context: Record<string, unknown>): Record<string, unknown> {
+  const scope: Record<string, unknown> = {};
+  for (const key of Object.keys(context)) {
+    let converted: unknown;
+    let done = false;
+    Object.defineProperty(scope, key, {
+      enumerable: true,
+      get: () => {
+        if (!done) [converted, done] = [toCel(context[key]), true];
+        return converted;
+      },
+    });
+  }
+  return scope;
+}
+
 export function evaluate(expression: string, context: Record<string, unknown>): unknown {
   try {
-    return fromCel(env.evaluate(expression, toCel(context) as Record<string, unknown>));
+    return fromCel(compiled(expression)(celScope(context)));
   } catch (err) {
     throw new ExpressionError(expression, firstLine(err));
   }
