@@ -17,7 +17,8 @@ async function main() {
     throw err;
   }
   // Under load V8 let the old generation grow to four times its live size (about 60 MB live,
-  // 250 MB before a full collection: 350 MB RSS at 1,200 runs/s). Twice is 225 MB at the same CPU.
+  // 250 MB before a full collection: 350 MB RSS at 1,200 runs/s). Twice is 225-265 MB, for
+  // 0-10 % more CPU per run.
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
   const log = createLogger(config.logLevel);
   // A pooled pg connection that the server closes while checked out (database restart, outage)
