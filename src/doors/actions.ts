@@ -75,12 +75,17 @@ export async function cancelForPerson(s: Services, run: Run, person: Person, doo
 }
 
 /**
- * Pauses or resumes a run for a person (`RunControl`, the same rule and states as over REST);
- * a refusal comes back as text for the person.
+ * Pauses, resumes or retries a run for a person (`RunControl`, the same rule and states as over
+ * REST); a refusal comes back as text for the person. A retry is a new run in the same thread.
  */
-export async function pauseOrResumeForPerson(s: Services, run: Run, person: Person, door: string, verb: 'pause' | 'resume'): Promise<Outcome<string>> {
+export async function controlForPerson(s: Services, run: Run, person: Person, door: string, verb: 'pause' | 'resume' | 'retry'): Promise<Outcome<string>> {
+  const who = { person, door };
   try {
-    const now = verb === 'pause' ? await s.control.pause(run, { person, door }) : await s.control.resume(run, { person, door });
+    if (verb === 'retry') {
+      const next = await s.control.retryRun(run, who);
+      return { ok: true, value: `Retrying ${run.taskType} run ${run.id} as run ${next.id}: its completed steps are kept, the others run again.` };
+    }
+    const now = verb === 'pause' ? await s.control.pause(run, who) : await s.control.resume(run, who);
     return {
       ok: true,
       value: verb === 'pause' ? `Paused ${now.taskType} run ${now.id}: running steps finish, nothing new starts until it is resumed.` : `Resumed ${now.taskType} run ${now.id}.`,

@@ -12,7 +12,7 @@ export type Command =
   | { name: 'help' };
 
 /** What a person can do to a run from a thread (besides deciding its approvals). */
-export type RunVerb = 'cancel' | 'pause' | 'resume';
+export type RunVerb = 'cancel' | 'pause' | 'resume' | 'retry';
 
 /**
  * Like Atlantis' comment parser, parsing yields a result, never an exception: a command, a
@@ -25,6 +25,7 @@ export const HELP = [
   'status [<runId>]                                show a run',
   'cancel [<runId>]                                cancel a run',
   'pause [<runId>] / resume [<runId>]              pause a run (running steps finish, nothing new starts), resume it',
+  'retry [<runId>]                                 retry an ended run: a new run that keeps its completed steps',
   'approvals                                       pending approvals you can decide',
   'approve [<id>] / reject [<id>] <reason>         decide this thread\'s approval (its id when several are pending)',
   'login                                           a one-time link to sign in to the web console (sent privately)',
@@ -90,6 +91,7 @@ export function parseWords(text: string): Parsed {
     case 'cancel':
     case 'pause':
     case 'resume':
+    case 'retry':
       if (rest.length > 1) return { kind: 'reply', text: `Usage: ${verb.toLowerCase()} [<runId>]` };
       return { kind: 'command', command: { name: verb.toLowerCase() as 'status' | RunVerb, ...(rest[0] ? { runId: rest[0] } : {}) } };
     case 'approvals':

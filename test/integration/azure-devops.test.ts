@@ -289,6 +289,33 @@ describe('commands in comments', () => {
   });
 });
 
+describe('run control in comments', () => {
+  test('/flowgate pause, resume and retry: the rules of run control; a retry asks again in the work item', async () => {
+    const wi = ado.createWorkItem({ type: 'Task', title: 'control', by: dev });
+    ado.comment(wi, `<div>/flowgate run gated target="${target.url}"</div>`, dev);
+    const run = await runOf(wi, 'gated');
+    const first = await pendingApproval(wi);
+    ado.comment(wi, '<div>/flowgate pause</div>', stranger);
+    await saidMatching(wi, /stranger@acme.io may not pause runs of acme\/proj\/app/);
+    ado.comment(wi, '<div>/flowgate pause</div>', dev);
+    await saidMatching(wi, new RegExp(`Paused gated run ${run.id}: running steps finish, nothing new starts until it is resumed\\. \\(dev@acme.io\\)`));
+    expect((await server.call('GET', `/v1/workflow-runs/${run.id}?project_id=${REPO}`)).body.status).toBe('paused');
+    ado.comment(wi, '<div>/flowgate resume</div>', dev);
+    await saidMatching(wi, new RegExp(`Resumed gated run ${run.id}\\. \\(dev@acme.io\\)`));
+
+    ado.comment(wi, '<div>/reject not this sprint</div>', owner);
+    expect((await waitForRun(server, run.id, ['Failed'])).status).toBe('Failed');
+    ado.comment(wi, '<div>/flowgate retry</div>', dev);
+    const retried = await saidMatching(wi, /Retrying gated run/);
+    const retryId = new RegExp(`Retrying gated run ${run.id} as run ([0-9a-f-]{36}): its completed steps are kept, the others run again\\.`).exec(retried)![1];
+    const second = await pendingApproval(wi);
+    expect(second.id).not.toBe(first.id);
+    expect(second.executionId).toBe(retryId);
+    ado.comment(wi, '<div>/approve</div>', owner);
+    expect((await waitForRun(server, retryId)).status).toBe('Completed');
+  });
+});
+
 describe('Azure Pipelines (cicd mode)', () => {
   const start = async (type = 'ado-build') => {
     const r = await server.call('POST', `${FLOWS}/run`, { payload: { id: type, repositoryIdentifier: REPO, commitSha: 'abc123' } });

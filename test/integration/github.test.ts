@@ -174,6 +174,27 @@ test('/status and /cancel act on the run of the thread', async () => {
   await eventually(async () => (github.comments.get(approval.id)!.body.includes('🚫 Cancelled') ? true : undefined));
 });
 
+test('/flowgate pause, resume and retry act on the run of the thread; a retry asks again in the thread', async () => {
+  const issue = nextIssue();
+  const { runId, approval } = await gatedRun(issue);
+  await say(issue, 'octo-mallory', '/flowgate pause');
+  await posted(issue, /@octo-mallory .*mallory@acme\.io may not pause runs of acme\/app/);
+  await say(issue, 'octo-dev', '/flowgate pause');
+  await posted(issue, new RegExp(`@octo-dev paused gated run ${runId}: running steps finish, nothing new starts until it is resumed\\.`));
+  expect((await server.call('GET', `/v1/workflow-runs/${runId}?project_id=acme/app`)).body.status).toBe('paused');
+  await say(issue, 'octo-dev', '/flowgate resume');
+  await posted(issue, new RegExp(`@octo-dev resumed gated run ${runId}\\.`));
+
+  await say(issue, 'octo-owner', '/reject not yet');
+  expect((await waitForRun(server, runId, ['Failed'])).status).toBe('Failed');
+  await say(issue, 'octo-dev', '/flowgate retry');
+  const retried = await posted(issue, /@octo-dev retrying gated run/);
+  const retryId = new RegExp(`retrying gated run ${runId} as run ([0-9a-f-]{36}): its completed steps are kept, the others run again\\.`).exec(retried.body)![1];
+  await eventually(async () => github.commentsOn('acme/app', issue).find((c) => c.id !== approval.id && /Approval needed/.test(c.body)), 20_000, 'a second approval request');
+  await say(issue, 'octo-owner', '/approve');
+  expect((await waitForRun(server, retryId)).status).toBe('Completed');
+});
+
 describe('deliveries', () => {
   test('a missing or wrong signature is refused with 401 and has no effect; the previous secret is accepted during rotation', async () => {
     const issue = nextIssue();

@@ -291,6 +291,37 @@ test('mentions: a run from a mention; status, approve and approvals in a thread;
   expect((await server.call('GET', `${FLOWS}/${other.runId}`)).body.status).toBe('Cancelled');
 });
 
+test('pause, resume and retry in a run\'s thread: the rules of run control, and a retry asks again in the same thread', async () => {
+  const { card, request, runId, approvalId } = await gated('control');
+  const inThread = (user: string, text: string) => slack.event(mentionEvent({ text: `<@U0BOT> ${text}`, user, channel: CHANNEL, threadTs: card.response.ts }));
+  await inThread('U0MAL', 'pause');
+  expect((await ephemeralTo('U0MAL', /may not pause/)).body.text).toContain('mallory@acme.io may not pause runs of acme/app');
+  await inThread('U0DEV', 'pause');
+  expect((await ephemeralTo('U0DEV', /^Paused/)).body).toMatchObject({ thread_ts: card.response.ts, text: `Paused gated run ${runId}: running steps finish, nothing new starts until it is resumed.` });
+  expect((await server.call('GET', `/v1/workflow-runs/${runId}?project_id=acme/app`)).body.status).toBe('paused');
+  await inThread('U0DEV', 'retry');
+  expect((await ephemeralTo('U0DEV', /retried/)).body.text).toBe(`Run ${runId} is paused: only an ended run can be retried`);
+  await inThread('U0DEV', 'resume');
+  expect((await ephemeralTo('U0DEV', /^Resumed/)).body.text).toBe(`Resumed gated run ${runId}.`);
+
+  // Rejected by mistake: `retry` starts the run again in this thread, and its approval is asked for again there.
+  await inThread('U0OWNER', 'reject not this week');
+  await fake.waitFor('chat.update', (b) => b.ts === request.response.ts && /Rejected/.test(JSON.stringify(b.blocks)));
+  expect((await waitForRun(server, runId)).status).toBe('Failed');
+  await inThread('U0MAL', 'retry');
+  expect((await ephemeralTo('U0MAL', /may not retry/)).body.text).toContain('mallory@acme.io may not retry runs of acme/app');
+  await inThread('U0DEV', 'retry');
+  const retried = (await ephemeralTo('U0DEV', /^Retrying/)).body.text as string;
+  const retryId = new RegExp(`^Retrying gated run ${runId} as run ([0-9a-f-]{36}): its completed steps are kept, the others run again\\.$`).exec(retried)![1];
+  const again = await fake.waitFor('chat.postMessage', (b) => b.thread_ts === card.response.ts && JSON.stringify(b.blocks ?? '').includes('Approval needed') && !JSON.stringify(b.blocks).includes(approvalId));
+  const newApproval = again.body.blocks.find((b: any) => b.type === 'actions').elements[0].value as string;
+  expect((await approvalOf(newApproval)).executionId).toBe(retryId);
+  await inThread('U0OWNER', 'approve');
+  expect((await waitForRun(server, retryId)).status).toBe('Completed');
+  const audit = await server.call('GET', `/api/v1/audit?resource=run/${retryId}`);
+  expect(audit.body.map((a: any) => [a.action, a.actor, a.door])).toContainEqual(['run.retried', 'dev@acme.io', 'slack']);
+});
+
 test('repo= names the project from any channel; the run talks back in that channel', async () => {
   await slack.command('run notifier repo=acme/other text="from elsewhere"', { user: 'U0DEV', channel: 'C0OTHER' });
   const card = await fake.waitFor('chat.postMessage', (b) => b.channel === 'C0OTHER' && !b.thread_ts);

@@ -52,7 +52,10 @@ describe('thread commands may name the approval they decide', () => {
   });
 });
 
-test('pause and resume parse like cancel, with an optional run id', () => {
+test('pause, resume and retry parse like cancel, with an optional run id', () => {
+  expect(parseWords('retry')).toEqual({ kind: 'command', command: { name: 'retry' } });
+  expect(parseComment('/flowgate retry 0192-run')).toEqual({ kind: 'command', command: { name: 'retry', runId: '0192-run' } });
+  expect(parseWords('retry a b')).toEqual({ kind: 'reply', text: 'Usage: retry [<runId>]' });
   expect(parseWords('pause')).toEqual({ kind: 'command', command: { name: 'pause' } });
   expect(parseWords('Resume 0192-run')).toEqual({ kind: 'command', command: { name: 'resume', runId: '0192-run' } });
   expect(parseWords('pause a b')).toEqual({ kind: 'reply', text: 'Usage: pause [<runId>]' });

@@ -3,7 +3,7 @@ import type { Person } from '../../core/approvals/approval-rules.js';
 import type { StatusReport } from '../../core/cicd/cicd-store.js';
 import type { Callback, WorkItemRef } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
-import { cancelForPerson, decideForPerson, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
+import { cancelForPerson, controlForPerson, decideForPerson, startRunForPerson } from '../actions.js';
 import { step } from '../inbound.js';
 import { d, DOOR, READ } from './context.js';
 
@@ -15,7 +15,7 @@ export type Act =
   | { kind: 'start'; key: string; flowType: string; params: Record<string, string>; repositoryIdentifier: string; person: Person; callback: Callback; workItemRef: WorkItemRef }
   | { kind: 'decide'; approvalId: string; person: Person; verdict: 'approve' | 'reject'; reason: string | null }
   | { kind: 'cancel'; runId: string; person: Person }
-  | { kind: 'pause' | 'resume'; runId: string; person: Person }
+  | { kind: 'pause' | 'resume' | 'retry'; runId: string; person: Person }
   | { kind: 'report'; runId: string; report: StatusReport };
 
 export type ActOutcome = { ok: true; runId?: string; taskType?: string; status?: string; text?: string } | { ok: false; text: string };
@@ -45,10 +45,11 @@ async function actImpl(act: Act): Promise<ActOutcome> {
       return r.ok ? { ok: true, runId: run.id, taskType: run.taskType, status: 'cancelled' } : r;
     }
     case 'pause':
-    case 'resume': {
+    case 'resume':
+    case 'retry': {
       const run = await s.store.findById(act.runId);
       if (!run) return { ok: false, text: `Run ${act.runId} not found` };
-      const r = await pauseOrResumeForPerson(s, run, act.person, DOOR, act.kind);
+      const r = await controlForPerson(s, run, act.person, DOOR, act.kind);
       return r.ok ? { ok: true, runId: run.id, taskType: run.taskType, text: r.value } : r;
     }
     case 'report': {

@@ -108,22 +108,29 @@ export async function onCommented(ev: Extract<HookEvent, { kind: 'workitem' }>):
       return reply(project, id, outcome.ok ? renderReply('cancelled', `${outcome.taskType} run ${outcome.runId} was cancelled by ${actor.person.email}.`) : renderReply('nothing was cancelled', outcome.text));
     }
     case 'pause':
-    case 'resume': {
+    case 'resume':
+    case 'retry': {
       const verb = cmd.name;
-      const nothing = verb === 'pause' ? 'nothing was paused' : 'nothing was resumed';
+      const nothing = `nothing was ${PAST[verb]}`;
       if (!actor.person) return reply(project, id, renderReply(nothing, actor.why!));
-      const runId = await runToControl(candidates, id, cmd.runId);
-      if (!runId) return reply(project, id, renderReply(nothing, cmd.runId ? `Run ${cmd.runId} is not linked to this work item.` : 'No unfinished Flowgate run is linked to this work item.'));
+      const runId = await runToControl(candidates, id, cmd.runId, verb === 'retry' ? 'latest' : 'unfinished');
+      if (!runId) return reply(project, id, renderReply(nothing, cmd.runId ? `Run ${cmd.runId} is not linked to this work item.` : `No ${verb === 'retry' ? '' : 'unfinished '}Flowgate run is linked to this work item.`));
       const outcome = await act(key, { kind: verb, runId, person: actor.person });
-      return reply(project, id, outcome.ok ? renderReply(verb === 'pause' ? 'paused' : 'resumed', `${outcome.text} (${actor.person.email})`) : renderReply(nothing, outcome.text));
+      return reply(project, id, outcome.ok ? renderReply(PAST[verb], `${outcome.text} (${actor.person.email})`) : renderReply(nothing, outcome.text));
     }
   }
 }
 
-/** The run a cancel, pause or resume in a work item means: the one named, else the item's unfinished run. */
-function runToControl(candidates: Parameters<typeof runsOf>[0], workItemId: number, named: string | undefined): Promise<string | null> {
+const PAST = { pause: 'paused', resume: 'resumed', retry: 'retried' } as const;
+
+/**
+ * The run a command in a work item means: the one named, else the item's unfinished run (cancel,
+ * pause, resume) or its latest run (retry, which the core refuses if it has not ended).
+ */
+function runToControl(candidates: Parameters<typeof runsOf>[0], workItemId: number, named: string | undefined, which: 'unfinished' | 'latest' = 'unfinished'): Promise<string | null> {
   return step('find-run', async () => {
     const runs = await runsOf(candidates, workItemId);
-    return (named ? runs.find((r) => r.id === named) : runs.find((r) => !isTerminalRun(r.status as Run['status'])))?.id ?? null;
+    const run = named ? runs.find((r) => r.id === named) : which === 'latest' ? runs[0] : runs.find((r) => !isTerminalRun(r.status as Run['status']));
+    return run?.id ?? null;
   }, READ);
 }

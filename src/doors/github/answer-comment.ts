@@ -2,7 +2,7 @@ import type { Services } from '../../container.js';
 import { isTerminalRun } from '../../core/status.js';
 import type { Run } from '../../db/entities/run.js';
 import { approvalCount } from '../../core/approvals/approval-rules.js';
-import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
+import { approvalOfThread, cancelForPerson, controlForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
 import { signInElsewhere, type Command, type Parsed, type RunVerb } from '../commands.js';
 import type { Reaction } from './client.js';
 import type { CommentEvent } from './events.js';
@@ -42,6 +42,7 @@ export async function answerComment(s: Services, e: CommentEvent, parsed: Exclud
     case 'cancel':
     case 'pause':
     case 'resume':
+    case 'retry':
       return statusOrControl(s, e, c);
     case 'approvals':
       return approvals(s, e);
@@ -102,11 +103,12 @@ async function statusOrControl(s: Services, e: CommentEvent, c: Extract<Command,
     const waiting = approval?.status === 'pending' ? ` Waiting for approval ${approval.id} (${approvalCount(approval)} of ${approval.quorum}).` : '';
     return { text: renderReply(e.login, `${describeRun(run)}.${waiting}`) };
   }
-  if (isTerminalRun(run.status)) return refused(e, `run ${run.id} already ended: ${run.status}.`);
+  // Only a retry acts on an ended run (the core refuses one that has not ended).
+  if (c.name !== 'retry' && isTerminalRun(run.status)) return refused(e, `run ${run.id} already ended: ${run.status}.`);
   const person = await personOf(s, e);
   if (!person) return { text: renderUnlinked(e.login), reaction: '-1' };
   if (c.name !== 'cancel') {
-    const done = await pauseOrResumeForPerson(s, run, person, 'github', c.name);
+    const done = await controlForPerson(s, run, person, 'github', c.name);
     return done.ok ? { text: renderReply(e.login, lowerFirst(done.value)), reaction: '+1' } : refused(e, lowerFirst(done.text));
   }
   const cancelled = await cancelForPerson(s, run, person, 'github');

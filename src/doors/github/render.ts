@@ -164,6 +164,8 @@ export function renderHelp(flowTypes: { id: string; description?: string }[]): s
     '| `/reject [<approvalId>] <reason>` | reject it |',
     '| `/status [<runId>]` | show the run of this thread |',
     '| `/cancel [<runId>]` | cancel it |',
+    '| `/flowgate pause [<runId>]`, `/flowgate resume [<runId>]` | pause it (running steps finish, nothing new starts), resume it |',
+    '| `/flowgate retry [<runId>]` | retry it once it has ended: a new run in this thread that keeps its completed steps |',
     '| `/flowgate approvals` | pending approvals of this repository |',
     '| `/flowgate login` | how to sign in to the web console (the link itself comes by Slack DM) |',
     '| `/flowgate help` | this text |',

@@ -5,7 +5,7 @@ import { noticeRun } from '../../core/notify/notice-run.js';
 import type { Run } from '../../db/entities/run.js';
 import { AppError } from '../../errors.js';
 import { LOGIN_LINK_TTL_MS } from '../../core/identity/login-links.js';
-import { approvalOfThread, cancelForPerson, decideForPerson, describeRun, pauseOrResumeForPerson, startRunForPerson } from '../actions.js';
+import { approvalOfThread, cancelForPerson, controlForPerson, decideForPerson, describeRun, startRunForPerson } from '../actions.js';
 import { parseWords, type Command } from '../commands.js';
 import { deliveryAttempt, step } from '../inbound.js';
 import type { SlackChat } from './chat.js';
@@ -91,7 +91,8 @@ export function slackJobs(d: Deps) {
       case 'status':
       case 'cancel':
       case 'pause':
-      case 'resume': {
+      case 'resume':
+      case 'retry': {
         const runId = c.runId ?? await step('which', async () => (job.threadTs ? (await d.s.approvals.runsOfThread(slackThread(job)!))[0]?.id ?? null : null));
         if (!runId) return reply(to, `Which run? Usage: ${c.name} &lt;runId&gt;`);
         if (c.name === 'status') return reply(to, await step('status', async () => {
@@ -103,7 +104,7 @@ export function slackJobs(d: Deps) {
           const found = await findRun(d.s, runId);
           if (!found) return `No run ${esc(runId)}.`;
           if (verb === 'cancel') return cancel(found, who);
-          const done = await pauseOrResumeForPerson(d.s, found, who, DOOR, verb);
+          const done = await controlForPerson(d.s, found, who, DOOR, verb);
           return esc(done.ok ? done.value : done.text);
         }));
       }
