@@ -38,7 +38,7 @@ export class DbosEngine implements EnginePort {
     setScheduleDeps(deps);
     DBOS.setConfig({
       name: 'flowgate',
-      systemDatabaseUrl: this.options.systemDatabaseUrl,
+      systemDatabaseUrl: withIdleTransactionTimeout(this.options.systemDatabaseUrl),
       executorID: this.options.executorId,
       // A fixed version: recovery must pick up runs started by an earlier process of the same release.
       applicationVersion: this.options.applicationVersion,
@@ -127,4 +127,17 @@ export class DbosEngine implements EnginePort {
     const { rows } = await this.stats.query<{ n: string }>(`select count(*)::text as n from dbos.workflow_status where status in ('PENDING', 'ENQUEUED')`);
     return Number(rows[0]?.n ?? 0);
   }
+}
+
+/**
+ * DBOS ends a transaction left idle for a minute. Unless its URL sets that already, it does so by
+ * a query on every new connection that races the borrower's first (pg warns of a query while one
+ * runs, and pg 9 will refuse it). Set in the URL, the server applies it when the connection starts.
+ */
+export function withIdleTransactionTimeout(databaseUrl: string, ms = 60_000): string {
+  const url = new URL(databaseUrl);
+  const options = url.searchParams.get('options') ?? '';
+  if (options.includes('idle_in_transaction_session_timeout')) return databaseUrl;
+  url.searchParams.set('options', `${options} -c idle_in_transaction_session_timeout=${ms}`.trim());
+  return url.toString();
 }
