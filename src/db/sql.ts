@@ -44,12 +44,27 @@ export const escapeLike = (v: string) => v.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 export type Query = <T = Record<string, unknown>>(text: string, params?: unknown[]) => Promise<T[]>;
 
+/** PostgreSQL's "do it again": a deadlock it broke by aborting this transaction, a serialization conflict. */
+const TRY_AGAIN = new Set(['40P01', '40001']);
+
 /**
  * Runs `fn` in one transaction on a connection of the ORM's pool, with `?` placeholders as `sql`
  * has; rolled back when `fn` throws. For the few writes that must read, decide and write under
- * one row lock (run control).
+ * one row lock (run control). With `retries`, a transaction PostgreSQL aborted to break a deadlock
+ * (or a serialization conflict) runs again from the start: only for an `fn` that does nothing but
+ * its queries.
  */
-export async function transaction<T>(orm: MikroORM, fn: (q: Query) => Promise<T>): Promise<T> {
+export async function transaction<T>(orm: MikroORM, fn: (q: Query) => Promise<T>, options: { retries?: number } = {}): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await transactionOnce(orm, fn);
+    } catch (err) {
+      if (attempt >= (options.retries ?? 0) || !TRY_AGAIN.has((err as { code?: string }).code ?? '')) throw err;
+    }
+  }
+}
+
+async function transactionOnce<T>(orm: MikroORM, fn: (q: Query) => Promise<T>): Promise<T> {
   const client = orm.em.getConnection().getKnex().client as unknown as KnexClient;
   const connection = await client.acquireConnection();
   const q: Query = async <R>(text: string, params: unknown[] = []) => {

@@ -273,6 +273,9 @@ export class RunStore {
    */
   async cancelRuns(runIds: string[], reason: string, note?: { runId: string; line: NewLogLine }, ending?: { actor: Actor; announce: string | null }): Promise<string[]> {
     if (!runIds.length) return [];
+    // A run tree is locked by the cancel from the top and by an executor's flush of a child from
+    // below (the child, then the parent it wakes): PostgreSQL breaks such a deadlock by aborting
+    // one side, and a cancel so aborted runs again instead of failing its caller.
     return transaction(this.orm, async (q) => {
       const rows = await q<{ id: string }>(
         `update runs set status = 'cancelled', finished_at = now(), updated_at = now(), error = ?, wake_at = null
@@ -300,7 +303,7 @@ export class RunStore {
         await q(`select pg_notify('flowgate_notice', ''), pg_notify('flowgate_wake', '')`, []);
       }
       return ids;
-    });
+    }, { retries: 3 });
   }
 
   async stepStarted(runId: string, ref: string, kind: string, attempt: number, depsRequired: number, workflowId: string): Promise<void> {
