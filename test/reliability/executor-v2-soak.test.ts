@@ -67,9 +67,15 @@ test('kill -9 of one of two v2 processes every few seconds while 1,000 runs go t
         procs[name] = await startServerProcess(env(databaseUrl, `soak-${name}`));
       }
     })();
-    // The approver: decides each pending approval once, through a live process.
+    // The approver: decides each pending approval once, through a live process. It starts deciding
+    // after the killer's first KILLS kills, so those land while runs are surely in flight (the
+    // gated ones wait), however fast the rest goes through.
     const approver = (async () => {
       while (!stop) {
+        if (kills < KILLS) {
+          await sleep(200);
+          continue;
+        }
         const { rows } = await db.query(`select id from approvals where status = 'pending'`);
         for (const a of rows) {
           const r = await call('POST', `${FLOWS}/approvals/${a.id}/approve`, { approver: 'O', approverEmail: OWNER }, owner).catch(() => null);
