@@ -23,7 +23,9 @@ export const HOLD_CHANNEL = 'flowgate_hold';
 class Hold implements RunSignals {
   private on = false;
   private resolve!: () => void;
+  private readonly abort = new AbortController();
   readonly held = new Promise<void>((r) => (this.resolve = r));
+  readonly stopped = this.abort.signal;
   isHeld(): boolean {
     return this.on;
   }
@@ -32,7 +34,15 @@ class Hold implements RunSignals {
     this.on = true;
     this.resolve();
   }
+  /** Held, and what is in flight gives up: the run ended outside this executor. */
+  stop(): void {
+    this.set();
+    this.abort.abort();
+  }
 }
+
+/** A hold's NOTIFY payload: the run id, or `stop <run id>` for a run that ended (cancelled outright). */
+const STOP = 'stop ';
 
 export interface ExecutorOptions {
   databaseUrl: string;
@@ -176,6 +186,14 @@ export class Executor {
     await this.pool.query({ name: 'flowgate-v2-hold', text: `select pg_notify('${HOLD_CHANNEL}', $1)`, values: [runId] });
   }
 
+  /**
+   * `hold`, for a run that already ended (cancelled outright): its steps in flight are abandoned too,
+   * an HTTP call hung up on. Their outcomes would be dropped by the flush's fence anyway.
+   */
+  async abandon(runId: string): Promise<void> {
+    await this.hold(STOP + runId);
+  }
+
   async start(): Promise<void> {
     if (!this.extras) throw new Error('executor started before its services were set');
     this.stopped = false;
@@ -207,7 +225,11 @@ export class Executor {
   private async listen(): Promise<void> {
     const listener = new pg.Client({ connectionString: this.options.databaseUrl });
     listener.on('notification', (n) => {
-      if (n.channel === HOLD_CHANNEL) this.runHolds.get(n.payload ?? '')?.set();
+      if (n.channel === HOLD_CHANNEL) {
+        const payload = n.payload ?? '';
+        if (payload.startsWith(STOP)) this.runHolds.get(payload.slice(STOP.length))?.stop();
+        else this.runHolds.get(payload)?.set();
+      }
       // This process's own: already acted on.
       else if (n.payload === this.mark) return;
       else if (n.channel === NOTICE_CHANNEL) this.deps.noticed();

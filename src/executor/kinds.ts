@@ -27,6 +27,8 @@ export interface KindCall {
   outboundFetch: typeof fetch;
   /** Epoch ms at which the step times out, if it has a timeout. */
   deadline?: number;
+  /** Aborted when the run is cancelled while the step runs: a kind waiting on the outside gives up. */
+  stop: AbortSignal;
   note(level: LogLevel, message: string): void;
   /** The step's row as claimed, when an earlier claim parked it (`waiting`). */
   prior?: ClaimedStep;
@@ -89,7 +91,7 @@ export const notify: Kind = async (c) => {
 /** The same request as the DBOS engine's http.request kind (`core/net/http-call.ts`). */
 export const httpRequest: Kind = async (c) => {
   const left = c.deadline === undefined ? Infinity : c.deadline - Date.now();
-  const result = await callHttp(c.step, { context: c.context, credentials: c.credentials, fetch: c.outboundFetch, timeLeftMs: left });
+  const result = await callHttp(c.step, { context: c.context, credentials: c.credentials, fetch: c.outboundFetch, timeLeftMs: left, stop: c.stop });
   c.note(result.ok ? 'info' : 'error', result.line);
   if (!result.ok) throw new StepFailure('output' in result ? `HTTP ${result.status}: ${result.line}` : result.line, result.retryable);
   return result.output;

@@ -39,6 +39,8 @@ export interface WorkDeps {
 export interface RunSignals {
   readonly held: Promise<void>;
   isHeld(): boolean;
+  /** Aborted when the run was cancelled outright (no compensation): steps in flight give up. */
+  readonly stopped: AbortSignal;
 }
 
 /** The run's lease was lost (cancelled, or taken over after expiry): its work is dropped. */
@@ -225,7 +227,7 @@ export async function workRun(run: LeasedRun, d: WorkDeps): Promise<RunFlush> {
         history.push({ attempt, status: 'running', error: null, startedAt: new Date().toISOString(), finishedAt: null });
         try {
           const output = await kind({
-            step, run, context: await context(), credentials: await credentialsOf(step), notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line,
+            step, run, context: await context(), credentials: await credentialsOf(step), notifier: d.notifier, outboundFetch: d.outboundFetch, deadline, note: line, stop: d.control.stopped,
             prior: attempt === prior?.attempt ? prior : undefined, extra: { ...d.extras, requestedBy: run.requestedBy }, attempt,
             takeEvent: takeEvent(step.ref), children: run.children, startChildren: (rows) => pending.children.push(...rows),
             notice: (n) => pending.notices.push(n),

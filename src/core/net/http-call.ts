@@ -20,6 +20,8 @@ export type HttpCallResult =
  */
 export async function callHttp(step: { with: Record<string, unknown> }, o: {
   context: Record<string, unknown>; credentials: Record<string, string>; fetch: typeof fetch; timeLeftMs: number;
+  /** Aborts the request: its run was cancelled (Engine v2). */
+  stop?: AbortSignal;
 }): Promise<HttpCallResult> {
   const creds = o.credentials;
   let input;
@@ -40,8 +42,10 @@ export async function callHttp(step: { with: Record<string, unknown> }, o: {
   const started = Date.now();
   let res: Response;
   try {
-    res = await o.fetch(input.url, { method: input.method, headers, body, signal: AbortSignal.timeout(Math.max(1, Math.min(input.timeoutSeconds * 1000, o.timeLeftMs))) });
+    const timeout = AbortSignal.timeout(Math.max(1, Math.min(input.timeoutSeconds * 1000, o.timeLeftMs)));
+    res = await o.fetch(input.url, { method: input.method, headers, body, signal: o.stop ? AbortSignal.any([timeout, o.stop]) : timeout });
   } catch (err) {
+    if (o.stop?.aborted) return { ok: false, line: redact(`${target} abandoned: the run was cancelled`, creds), retryable: false };
     // A refused address stays refused: no retry.
     if (err instanceof OutboundRefused) return { ok: false, line: redact(`${target} ${err.message}`, creds), retryable: false };
     const why = (err as Error).name === 'TimeoutError' ? 'timed out' : messageOfCause(err);
