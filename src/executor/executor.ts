@@ -187,12 +187,18 @@ export class Executor {
   }
 
   /**
-   * `hold`, for a run that already ended (cancelled outright): its steps in flight are abandoned too,
-   * an HTTP call hung up on. Their outcomes would be dropped by the flush's fence anyway. The plain
-   * hold goes too: a replica of the previous release (during an upgrade) knows only that one.
+   * `hold`, in one statement, for runs that already ended (cancelled outright): their steps in
+   * flight are abandoned too, an HTTP call hung up on. Their outcomes would be dropped by the
+   * flush's fence anyway. The plain hold goes too: a replica of the previous release (during an
+   * upgrade) knows only that one.
    */
-  async abandon(runId: string): Promise<void> {
-    await this.pool.query({ name: 'flowgate-v2-abandon', text: `select pg_notify('${HOLD_CHANNEL}', $1), pg_notify('${HOLD_CHANNEL}', $2)`, values: [runId, STOP + runId] });
+  async abandon(runIds: string[]): Promise<void> {
+    if (!runIds.length) return;
+    await this.pool.query({
+      name: 'flowgate-v2-abandon',
+      text: `select pg_notify('${HOLD_CHANNEL}', id), pg_notify('${HOLD_CHANNEL}', '${STOP}' || id) from unnest($1::text[]) id`,
+      values: [runIds],
+    });
   }
 
   async start(): Promise<void> {

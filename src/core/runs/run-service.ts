@@ -57,7 +57,7 @@ export interface ExecutorPort {
   wake(): void;
   hold(runId: string): Promise<void>;
   /** `hold` for a run that ended outside the executor: its steps in flight give up (an HTTP call is hung up on). */
-  abandon(runId: string): Promise<void>;
+  abandon(runIds: string[]): Promise<void>;
 }
 
 /** Starting, reading and stopping runs: the rules every door shares. */
@@ -234,7 +234,7 @@ export class RunService {
       // The parents of pipelines cancelled after the transaction; an executor working on a run stops,
       // abandoning the steps in flight (what they would write is refused: the run has ended).
       await this.store.wakeParentsOf(cancelled);
-      for (const id of cancelled) await this.executor.abandon(id);
+      await this.executor.abandon(cancelled);
     }
     // The previous engine's runs (a v2 run's were closed with it).
     await this.approvals.closeForRuns(cancelled, 'cancelled', actor);
@@ -251,7 +251,7 @@ export class RunService {
   private async cancelCompensating(run: Run, actor: Actor): Promise<string[]> {
     const below = (await this.store.subtreeIds(run.id)).filter((id) => id !== run.id);
     const cancelled = await this.cicd.cancelRuns(below, `cancelled by ${actor.name} (parent ${run.id} cancelled)`, actor);
-    for (const id of cancelled) await this.executor!.abandon(id);
+    await this.executor!.abandon(cancelled);
     await this.approvals.closeForRuns([run.id, ...cancelled], 'cancelled', actor);
     // Who asked was recorded with the request; the executor records the run's end (`run.cancelled`) once it has compensated.
     await this.executor!.hold(run.id);
