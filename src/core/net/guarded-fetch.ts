@@ -5,6 +5,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { normalizeHost, type OutboundPolicy } from './outbound-policy.js';
+import { REDIRECT_STATUSES, redirectHop } from './redirect.js';
 
 /** At most this many redirects are followed, each checked like the first request. */
 export const MAX_REDIRECTS = 5;
@@ -52,19 +53,15 @@ export function guardedFetch(policy: OutboundPolicy, hooks: GuardHooks = {}): ty
       const res = await send(url, method, headers, body, addresses, signal);
       const status = res.statusCode ?? 0;
       const location = res.headers.location;
-      if (![301, 302, 303, 307, 308].includes(status) || !location || init.redirect === 'manual') return toResponse(res, method);
+      if (!REDIRECT_STATUSES.has(status) || !location || init.redirect === 'manual') return toResponse(res, method);
       res.resume();
       if (init.redirect === 'error') throw new TypeError('fetch failed', { cause: new Error(`redirected (HTTP ${status})`) });
       if (hop >= MAX_REDIRECTS) throw new TypeError('fetch failed', { cause: new Error(`more than ${MAX_REDIRECTS} redirects`) });
       const next = new URL(location, url);
-      // As fetch does: 303 (and 301/302 after a POST) become a GET without a body.
-      if (status === 303 ? method !== 'HEAD' : (status === 301 || status === 302) && method === 'POST') {
-        method = 'GET';
-        body = undefined;
-        for (const h of ['content-type', 'content-length', 'content-encoding']) headers.delete(h);
-      }
-      // Credentials meant for one origin never follow a redirect to another.
-      if (next.origin !== url.origin) for (const h of ['authorization', 'cookie', 'proxy-authorization']) headers.delete(h);
+      const hopTo = redirectHop(status, method, url, next);
+      method = hopTo.method;
+      if (hopTo.withoutBody) body = undefined;
+      for (const h of hopTo.drop) headers.delete(h);
       url = next;
     }
   }) as typeof fetch;

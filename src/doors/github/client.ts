@@ -2,6 +2,7 @@ import { App } from '@octokit/app';
 import { Octokit } from '@octokit/rest';
 import type { Logger } from 'pino';
 import type { GithubSettings } from '../../config.js';
+import { apiFetch } from '../api-fetch.js';
 
 const TIMEOUT_MS = 15_000;
 /** How long the installation of a repository is remembered (an app can be reinstalled). */
@@ -49,7 +50,7 @@ export class GithubClient {
   private readonly app: App<{ Octokit: typeof Octokit }>;
   private readonly installations = new Map<string, { id: number; until: number }>();
 
-  constructor(settings: GithubSettings, log?: Logger, fetchImpl: typeof fetch = fetch) {
+  constructor(settings: GithubSettings, log?: Logger, fetchImpl: typeof fetch = apiFetch) {
     const timed: typeof fetch = (input, init) => fetchImpl(input, { ...init, signal: init?.signal ?? AbortSignal.timeout(TIMEOUT_MS) });
     const quiet = () => {};
     this.app = new App({

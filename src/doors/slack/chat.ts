@@ -3,11 +3,12 @@ import { WebClient, type ChatPostMessageArguments, type ChatUpdateArguments, typ
 import type { Logger } from 'pino';
 import type { SlackSettings } from '../../config.js';
 import type { SlackMessage } from './messages.js';
+import { apiFetch } from '../api-fetch.js';
 
 /** The Web API client: a few quick retries, never Slack's default half hour of them. */
 export function slackClient(settings: SlackSettings, log: Logger): WebClient {
   return new WebClient(settings.botToken, {
-    slackApiUrl: settings.apiUrl, logger: boltLogger(log), timeout: 10_000,
+    slackApiUrl: settings.apiUrl, logger: boltLogger(log), timeout: 10_000, fetch: apiFetch,
     retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
   });
 }
