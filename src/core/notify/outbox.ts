@@ -181,16 +181,21 @@ export class NoticeOutbox {
   private async markAndTakeNext(ids: string[]): Promise<(QueuedNotice | undefined)[]> {
     const begun = this.takesBegun;
     const next = await sql<Record<string, unknown> & { after: string }>(this.orm,
-      `with marked as (update notices set delivered_at = now(), last_error = null where id = any(?::bigint[]) returning id, run_id),
+      // The ids travel as a JSON array, not `any(?::bigint[])`: the planner then costs its plan the
+      // same with and without their values, so the prepared statement keeps one generic plan.
+      // With an array every custom plan looked cheaper, and each call was planned anew (0.8 ms).
+      `with marked as (update notices set delivered_at = now(), last_error = null
+           where id in (select value::bigint from jsonb_array_elements_text(?::jsonb)) returning id, run_id),
          next as (
            select m.id as after, n.id from marked m cross join lateral (
              select n.id, n.next_at from notices n where n.run_id = m.run_id and n.delivered_at is null and n.id > m.id order by n.id limit 1) n
            where n.next_at <= now()
-             and not exists (select 1 from notices o where o.run_id = m.run_id and o.delivered_at is null and o.id < n.id and o.id <> all(?::bigint[])))
+             and not exists (select 1 from notices o where o.run_id = m.run_id and o.delivered_at is null and o.id < n.id
+               and o.id not in (select value::bigint from jsonb_array_elements_text(?::jsonb))))
        update notices t set next_at = now() + make_interval(secs => ?::float8 / 1000), attempts = t.attempts + 1
        from next where t.id = next.id and t.delivered_at is null and t.next_at <= now()
        returning next.after::text as after, ${this.returning('t')}`,
-      [ids, ids, this.options.leaseMs], 'flowgate-notice-mark');
+      [JSON.stringify(ids), JSON.stringify(ids), this.options.leaseMs], 'flowgate-notice-mark');
     if (this.takesBegun !== begun || this.taking) this.kick();
     const after = new Map(next.map(({ after: prev, ...n }) => [prev, queued(n)]));
     return ids.map((id) => after.get(id));
