@@ -8,6 +8,7 @@ import type { EngineDeps } from './engine-deps.js';
 import { setScheduleDeps } from './scheduled-workflow.js';
 import { isLive } from './live-workflows.js';
 import { RUN_WORKFLOW, runWorkflow, setEngineDeps, STEP_WORKFLOW } from './workflows.js';
+import { withSessionSetting } from '../db/session-settings.js';
 
 const ENGINE_CALL_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 2_000;
@@ -134,10 +135,5 @@ export class DbosEngine implements EnginePort {
  * a query on every new connection that races the borrower's first (pg warns of a query while one
  * runs, and pg 9 will refuse it). Set in the URL, the server applies it when the connection starts.
  */
-export function withIdleTransactionTimeout(databaseUrl: string, ms = 60_000): string {
-  const url = new URL(databaseUrl);
-  const options = url.searchParams.get('options') ?? '';
-  if (options.includes('idle_in_transaction_session_timeout')) return databaseUrl;
-  url.searchParams.set('options', `${options} -c idle_in_transaction_session_timeout=${ms}`.trim());
-  return url.toString();
-}
+export const withIdleTransactionTimeout = (databaseUrl: string, ms = 60_000): string =>
+  withSessionSetting(databaseUrl, 'idle_in_transaction_session_timeout', String(ms));
