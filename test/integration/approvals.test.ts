@@ -249,3 +249,25 @@ test('for a child flow the approval shows its parent; the orchestrator shows eac
   expect((await waitForRun(server, r.body.id)).status).toBe('Completed');
   expect((await server.call('GET', `${FLOWS}/approvals/${r.body.id}`)).body.children.map((c: any) => c.approval.status)).toEqual(['approved', 'approved']);
 });
+
+test('a step\'s approval is opened once: a replay gets the same one, audited once, even when the policy has changed since', async () => {
+  const { runId, approval } = await gated();
+  const input = { runId, stepRef: 'approve', repositoryIdentifier: 'acme/app', requestedBy: 'dev@acme.io', callback: null };
+  const spec = { approvers: null, quorum: 1, allowSelfApproval: false, timeoutHours: 24, context: {} };
+  const again = await server.services.approvals.openForStep(input, spec, new Date());
+  expect(again).toMatchObject({ id: approval.id, status: 'pending', runId, stepRef: 'approve', requestedBy: 'dev@acme.io' });
+  expect(again.requestedAt).toBeInstanceOf(Date);
+  // The group no longer exists: a replay still gets its approval; a new step is refused with the reason.
+  const gone = { ...spec, approvers: ['group:nobody'] };
+  expect((await server.services.approvals.openForStep(input, gone, new Date())).id).toBe(approval.id);
+  await expect(server.services.approvals.openForStep({ ...input, stepRef: 'other' }, gone, new Date())).rejects.toThrow('approver group "nobody" is not defined on project acme/app');
+  const requested = (await server.services.audit.list({ targetType: 'approval', targetId: approval.id })).filter((a) => a.action === 'approval.requested');
+  expect(requested).toHaveLength(1);
+  expect(requested[0]).toMatchObject({ actor: 'dev@acme.io', door: 'engine', details: { runId, step: 'approve' } });
+
+  // A step opened for the first time through the same call: one approval, one audit record.
+  const fresh = await server.services.approvals.openForStep({ ...input, stepRef: 'second-gate' }, spec, new Date());
+  expect(fresh).toMatchObject({ runId, stepRef: 'second-gate', status: 'pending', quorum: 1 });
+  expect(fresh.id).not.toBe(approval.id);
+  expect((await server.services.audit.list({ targetType: 'approval', targetId: fresh.id })).map((a) => a.action)).toEqual(['approval.requested']);
+});

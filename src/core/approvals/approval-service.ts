@@ -96,25 +96,42 @@ export class ApprovalService {
     this.effects = effects;
   }
 
-  /** Opens the approval of a run step; idempotent, so a replayed step gets the same approval. */
+  /**
+   * Opens the approval of a run step; idempotent, so a replayed step gets the same approval. One
+   * statement: the approval and its audit record, or the approval the step opened before.
+   */
   async openForStep(input: StepApprovalInput, spec: ApprovalSpec, now: Date): Promise<Approval> {
-    const em = this.orm.em.fork();
-    const existing = await em.findOne(Approval, { runId: input.runId, stepRef: input.stepRef });
-    if (existing) return existing;
-    const approvers = await this.policy(spec, input.repositoryIdentifier, input.requestedBy);
+    const ofStep = [input.runId, input.stepRef];
+    let approvers: string[] | null;
+    try {
+      approvers = await this.policy(spec, input.repositoryIdentifier, input.requestedBy);
+    } catch (err) {
+      // A replayed step whose approval exists gets it, whatever the policy says now.
+      const [row] = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ?`, ofStep);
+      if (row) return rowTo<Approval>(ApprovalSchema, row);
+      throw err;
+    }
     const approval = this.build(spec, approvers, now, {
       runId: input.runId, stepRef: input.stepRef, repositoryIdentifier: input.repositoryIdentifier,
       requestedBy: input.requestedBy, callback: input.callback,
     });
-    await em.getConnection().execute(
-      `insert into approvals (id, run_id, step_ref, repository_identifier, requested_by, approvers, quorum, allow_self_approval, message, context, callback, chat, status, decisions, requested_at, expires_at)
-       values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, 'pending', '[]', ?, ?)
-       on conflict (run_id, step_ref) where run_id is not null do nothing`,
+    const entry: AuditEntry = { actor: { name: input.requestedBy, door: 'engine' }, action: 'approval.requested', details: { runId: input.runId, step: input.stepRef } };
+    const rows = await sql(this.orm,
+      `with opened as (
+         insert into approvals (id, run_id, step_ref, repository_identifier, requested_by, approvers, quorum, allow_self_approval, message, context, callback, chat, status, decisions, requested_at, expires_at)
+         values (?, ?, ?, ?, ?, ?::jsonb, ?, ?, ?, ?::jsonb, ?::jsonb, ?::jsonb, 'pending', '[]', ?, ?)
+         on conflict (run_id, step_ref) where run_id is not null do nothing
+         returning ${APPROVAL_COLUMNS}),
+       audited as (${AUDIT_INSERT_SELECT} from opened)
+       select ${APPROVAL_COLUMNS} from opened
+       union all select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ? and not exists (select 1 from opened)`,
       [approval.id, approval.runId, approval.stepRef, approval.repositoryIdentifier, approval.requestedBy, json(approval.approvers), approval.quorum,
-        approval.allowSelfApproval, approval.message, json(approval.context), json(approval.callback), json(approval.chat), approval.requestedAt, approval.expiresAt]);
-    const stored = (await this.orm.em.fork().findOne(Approval, { runId: input.runId, stepRef: input.stepRef }))!;
-    if (stored.id === approval.id) await this.audit.record({ name: input.requestedBy, door: 'engine' }, 'approval.requested', 'approval', stored.id, { runId: input.runId, step: input.stepRef });
-    return stored;
+        approval.allowSelfApproval, approval.message, json(approval.context), json(approval.callback), json(approval.chat), approval.requestedAt, approval.expiresAt,
+        ...auditParams(entry, 'approval'), ...ofStep],
+      'flowgate-approval-open');
+    // Opened by a concurrent replay that committed after this statement began: read it now.
+    const [row] = rows.length ? rows : await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ?`, ofStep);
+    return rowTo<Approval>(ApprovalSchema, row);
   }
 
   /** An approval for a flow suspended in an external engine (`POST /approvals`). */

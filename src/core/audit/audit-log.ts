@@ -35,7 +35,7 @@ export class AuditLog {
 
   async record(actor: Actor, action: string, targetType: string, targetId: string, details?: Record<string, unknown>): Promise<void> {
     await sql(this.orm, 'insert into audit_events (id, at, actor, door, action, target_type, target_id, details) values (?, ?, ?, ?, ?, ?, ?, ?::jsonb)',
-      [newId(), new Date(), actor.name, actor.door, action, targetType, targetId, details ? JSON.stringify(details) : null]);
+      [newId(), new Date(), actor.name, actor.door, action, targetType, targetId, details ? JSON.stringify(details) : null], 'flowgate-audit-record');
   }
 
   async list(filter: { targetType?: string; targetId?: string; limit?: number }): Promise<AuditEvent[]> {
