@@ -113,6 +113,8 @@ test('a login renamed and registered by someone else does not inherit the direct
   // Alice comments once: her entry, linked by login, is bound to her numeric id.
   await deliver(server.url, SECRET, 'issue_comment', commentPayload({ issueNumber: issue, login: 'octo-alice', userId: 1001, body: `/flowgate run gated target=${TARGET}` }));
   await posted(issue, /@octo-alice started `gated` run/);
+  // Its approval request mentions her by the login her entry links (read through the directory's cache).
+  await posted(issue, /Requested by.*@octo-alice\b/);
 
   // Alice renames herself; someone else registers "octo-alice" (another id) and comments.
   const other = nextIssue();
@@ -126,6 +128,8 @@ test('a login renamed and registered by someone else does not inherit the direct
   // Alice, under her new login, is still herself; the entry follows the rename.
   await deliver(server.url, SECRET, 'issue_comment', commentPayload({ issueNumber: other, login: 'octo-alice-2', userId: 1001, body: `/flowgate run gated target=${TARGET}` }));
   await posted(other, /@octo-alice-2 started `gated` run/);
+  // The rename reached the cached login too: the new approval request mentions the new login.
+  await posted(other, /Requested by.*@octo-alice-2\b/);
   expect((await threadRuns(other)).map((r) => r.triggeredBy)).toEqual(['alice@acme.io']);
   expect((await server.call('GET', '/api/v1/identities/alice@acme.io')).body).toMatchObject({ githubLogin: 'octo-alice-2', githubUserId: 1001 });
 });

@@ -28,12 +28,12 @@ export function personKey(who: string | null | undefined): string | null {
 /** The cache's only invalidation id: identity changes are rare, and any of them forgets every entry. */
 const ALL = 'all';
 
-/** A door's user and the email an administrator linked them to, or none (an answer worth keeping too). */
-interface Linked { email: string | null }
+/** What a link leads to (a door user's email, a person's GitHub login), or nothing (an answer worth keeping too). */
+interface Linked { value: string | null }
 
 /** The identity directory: every door resolves its user to one email through it. */
 export class IdentityDirectory {
-  /** Slack and Azure DevOps links, read on every click and comment (see TtlCache for how stale they can be). */
+  /** Slack and Azure DevOps links and GitHub logins, read on every click and comment (see TtlCache for how stale they can be). */
   private readonly cache?: TtlCache<Linked>;
   private readonly invalidation?: CacheInvalidation;
 
@@ -44,9 +44,9 @@ export class IdentityDirectory {
 
   /** A link read through the cache, when there is one. */
   private async linked(key: string, read: () => Promise<string | undefined>): Promise<string | undefined> {
-    const load = async (): Promise<Linked> => ({ email: (await read()) ?? null });
+    const load = async (): Promise<Linked> => ({ value: (await read()) ?? null });
     const found = this.cache ? await this.cache.get(key, load) : await load();
-    return found?.email ?? undefined;
+    return found?.value ?? undefined;
   }
 
   /** After a change committed (and announced to the other replicas in its transaction): this process forgets at once. */
@@ -105,9 +105,8 @@ export class IdentityDirectory {
   async emailByGithubUser(userId: number, login: string): Promise<string | undefined> {
     // No id (a delivery recorded before ids were kept), no person: never fall back to the login alone.
     if (!Number.isSafeInteger(userId) || userId <= 0) return undefined;
-    const conn = this.orm.em.fork().getConnection();
-    const byId = async () => (await conn.execute<{ email: string; github_login: string | null }[]>(
-      'select email, github_login from identities where github_user_id = ?', [userId]))[0];
+    const byId = async () => (await sql<{ email: string; github_login: string | null }>(this.orm,
+      'select email, github_login from identities where github_user_id = ?', [userId], 'flowgate-identity-by-github-id'))[0];
     const actor: Actor = { name: `github:${login}`, door: 'github' };
     const known = await byId();
     if (known) {
@@ -117,7 +116,7 @@ export class IdentityDirectory {
     let bound: { email: string }[] = [];
     try {
       // Conditional: of two first comments at once, one binds and the other finds the binding.
-      bound = await conn.execute<{ email: string }[]>(
+      bound = await sql<{ email: string }>(this.orm,
         'update identities set github_user_id = ?, updated_at = now() where lower(github_login) = lower(?) and github_user_id is null returning email', [userId, login]);
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
@@ -128,7 +127,7 @@ export class IdentityDirectory {
     }
     const raced = await byId();
     if (raced) return raced.email;
-    const other = (await conn.execute<{ email: string; github_user_id: string | null }[]>(
+    const other = (await sql<{ email: string; github_user_id: string | null }>(this.orm,
       'select email, github_user_id from identities where lower(github_login) = lower(?)', [login]))[0];
     // The login belongs to an entry bound to another account: a renamed login taken over.
     if (other) await this.audit.record(actor, 'identity.github_refused', 'identity', other.email, { githubLogin: login, githubUserId: userId, boundTo: Number(other.github_user_id) });
@@ -138,7 +137,10 @@ export class IdentityDirectory {
   /** A bound person renamed on GitHub: the entry shows (and mentions) the new login, unless another entry holds it. */
   private async followRename(email: string, from: string | null, to: string, userId: number, actor: Actor): Promise<void> {
     try {
-      await this.orm.em.fork().getConnection().execute('update identities set github_login = ?, updated_at = now() where email = ? and github_user_id = ?', [to, email, userId]);
+      // Other replicas forget their cached logins with this change, this one at once.
+      await sql(this.orm, `with renamed as (update identities set github_login = ?, updated_at = now() where email = ? and github_user_id = ? returning email)
+        select ${notifySql('identity', '?')} from renamed`, [to, email, userId, ALL]);
+      this.forget();
       await this.audit.record(actor, 'identity.updated', 'identity', email, { githubLogin: to, previousGithubLogin: from, githubUserId: userId, reason: 'login renamed on GitHub' });
     } catch (err) {
       if ((err as { code?: string }).code !== '23505') throw err;
@@ -147,8 +149,14 @@ export class IdentityDirectory {
 
   /** By login alone, for callers that have no user id (the sfp users API). */
   async emailByGithub(login: string): Promise<string | undefined> {
-    const rows = await this.orm.em.fork().getConnection().execute<{ email: string }[]>('select email from identities where lower(github_login) = lower(?)', [login]);
+    const rows = await sql<{ email: string }>(this.orm, 'select email from identities where lower(github_login) = lower(?)', [login]);
     return rows[0]?.email;
+  }
+
+  /** The GitHub login linked to a person, if any: GitHub comments mention people by it. */
+  githubLoginOf(email: string): Promise<string | undefined> {
+    return this.linked(`github-login:${email.toLowerCase()}`, async () =>
+      (await sql<{ github_login: string | null }>(this.orm, 'select github_login from identities where email = ?', [email.toLowerCase()], 'flowgate-identity-github-login'))[0]?.github_login ?? undefined);
   }
 
   emailBySlack(userId: string): Promise<string | undefined> {

@@ -57,7 +57,7 @@ export class RunLogs {
   async append(runId: string, lines: NewLogLine[]): Promise<void> {
     if (!lines.length) return;
     // Outside any transaction: plain SQL (every step start and end comes here).
-    await sql(this.orm, APPEND_LINES, [lines.length, runId, ...countedLinesParams(lines)]);
+    await sql(this.orm, APPEND_LINES, [lines.length, runId, ...countedLinesParams(lines)], 'flowgate-log-append');
   }
 
   /** Lines after `afterSeq` (0 = from the start), oldest first. */

@@ -210,7 +210,7 @@ export class NoticeOutbox {
       // A notice given up is closed (delivered_at set, its error kept), so its run's next notices go on.
       await sql(this.orm,
         `update notices set last_error = ?, delivered_at = case when ?::boolean then now() end, next_at = now() + make_interval(secs => ?::float8 / 1000)
-         where id = ?::bigint`, [message, final, delay, n.id]);
+         where id = ?::bigint`, [message, final, delay, n.id], 'flowgate-notice-failed');
       if (final) await this.gaveUp(n, message);
     } catch (e) {
       this.log.warn({ runId: n.runId, err: (e as Error).message }, 'outbox: failed delivery not recorded (its lease lapses and it is retried)');

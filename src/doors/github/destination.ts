@@ -76,7 +76,6 @@ export class GithubDestination implements Destination {
 
   /** An email with its linked GitHub login, so the comment mentions (and notifies) the person. */
   private async who(email: string): Promise<Who> {
-    const identity = await this.s.identities.get(email).catch(() => null);
-    return { email, login: identity?.githubLogin ?? null };
+    return { email, login: (await this.s.identities.githubLoginOf(email)) ?? null };
   }
 }
