@@ -102,12 +102,13 @@ export class ApprovalService {
    */
   async openForStep(input: StepApprovalInput, spec: ApprovalSpec, now: Date): Promise<Approval> {
     const ofStep = [input.runId, input.stepRef];
+    const existing = async () => (await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ?`, ofStep))[0];
     let approvers: string[] | null;
     try {
       approvers = await this.policy(spec, input.repositoryIdentifier, input.requestedBy);
     } catch (err) {
       // A replayed step whose approval exists gets it, whatever the policy says now.
-      const [row] = await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ?`, ofStep);
+      const row = await existing();
       if (row) return rowTo<Approval>(ApprovalSchema, row);
       throw err;
     }
@@ -130,8 +131,7 @@ export class ApprovalService {
         ...auditParams(entry, 'approval'), ...ofStep],
       'flowgate-approval-open');
     // Opened by a concurrent replay that committed after this statement began: read it now.
-    const [row] = rows.length ? rows : await sql(this.orm, `select ${APPROVAL_COLUMNS} from approvals where run_id = ? and step_ref = ?`, ofStep);
-    return rowTo<Approval>(ApprovalSchema, row);
+    return rowTo<Approval>(ApprovalSchema, rows[0] ?? (await existing()));
   }
 
   /** An approval for a flow suspended in an external engine (`POST /approvals`). */
